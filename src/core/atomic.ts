@@ -1,0 +1,164 @@
+/**
+ * The one write path's rules, shared by every backend: checks first, then mutations in order on an
+ * overlay (so later mutations see earlier ones), then the overlay is written. Nothing is written if a
+ * check fails or a mutation throws.
+ */
+import { KvError } from "./errors.ts";
+import { bytesToHex, compareBytes, concatBytes } from "./keys.ts";
+import type { AtomicWrite, CommitResult, Entry, Enqueue, StoredValue } from "./types.ts";
+import { deserializeV8, serializeV8 } from "./v8.ts";
+
+/** What a backend offers inside one write transaction. */
+export interface TxView {
+  /** The stored entry, expired or not; null when absent. */
+  get(key: Uint8Array): Entry | null;
+  put(entry: Entry): void;
+  delete(key: Uint8Array): void;
+  enqueue(message: Enqueue): void;
+}
+
+export interface AppliedWrite {
+  readonly result: CommitResult;
+  /** Keys written or deleted, for watchers. */
+  readonly changed: readonly Uint8Array[];
+}
+
+function keyId(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
+}
+
+export function isLive(entry: Entry | null, now: number): entry is Entry {
+  return entry !== null && (entry.expiresAt === null || entry.expiresAt > now);
+}
+
+const U64_MASK = (1n << 64n) - 1n;
+
+function readU64(v: StoredValue): bigint | null {
+  if (v.encoding !== "le64" || v.data.byteLength !== 8) return null;
+  return new DataView(v.data.buffer, v.data.byteOffset, 8).getBigUint64(0, true);
+}
+
+export function u64Bytes(n: bigint): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, n & U64_MASK, true);
+  return out;
+}
+
+function kindName(v: unknown): string {
+  if (typeof v === "bigint") return "BigInt";
+  if (typeof v === "number") return "Number";
+  return "KvU64";
+}
+
+function applyU64(op: "sum" | "min" | "max", current: StoredValue | null, operand: StoredValue): StoredValue {
+  const b = readU64(operand);
+  if (b === null) throw new KvError("invalid_mutation", `Failed to perform '${op}' mutation on a non-U64 operand`);
+  if (current === null) return { encoding: "le64", data: u64Bytes(b) };
+  const a = readU64(current);
+  if (a === null) {
+    throw new KvError("invalid_mutation", `Failed to perform '${op}' mutation on a non-U64 value in the database`);
+  }
+  const r = op === "sum" ? (a + b) & U64_MASK : op === "min" ? (a < b ? a : b) : a > b ? a : b;
+  return { encoding: "le64", data: u64Bytes(r) };
+}
+
+/** Deno's `mutate({ type: "sum", value: 1 | 1n })`: a V8 number or bigint operand, optionally bounded. */
+function applyV8Sum(
+  current: StoredValue | null,
+  operand: StoredValue,
+  min: Uint8Array | undefined,
+  max: Uint8Array | undefined,
+  clamp: boolean,
+): StoredValue {
+  const b = deserializeV8(operand.data);
+  if (typeof b !== "number" && typeof b !== "bigint") {
+    throw new KvError("invalid_mutation", "Failed to perform 'sum' mutation on a non-numeric operand");
+  }
+  let result: number | bigint;
+  if (current === null) {
+    result = b;
+  } else {
+    const a: unknown = current.encoding === "v8" ? deserializeV8(current.data) : current.encoding === "le64" ? "u64" : null;
+    if (typeof a !== typeof b) {
+      const an = current.encoding === "le64" ? "KvU64" : kindName(a);
+      throw new KvError("invalid_mutation", `Cannot sum ${an} with ${kindName(b)}`);
+    }
+    result = typeof a === "bigint" ? a + (b as bigint) : (a as number) + (b as number);
+  }
+  const lo = min && min.byteLength ? deserializeV8(min) : undefined;
+  const hi = max && max.byteLength ? deserializeV8(max) : undefined;
+  if ((lo !== undefined && result < (lo as number)) || (hi !== undefined && result > (hi as number))) {
+    if (!clamp) throw new KvError("invalid_mutation", "The result of a Sum operation would exceed its range limit");
+    result = lo !== undefined && result < (lo as number) ? (lo as number | bigint) : (hi as number | bigint);
+  }
+  return { encoding: "v8", data: serializeV8(result) };
+}
+
+/**
+ * Applies one atomic write inside a backend transaction. `versionstamp` is the commit's, issued by the
+ * backend inside the same transaction.
+ */
+export function executeAtomic(view: TxView, write: AtomicWrite, versionstamp: Uint8Array, now: number): AppliedWrite {
+  const failed: number[] = [];
+  write.checks.forEach((check, i) => {
+    const current = view.get(check.key);
+    const live = isLive(current, now) ? current : null;
+    const ok = check.versionstamp === null ? live === null : live !== null && compareBytes(live.versionstamp, check.versionstamp) === 0;
+    if (!ok) failed.push(i);
+  });
+  if (failed.length > 0) return { result: { ok: false, failedChecks: failed }, changed: [] };
+
+  const overlay = new Map<string, { key: Uint8Array; entry: Entry | null }>();
+  const read = (key: Uint8Array): Entry | null => {
+    const staged = overlay.get(keyId(key));
+    if (staged) return staged.entry;
+    const current = view.get(key);
+    return isLive(current, now) ? current : null;
+  };
+  const stage = (key: Uint8Array, entry: Entry | null) => overlay.set(keyId(key), { key, entry });
+  const entry = (key: Uint8Array, value: StoredValue, expiresAt: number | null | undefined, metadata: string | null | undefined): Entry => ({
+    key,
+    encoding: value.encoding,
+    data: value.data,
+    versionstamp,
+    expiresAt: expiresAt && expiresAt > 0 ? expiresAt : null,
+    metadata: metadata ?? null,
+  });
+
+  for (const m of write.mutations) {
+    switch (m.type) {
+      case "set":
+        stage(m.key, entry(m.key, m.value, m.expiresAt, m.metadata));
+        break;
+      case "delete":
+        stage(m.key, null);
+        break;
+      case "setSuffixVersionstampedKey": {
+        const suffix = new TextEncoder().encode(bytesToHex(versionstamp));
+        const key = concatBytes(m.key, Uint8Array.of(0x02), suffix, Uint8Array.of(0x00));
+        stage(key, entry(key, m.value, m.expiresAt, null));
+        break;
+      }
+      case "sum":
+      case "min":
+      case "max": {
+        const current = read(m.key);
+        const value =
+          m.value.encoding === "v8" && m.type === "sum"
+            ? applyV8Sum(current, m.value, m.sumMin, m.sumMax, m.sumClamp ?? false)
+            : applyU64(m.type, current, m.value);
+        stage(m.key, entry(m.key, value, null, null));
+        break;
+      }
+    }
+  }
+
+  const changed: Uint8Array[] = [];
+  for (const { key, entry: e } of overlay.values()) {
+    if (e === null) view.delete(key);
+    else view.put(e);
+    changed.push(key);
+  }
+  for (const q of write.enqueues) view.enqueue(q);
+  return { result: { ok: true, versionstamp }, changed };
+}

@@ -1,0 +1,433 @@
+/**
+ * The engine: validation, namespaces, the one write path with group commit, expiry, watch and queues,
+ * over any Backend. Front ends (Deno Kv, Workers KVNamespace, REST) are thin layers over this class.
+ */
+import { randomBytes } from "node:crypto";
+import type { Backend, BatchItem } from "./backend.ts";
+import { systemClock, type Clock } from "./clock.ts";
+import { KvError } from "./errors.ts";
+import { ENGINE_LIMITS } from "./limits.ts";
+import {
+  DEFAULT_BACKOFF_SCHEDULE,
+  type AtomicWrite,
+  type CommitResult,
+  type Entry,
+  type NamespaceInfo,
+  type QueueMessage,
+  type ReadRange,
+} from "./types.ts";
+
+export interface EngineOptions {
+  clock?: Clock;
+  /** How often expired entries are purged in the background (real time). Default 1000 ms. */
+  purgeIntervalMs?: number;
+  /** Random 32-hex namespace ids; injectable for tests. */
+  newId?: () => string;
+}
+
+export type QueueHandler = (payload: Uint8Array, message: QueueMessage) => unknown;
+
+type Pending = {
+  item: BatchItem;
+  resolve: (r: CommitResult) => void;
+  reject: (e: unknown) => void;
+};
+
+function keyId(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
+}
+
+const NAMESPACE_ID = /^[0-9a-f]{32}$/;
+
+export class Engine {
+  readonly backend: Backend;
+  readonly clock: Clock;
+  #newId: () => string;
+  #pending: Pending[] = [];
+  #flushing = false;
+  #flushScheduled = false;
+  #closed = false;
+  #watchers = new Map<string, Map<string, Set<() => void>>>();
+  #listeners = new Map<string, QueueListener>();
+  #purgeTimer: NodeJS.Timeout;
+  #purging: Promise<void> | null = null;
+
+  constructor(backend: Backend, options: EngineOptions = {}) {
+    this.backend = backend;
+    this.clock = options.clock ?? systemClock;
+    this.#newId = options.newId ?? (() => randomBytes(16).toString("hex"));
+    this.#purgeTimer = setInterval(() => void this.purgeExpired().catch(() => {}), options.purgeIntervalMs ?? 1000);
+    this.#purgeTimer.unref();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new KvError("closed", "The database is closed");
+  }
+
+  // ---- namespaces ----
+
+  async createNamespace(title: string, id?: string): Promise<NamespaceInfo> {
+    this.#assertOpen();
+    if (typeof title !== "string" || title.trim() === "") {
+      throw new KvError("invalid_argument", "A namespace title must be a non-empty string");
+    }
+    if (id !== undefined && !NAMESPACE_ID.test(id)) {
+      throw new KvError("invalid_argument", `Invalid namespace id ${JSON.stringify(id)}: expected 32 lowercase hex characters`);
+    }
+    return this.backend.createNamespace({ id: id ?? this.#newId(), title, createdAt: this.clock.now() });
+  }
+
+  listNamespaces(): Promise<NamespaceInfo[]> {
+    this.#assertOpen();
+    return this.backend.listNamespaces();
+  }
+
+  /** Finds a namespace by id, then by title. */
+  async findNamespace(idOrTitle: string): Promise<NamespaceInfo | null> {
+    this.#assertOpen();
+    if (NAMESPACE_ID.test(idOrTitle)) {
+      const byId = await this.backend.getNamespace(idOrTitle);
+      if (byId) return byId;
+    }
+    return this.backend.getNamespaceByTitle(idOrTitle);
+  }
+
+  async getNamespace(idOrTitle: string): Promise<NamespaceInfo> {
+    const ns = await this.findNamespace(idOrTitle);
+    if (!ns) throw new KvError("namespace_not_found", "namespace not found");
+    return ns;
+  }
+
+  /** The namespace with this id or title, created (with that title) when absent. */
+  async ensureNamespace(idOrTitle: string): Promise<NamespaceInfo> {
+    const ns = await this.findNamespace(idOrTitle);
+    if (ns) return ns;
+    try {
+      return await this.createNamespace(idOrTitle);
+    } catch (e) {
+      // Another writer may have created it in between.
+      if (e instanceof KvError && e.code === "namespace_exists") return this.getNamespace(idOrTitle);
+      throw e;
+    }
+  }
+
+  renameNamespace(id: string, title: string): Promise<NamespaceInfo> {
+    this.#assertOpen();
+    if (typeof title !== "string" || title.trim() === "") {
+      throw new KvError("invalid_argument", "A namespace title must be a non-empty string");
+    }
+    return this.backend.renameNamespace(id, title);
+  }
+
+  async deleteNamespace(id: string): Promise<void> {
+    this.#assertOpen();
+    if (!(await this.backend.deleteNamespace(id))) throw new KvError("namespace_not_found", "namespace not found");
+  }
+
+  // ---- reads ----
+
+  /** Scans each range in one snapshot; never returns expired entries. */
+  read(namespaceId: string, ranges: readonly ReadRange[]): Promise<Entry[][]> {
+    this.#assertOpen();
+    for (const r of ranges) {
+      if (!(r.limit > 0)) throw new KvError("invalid_argument", "A read range limit must be greater than 0");
+    }
+    return this.backend.read(namespaceId, ranges, this.clock.now());
+  }
+
+  async get(namespaceId: string, key: Uint8Array): Promise<Entry | null> {
+    const end = new Uint8Array(key.length + 1);
+    end.set(key);
+    const [rows] = await this.read(namespaceId, [{ start: key, end, limit: 1 }]);
+    return rows![0] ?? null;
+  }
+
+  count(namespaceId: string, start: Uint8Array, end: Uint8Array): Promise<number> {
+    this.#assertOpen();
+    return this.backend.count(namespaceId, start, end, this.clock.now());
+  }
+
+  // ---- the one write path ----
+
+  /**
+   * Commits one atomic write. Concurrent calls are grouped into one backend transaction (one fsync);
+   * each still gets its own versionstamp and its own all-or-nothing outcome.
+   */
+  atomic(namespaceId: string, write: AtomicWrite, consumeMessage?: number): Promise<CommitResult> {
+    this.#assertOpen();
+    validateWrite(write);
+    const item: BatchItem = consumeMessage === undefined ? { namespaceId, write } : { namespaceId, write, consumeMessage };
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ item, resolve, reject });
+      if (!this.#flushScheduled && !this.#flushing) {
+        this.#flushScheduled = true;
+        // setImmediate, not a microtask: writes that arrive in the same I/O turn share the commit.
+        setImmediate(() => void this.#flush());
+      }
+    });
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushScheduled = false;
+    this.#flushing = true;
+    try {
+      while (this.#pending.length > 0) {
+        const batch = this.#pending;
+        this.#pending = [];
+        let results;
+        try {
+          results = await this.backend.commit(
+            batch.map((p) => p.item),
+            this.clock.now(),
+          );
+        } catch (e) {
+          for (const p of batch) p.reject(e);
+          continue;
+        }
+        const touched = new Set<string>();
+        results.forEach((r, i) => {
+          const p = batch[i]!;
+          if (r instanceof KvError) return p.reject(r);
+          p.resolve(r.result);
+          if (r.result.ok) {
+            for (const k of r.changed) touched.add(p.item.namespaceId + "\u0000" + keyId(k));
+            if (p.item.write.enqueues.length > 0) this.#listeners.get(p.item.namespaceId)?.wake();
+          }
+        });
+        this.#notify(touched);
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  // ---- watch ----
+
+  /**
+   * Calls `listener` (synchronously after the commit) whenever one of `keys` may have changed: written,
+   * deleted or purged as expired. The listener re-reads; spurious calls are allowed.
+   */
+  subscribe(namespaceId: string, keys: readonly Uint8Array[], listener: () => void): () => void {
+    this.#assertOpen();
+    let byKey = this.#watchers.get(namespaceId);
+    if (!byKey) this.#watchers.set(namespaceId, (byKey = new Map()));
+    const ids = keys.map(keyId);
+    for (const id of ids) {
+      let set = byKey.get(id);
+      if (!set) byKey.set(id, (set = new Set()));
+      set.add(listener);
+    }
+    return () => {
+      for (const id of ids) {
+        const set = byKey.get(id);
+        set?.delete(listener);
+        if (set?.size === 0) byKey.delete(id);
+      }
+      if (byKey.size === 0 && this.#watchers.get(namespaceId) === byKey) this.#watchers.delete(namespaceId);
+    };
+  }
+
+  #notify(touched: Set<string>): void {
+    if (touched.size === 0 || this.#watchers.size === 0) return;
+    const calls = new Set<() => void>();
+    for (const t of touched) {
+      const sep = t.indexOf("\u0000");
+      const set = this.#watchers.get(t.slice(0, sep))?.get(t.slice(sep + 1));
+      if (set) for (const l of set) calls.add(l);
+    }
+    for (const l of calls) {
+      try {
+        l();
+      } catch {
+        // A broken watcher must not break the write path.
+      }
+    }
+  }
+
+  // ---- expiry ----
+
+  /** Purges expired entries now (the background timer calls this too) and wakes their watchers. */
+  purgeExpired(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#purging ??= (async () => {
+      try {
+        for (;;) {
+          const gone = await this.backend.purgeExpired(this.clock.now(), 1000);
+          this.#notify(new Set(gone.map((g) => g.namespaceId + "\u0000" + keyId(g.key))));
+          if (gone.length < 1000) break;
+        }
+      } finally {
+        this.#purging = null;
+      }
+    })();
+    return this.#purging;
+  }
+
+  /**
+   * Runs background work due at the clock's current time: purges expired entries and delivers ready
+   * queue messages. Tests call it after moving a manual clock forward.
+   */
+  async tick(): Promise<void> {
+    await this.purgeExpired();
+    await Promise.all([...this.#listeners.values()].map((l) => l.runOnce()));
+  }
+
+  // ---- queues ----
+
+  /** Delivers the namespace's queue messages to `handler`, at least once, until `close()`. */
+  listenQueue(namespaceId: string, handler: QueueHandler): Promise<void> {
+    this.#assertOpen();
+    if (this.#listeners.has(namespaceId)) {
+      throw new KvError("invalid_argument", "Already listening to the queue of this database");
+    }
+    const listener = new QueueListener(this, namespaceId, handler);
+    this.#listeners.set(namespaceId, listener);
+    return listener.start();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    // Let queued writes finish: an acknowledged write is never dropped by close().
+    while (this.#pending.length > 0 || this.#flushing || this.#flushScheduled) {
+      await new Promise((r) => setImmediate(r));
+    }
+    this.#closed = true;
+    clearInterval(this.#purgeTimer);
+    for (const l of this.#listeners.values()) l.stop();
+    this.#listeners.clear();
+    await this.#purging;
+    this.#watchers.clear();
+    await this.backend.close();
+  }
+}
+
+class QueueListener {
+  #engine: Engine;
+  #ns: string;
+  #handler: QueueHandler;
+  #timer: NodeJS.Timeout | null = null;
+  #running: Promise<void> | null = null;
+  #again = false;
+  #stopped = false;
+  #done!: () => void;
+
+  constructor(engine: Engine, ns: string, handler: QueueHandler) {
+    this.#engine = engine;
+    this.#ns = ns;
+    this.#handler = handler;
+  }
+
+  start(): Promise<void> {
+    const done = new Promise<void>((resolve) => (this.#done = resolve));
+    this.wake();
+    return done;
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#done();
+  }
+
+  wake(): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    void this.runOnce();
+  }
+
+  runOnce(): Promise<void> {
+    if (this.#running) return this.#running;
+    this.#running = (async () => {
+      try {
+        do {
+          this.#again = false;
+          await this.#deliverReady();
+        } while (this.#again && !this.#stopped);
+      } catch {
+        // Backend trouble (e.g. closed under us): retry on the next timer.
+      } finally {
+        this.#running = null;
+      }
+      await this.#schedule();
+    })();
+    return this.#running;
+  }
+
+  async #deliverReady(): Promise<void> {
+    const engine = this.#engine;
+    for (;;) {
+      if (this.#stopped || engine.closed) return;
+      const messages = await engine.backend.claimMessages(this.#ns, engine.clock.now(), 16, 60_000);
+      if (messages.length === 0) return;
+      await Promise.all(messages.map((m) => this.#deliver(m)));
+    }
+  }
+
+  async #deliver(m: QueueMessage): Promise<void> {
+    const engine = this.#engine;
+    let ok = false;
+    try {
+      await this.#handler(m.payload, m);
+      ok = true;
+    } catch {
+      ok = false;
+    }
+    if (this.#stopped || engine.closed) return;
+    if (ok) return engine.backend.ackMessage(m.id);
+    const schedule = m.backoffSchedule ?? DEFAULT_BACKOFF_SCHEDULE;
+    const delay = schedule[m.attempts - 1];
+    if (delay !== undefined) return engine.backend.retryMessage(m.id, engine.clock.now() + delay);
+    // Out of retries: write the payload to keysIfUndelivered and drop the message in one transaction.
+    await engine.atomic(
+      this.#ns,
+      {
+        checks: [],
+        mutations: m.keysIfUndelivered.map((key) => ({ type: "set", key, value: { encoding: "v8", data: m.payload } })),
+        enqueues: [],
+      },
+      m.id,
+    );
+  }
+
+  async #schedule(): Promise<void> {
+    if (this.#stopped || this.#engine.closed) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    let next: number | null = null;
+    try {
+      next = await this.#engine.backend.nextMessageAt(this.#ns);
+    } catch {
+      next = null;
+    }
+    if (this.#stopped || this.#engine.closed) return;
+    // Poll at least every second: another process may enqueue into the same store.
+    const delay = next === null ? 1000 : Math.min(1000, Math.max(0, next - this.#engine.clock.now()));
+    this.#timer = setTimeout(() => this.wake(), delay);
+    this.#timer.unref();
+  }
+}
+
+function validateWrite(write: AtomicWrite): void {
+  if (write.checks.length > ENGINE_LIMITS.maxChecks) {
+    throw new KvError("limit_exceeded", `Too many checks (max ${ENGINE_LIMITS.maxChecks})`);
+  }
+  if (write.mutations.length + write.enqueues.length > ENGINE_LIMITS.maxMutations) {
+    throw new KvError("limit_exceeded", `Too many mutations (max ${ENGINE_LIMITS.maxMutations})`);
+  }
+  for (const m of write.mutations) {
+    if (m.key.byteLength === 0) throw new KvError("invalid_key", "Key cannot be empty");
+    if (m.key.byteLength > ENGINE_LIMITS.maxKeyBytes) {
+      throw new KvError("key_too_large", `Key too large (max ${ENGINE_LIMITS.maxKeyBytes} bytes)`);
+    }
+    if ("value" in m && m.value.data.byteLength > ENGINE_LIMITS.maxValueBytes) {
+      throw new KvError("value_too_large", `Value too large (max ${ENGINE_LIMITS.maxValueBytes} bytes)`);
+    }
+  }
+}
+

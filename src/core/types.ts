@@ -1,0 +1,99 @@
+/** The engine's data model: byte keys, encoded values, versionstamps. */
+
+/** How a value's bytes are to be read: V8 structured clone, raw bytes, or a little-endian u64. */
+export type ValueEncoding = "v8" | "bytes" | "le64";
+
+export interface StoredValue {
+  readonly encoding: ValueEncoding;
+  readonly data: Uint8Array;
+}
+
+/** One live entry as stored. `versionstamp` is 10 bytes; `expiresAt` is epoch ms or null. */
+export interface Entry extends StoredValue {
+  readonly key: Uint8Array;
+  readonly versionstamp: Uint8Array;
+  readonly expiresAt: number | null;
+  /** JSON text of Workers KV metadata, or null. */
+  readonly metadata: string | null;
+}
+
+/** A `[start, end)` scan. `limit` > 0. */
+export interface ReadRange {
+  readonly start: Uint8Array;
+  readonly end: Uint8Array;
+  readonly limit: number;
+  readonly reverse?: boolean;
+}
+
+/** `versionstamp: null` means "the key must not exist". */
+export interface Check {
+  readonly key: Uint8Array;
+  readonly versionstamp: Uint8Array | null;
+}
+
+export type Mutation =
+  | {
+      readonly type: "set";
+      readonly key: Uint8Array;
+      readonly value: StoredValue;
+      readonly expiresAt?: number | null;
+      readonly metadata?: string | null;
+    }
+  | { readonly type: "delete"; readonly key: Uint8Array }
+  | {
+      readonly type: "sum" | "min" | "max";
+      readonly key: Uint8Array;
+      /** An le64 operand (KvU64), or — for sum only — a v8 number/bigint operand. */
+      readonly value: StoredValue;
+      /** Bounds for a v8 sum (Deno's `sum_min`/`sum_max`, V8-encoded); the result must stay inside. */
+      readonly sumMin?: Uint8Array;
+      readonly sumMax?: Uint8Array;
+      readonly sumClamp?: boolean;
+    }
+  | {
+      /** Key becomes `key ‖ 0x02 ‖ ascii(hex(versionstamp)) ‖ 0x00`. */
+      readonly type: "setSuffixVersionstampedKey";
+      readonly key: Uint8Array;
+      readonly value: StoredValue;
+      readonly expiresAt?: number | null;
+    };
+
+export interface Enqueue {
+  /** V8-encoded message. */
+  readonly payload: Uint8Array;
+  /** Epoch ms at which the message becomes deliverable. */
+  readonly readyAt: number;
+  readonly keysIfUndelivered: readonly Uint8Array[];
+  /** Delays in ms between retries; absent = the default schedule. */
+  readonly backoffSchedule?: readonly number[];
+}
+
+export interface AtomicWrite {
+  readonly checks: readonly Check[];
+  readonly mutations: readonly Mutation[];
+  readonly enqueues: readonly Enqueue[];
+}
+
+export type CommitResult =
+  | { readonly ok: true; readonly versionstamp: Uint8Array }
+  | { readonly ok: false; readonly failedChecks: readonly number[] };
+
+export interface NamespaceInfo {
+  /** 32 lowercase hex characters. */
+  readonly id: string;
+  readonly title: string;
+  readonly createdAt: number;
+}
+
+export interface QueueMessage {
+  readonly id: number;
+  readonly namespaceId: string;
+  readonly payload: Uint8Array;
+  readonly readyAt: number;
+  readonly attempts: number;
+  readonly keysIfUndelivered: readonly Uint8Array[];
+  readonly backoffSchedule: readonly number[] | null;
+}
+
+/** Deno's default: retry after 100 ms, 1 s, 5 s, 30 s, 60 s. */
+export const DEFAULT_BACKOFF_SCHEDULE: readonly number[] = [100, 1000, 5000, 30000, 60000];

@@ -1,0 +1,120 @@
+/**
+ * How JS values become stored values and back, shared by every front end so that an entry written
+ * through one API reads the same through the others:
+ * - Deno `set(k, Uint8Array)` → bytes; `set(k, new KvU64(n))` → le64; anything else → v8.
+ * - Workers `put(k, string)` → v8 string (Deno reads a string); `put(k, ArrayBuffer|view|stream)` → bytes.
+ * - Reading as text: a v8 string is its text; another v8 value is its JSON form; bytes are UTF-8 text;
+ *   le64 is the decimal number.
+ */
+import { KvError } from "./errors.ts";
+import type { StoredValue } from "./types.ts";
+import { deserializeV8, serializeV8 } from "./v8.ts";
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
+/**
+ * A V8 string in the UTF-8 form (tag 'S'), which V8 reads in every version; it costs one copy of the
+ * UTF-8 bytes and never doubles a non-Latin-1 text the way a two-byte string would.
+ */
+export function encodeV8String(text: string): Uint8Array {
+  const body = utf8.encode(text);
+  return encodeV8Utf8Bytes(body);
+}
+
+/** Wraps already-UTF-8 bytes as a V8 string value without decoding them. */
+export function encodeV8Utf8Bytes(body: Uint8Array): Uint8Array {
+  const header: number[] = [0xff, 0x0f, 0x53];
+  let n = body.byteLength;
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n) b |= 0x80;
+    header.push(b);
+  } while (n);
+  const out = new Uint8Array(header.length + body.byteLength);
+  out.set(header);
+  out.set(body, header.length);
+  return out;
+}
+
+/** The UTF-8 bytes of a V8 string stored in the 'S' form, without a decode/encode round trip. */
+function v8Utf8Body(data: Uint8Array): Uint8Array | null {
+  if (data[0] !== 0xff || data[2] !== 0x53) return null;
+  let n = 0;
+  let shift = 0;
+  let pos = 3;
+  for (;;) {
+    const b = data[pos++];
+    if (b === undefined) return null;
+    n += (b & 0x7f) * 2 ** shift;
+    if (!(b & 0x80)) break;
+    shift += 7;
+  }
+  return pos + n === data.byteLength ? data.subarray(pos) : null;
+}
+
+export function u64FromStored(v: StoredValue): bigint {
+  if (v.encoding !== "le64" || v.data.byteLength !== 8) throw new KvError("invalid_value", "Not a U64 value");
+  return new DataView(v.data.buffer, v.data.byteOffset, 8).getBigUint64(0, true);
+}
+
+/** The JS value a Deno program sees. `makeU64` builds its KvU64. */
+export function decodeStored<U>(v: StoredValue, makeU64: (n: bigint) => U): unknown {
+  switch (v.encoding) {
+    case "bytes":
+      return new Uint8Array(v.data);
+    case "le64":
+      return makeU64(u64FromStored(v));
+    case "v8":
+      return deserializeV8(v.data);
+  }
+}
+
+function jsonReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (value instanceof Map) return Object.fromEntries(value);
+  if (value instanceof Set) return [...value];
+  if (value instanceof Uint8Array) return Array.from(value);
+  return value;
+}
+
+/** The text a Workers `get(k, "text")` (or REST) returns for any stored value. */
+export function storedToText(v: StoredValue): string {
+  switch (v.encoding) {
+    case "bytes":
+      return utf8Decoder.decode(v.data);
+    case "le64":
+      return u64FromStored(v).toString();
+    case "v8": {
+      const body = v8Utf8Body(v.data);
+      if (body) return utf8Decoder.decode(body);
+      const value = deserializeV8(v.data);
+      if (typeof value === "string") return value;
+      return JSON.stringify(value, jsonReplacer) ?? "null";
+    }
+  }
+}
+
+/** The bytes a Workers `get(k, "arrayBuffer"|"stream")` returns: raw bytes, or the UTF-8 of the text form. */
+export function storedToBytes(v: StoredValue): Uint8Array {
+  if (v.encoding === "bytes") return v.data;
+  if (v.encoding === "v8") {
+    const body = v8Utf8Body(v.data);
+    if (body) return body;
+  }
+  return utf8.encode(storedToText(v));
+}
+
+/** A JSON-able JS value (REST `PUT {"value": …}`) as stored: strings and objects alike go to v8. */
+export function jsonToStored(value: unknown): StoredValue {
+  if (typeof value === "string") return { encoding: "v8", data: encodeV8String(value) };
+  return { encoding: "v8", data: serializeV8(value) };
+}
+
+/** A stored value as a JSON-able JS value (REST `GET`). Bytes become a number array, u64 a string. */
+export function storedToJson(v: StoredValue): unknown {
+  if (v.encoding === "bytes") return Array.from(v.data);
+  if (v.encoding === "le64") return u64FromStored(v).toString();
+  return JSON.parse(JSON.stringify(deserializeV8(v.data), jsonReplacer) ?? "null");
+}

@@ -1,0 +1,228 @@
+/**
+ * The in-memory backend: for tests and local development. Keys are kept in one sorted array per
+ * namespace (latin1 strings compare exactly like the bytes they hold).
+ */
+import { executeAtomic, isLive, type AppliedWrite, type TxView } from "../../core/atomic.ts";
+import type { Backend, BatchItem, ExpiredKey } from "../../core/backend.ts";
+import { KvError } from "../../core/errors.ts";
+import type { Entry, NamespaceInfo, QueueMessage, ReadRange } from "../../core/types.ts";
+import { versionstampFromCounter } from "../../core/versionstamp.ts";
+
+const id = (key: Uint8Array) => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
+
+class SortedEntries {
+  keys: string[] = [];
+  map = new Map<string, Entry>();
+
+  /** First index whose key is >= k. */
+  lowerBound(k: string): number {
+    let lo = 0;
+    let hi = this.keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.keys[mid]! < k) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  put(e: Entry): void {
+    const k = id(e.key);
+    if (!this.map.has(k)) this.keys.splice(this.lowerBound(k), 0, k);
+    this.map.set(k, e);
+  }
+
+  delete(k: string): void {
+    if (!this.map.delete(k)) return;
+    this.keys.splice(this.lowerBound(k), 1);
+  }
+}
+
+interface StoredMessage extends QueueMessage {
+  leasedUntil: number;
+}
+
+export class MemoryBackend implements Backend {
+  readonly kind = "memory" as const;
+  #namespaces = new Map<string, NamespaceInfo>();
+  #data = new Map<string, SortedEntries>();
+  #queue = new Map<number, StoredMessage>();
+  #counter = 0n;
+  #nextMessageId = 1;
+
+  #entries(ns: string): SortedEntries {
+    let e = this.#data.get(ns);
+    if (!e) this.#data.set(ns, (e = new SortedEntries()));
+    return e;
+  }
+
+  async createNamespace(info: NamespaceInfo): Promise<NamespaceInfo> {
+    for (const ns of this.#namespaces.values()) {
+      if (ns.title === info.title || ns.id === info.id) {
+        throw new KvError("namespace_exists", "a namespace with this account ID and title already exists");
+      }
+    }
+    this.#namespaces.set(info.id, { ...info });
+    return { ...info };
+  }
+
+  async listNamespaces(): Promise<NamespaceInfo[]> {
+    return [...this.#namespaces.values()].map((n) => ({ ...n }));
+  }
+
+  async getNamespace(nsId: string): Promise<NamespaceInfo | null> {
+    const ns = this.#namespaces.get(nsId);
+    return ns ? { ...ns } : null;
+  }
+
+  async getNamespaceByTitle(title: string): Promise<NamespaceInfo | null> {
+    for (const ns of this.#namespaces.values()) if (ns.title === title) return { ...ns };
+    return null;
+  }
+
+  async renameNamespace(nsId: string, title: string): Promise<NamespaceInfo> {
+    const ns = this.#namespaces.get(nsId);
+    if (!ns) throw new KvError("namespace_not_found", "namespace not found");
+    for (const other of this.#namespaces.values()) {
+      if (other.title === title && other.id !== nsId) {
+        throw new KvError("namespace_exists", "a namespace with this account ID and title already exists");
+      }
+    }
+    const renamed = { ...ns, title };
+    this.#namespaces.set(nsId, renamed);
+    return { ...renamed };
+  }
+
+  async deleteNamespace(nsId: string): Promise<boolean> {
+    if (!this.#namespaces.delete(nsId)) return false;
+    this.#data.delete(nsId);
+    for (const [mid, m] of this.#queue) if (m.namespaceId === nsId) this.#queue.delete(mid);
+    return true;
+  }
+
+  async read(nsId: string, ranges: readonly ReadRange[], now: number): Promise<Entry[][]> {
+    const store = this.#data.get(nsId);
+    return ranges.map((r) => {
+      const out: Entry[] = [];
+      if (!store) return out;
+      const lo = store.lowerBound(id(r.start));
+      const hi = store.lowerBound(id(r.end));
+      if (r.reverse) {
+        for (let i = hi - 1; i >= lo && out.length < r.limit; i--) {
+          const e = store.map.get(store.keys[i]!)!;
+          if (isLive(e, now)) out.push(e);
+        }
+      } else {
+        for (let i = lo; i < hi && out.length < r.limit; i++) {
+          const e = store.map.get(store.keys[i]!)!;
+          if (isLive(e, now)) out.push(e);
+        }
+      }
+      return out;
+    });
+  }
+
+  async count(nsId: string, start: Uint8Array, end: Uint8Array, now: number): Promise<number> {
+    const store = this.#data.get(nsId);
+    if (!store) return 0;
+    let n = 0;
+    for (let i = store.lowerBound(id(start)), hi = store.lowerBound(id(end)); i < hi; i++) {
+      if (isLive(store.map.get(store.keys[i]!)!, now)) n++;
+    }
+    return n;
+  }
+
+  async commit(batch: readonly BatchItem[], now: number): Promise<(AppliedWrite | KvError)[]> {
+    return batch.map((item) => {
+      if (!this.#namespaces.has(item.namespaceId)) return new KvError("namespace_not_found", "namespace not found");
+      const store = this.#entries(item.namespaceId);
+      // Writes are staged so an invalid mutation leaves nothing behind.
+      const puts: Entry[] = [];
+      const deletes: string[] = [];
+      const enqueues: StoredMessage[] = [];
+      const view: TxView = {
+        get: (key) => store.map.get(id(key)) ?? null,
+        put: (e) => puts.push(e),
+        delete: (key) => deletes.push(id(key)),
+        enqueue: (q) =>
+          enqueues.push({
+            id: 0,
+            namespaceId: item.namespaceId,
+            payload: q.payload,
+            readyAt: q.readyAt,
+            attempts: 0,
+            keysIfUndelivered: q.keysIfUndelivered,
+            backoffSchedule: q.backoffSchedule ?? null,
+            leasedUntil: 0,
+          }),
+      };
+      let applied: AppliedWrite;
+      try {
+        applied = executeAtomic(view, item.write, versionstampFromCounter(this.#counter + 1n), now);
+      } catch (e) {
+        if (e instanceof KvError) return e;
+        throw e;
+      }
+      if (applied.result.ok) {
+        this.#counter++;
+        for (const k of deletes) store.delete(k);
+        for (const e of puts) store.put(e);
+        for (const q of enqueues) {
+          const mid = this.#nextMessageId++;
+          this.#queue.set(mid, { ...q, id: mid });
+        }
+        if (item.consumeMessage !== undefined) this.#queue.delete(item.consumeMessage);
+      }
+      return applied;
+    });
+  }
+
+  async purgeExpired(now: number, limit: number): Promise<ExpiredKey[]> {
+    const gone: ExpiredKey[] = [];
+    for (const [nsId, store] of this.#data) {
+      for (const [k, e] of store.map) {
+        if (gone.length >= limit) return gone;
+        if (e.expiresAt !== null && e.expiresAt <= now) {
+          store.delete(k);
+          gone.push({ namespaceId: nsId, key: e.key });
+        }
+      }
+    }
+    return gone;
+  }
+
+  async claimMessages(nsId: string, now: number, limit: number, leaseMs: number): Promise<QueueMessage[]> {
+    const ready = [...this.#queue.values()]
+      .filter((m) => m.namespaceId === nsId && m.readyAt <= now && m.leasedUntil <= now)
+      .sort((a, b) => a.readyAt - b.readyAt || a.id - b.id)
+      .slice(0, limit);
+    return ready.map((m) => {
+      const claimed = { ...m, attempts: m.attempts + 1, leasedUntil: now + leaseMs };
+      this.#queue.set(m.id, claimed);
+      return claimed;
+    });
+  }
+
+  async ackMessage(mid: number): Promise<void> {
+    this.#queue.delete(mid);
+  }
+
+  async retryMessage(mid: number, readyAt: number): Promise<void> {
+    const m = this.#queue.get(mid);
+    if (m) this.#queue.set(mid, { ...m, readyAt, leasedUntil: 0 });
+  }
+
+  async nextMessageAt(nsId: string): Promise<number | null> {
+    let next: number | null = null;
+    for (const m of this.#queue.values()) {
+      if (m.namespaceId !== nsId) continue;
+      const at = Math.max(m.readyAt, m.leasedUntil);
+      if (next === null || at < next) next = at;
+    }
+    return next;
+  }
+
+  async close(): Promise<void> {
+    this.#data.clear();
+  }
+}

@@ -1,0 +1,318 @@
+/**
+ * The embedded default: one SQLite file (WAL) holds every namespace. Writes run in one synchronous
+ * transaction per group commit; with `durability: "fsync"` (the default) SQLite syncs the WAL on every
+ * commit, so an acknowledged write survives a power cut. `"process"` syncs only at checkpoints: a write
+ * survives the process dying, not the machine.
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { executeAtomic, type AppliedWrite, type TxView } from "../../core/atomic.ts";
+import type { Backend, BatchItem, ExpiredKey } from "../../core/backend.ts";
+import { KvError } from "../../core/errors.ts";
+import { bytesToHex, hexToBytes } from "../../core/keys.ts";
+import type { Entry, NamespaceInfo, QueueMessage, ReadRange, ValueEncoding } from "../../core/types.ts";
+import { versionstampFromCounter } from "../../core/versionstamp.ts";
+import { MIGRATIONS } from "./migrations.ts";
+
+export type Durability = "fsync" | "process";
+
+export interface SqliteBackendOptions {
+  durability?: Durability;
+}
+
+const ENCODING_CODE: Record<ValueEncoding, number> = { v8: 1, le64: 2, bytes: 3 };
+const CODE_ENCODING: Record<number, ValueEncoding> = { 1: "v8", 2: "le64", 3: "bytes" };
+
+type Row = Record<string, unknown>;
+
+function toEntry(r: Row): Entry {
+  return {
+    key: r.key as Uint8Array,
+    data: r.value as Uint8Array,
+    encoding: CODE_ENCODING[r.encoding as number]!,
+    versionstamp: r.versionstamp as Uint8Array,
+    expiresAt: (r.expires_at as number | null) ?? null,
+    metadata: (r.metadata as string | null) ?? null,
+  };
+}
+
+function toNamespace(r: Row): NamespaceInfo {
+  return { id: r.id as string, title: r.title as string, createdAt: r.created_at as number };
+}
+
+function toMessage(r: Row, namespaceId: string): QueueMessage {
+  return {
+    id: r.id as number,
+    namespaceId,
+    payload: r.payload as Uint8Array,
+    readyAt: r.ready_at as number,
+    attempts: r.attempts as number,
+    keysIfUndelivered: (JSON.parse(r.keys_if_undelivered as string) as string[]).map(hexToBytes),
+    backoffSchedule: r.backoff_schedule === null ? null : (JSON.parse(r.backoff_schedule as string) as number[]),
+  };
+}
+
+function isUniqueViolation(e: unknown): boolean {
+  return e instanceof Error && /UNIQUE constraint failed/.test(e.message);
+}
+
+export class SqliteBackend implements Backend {
+  readonly kind = "sqlite" as const;
+  readonly path: string;
+  #db: DatabaseSync;
+  #seqCache = new Map<string, number>();
+  #s: Record<string, StatementSync>;
+
+  constructor(path: string, options: SqliteBackendOptions = {}) {
+    this.path = path;
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    this.#db = new DatabaseSync(path);
+    const db = this.#db;
+    db.exec("PRAGMA busy_timeout = 10000");
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec(`PRAGMA synchronous = ${options.durability === "process" ? "NORMAL" : "FULL"}`);
+    this.#migrate();
+    const p = (sql: string) => db.prepare(sql);
+    const cols = "key, value, encoding, versionstamp, expires_at, metadata";
+    const live = "(expires_at IS NULL OR expires_at > :now)";
+    this.#s = {
+      seqOf: p("SELECT seq FROM namespaces WHERE id = ?"),
+      nsById: p("SELECT id, title, created_at FROM namespaces WHERE id = ?"),
+      nsByTitle: p("SELECT id, title, created_at FROM namespaces WHERE title = ?"),
+      nsList: p("SELECT id, title, created_at FROM namespaces ORDER BY seq"),
+      nsInsert: p("INSERT INTO namespaces (id, title, created_at) VALUES (?, ?, ?)"),
+      nsRename: p("UPDATE namespaces SET title = ? WHERE id = ?"),
+      nsDelete: p("DELETE FROM namespaces WHERE seq = ?"),
+      nsDeleteEntries: p("DELETE FROM entries WHERE ns = ?"),
+      nsDeleteQueue: p("DELETE FROM queue WHERE ns = ?"),
+      getOne: p(`SELECT ${cols} FROM entries WHERE ns = ? AND key = ?`),
+      scanFwd: p(`SELECT ${cols} FROM entries WHERE ns = :ns AND key >= :start AND key < :end AND ${live} ORDER BY key LIMIT :limit`),
+      scanRev: p(`SELECT ${cols} FROM entries WHERE ns = :ns AND key >= :start AND key < :end AND ${live} ORDER BY key DESC LIMIT :limit`),
+      count: p(`SELECT count(*) AS n FROM entries WHERE ns = :ns AND key >= :start AND key < :end AND ${live}`),
+      put: p(
+        "INSERT OR REPLACE INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      ),
+      del: p("DELETE FROM entries WHERE ns = ? AND key = ?"),
+      counterGet: p("SELECT value FROM meta WHERE name = 'versionstamp'"),
+      counterSet: p("UPDATE meta SET value = ? WHERE name = 'versionstamp'"),
+      expired: p(
+        "SELECT e.ns AS ns, e.key AS key, n.id AS nsid FROM entries e JOIN namespaces n ON n.seq = e.ns WHERE e.expires_at IS NOT NULL AND e.expires_at <= ? LIMIT ?",
+      ),
+      enqueue: p(
+        "INSERT INTO queue (ns, payload, ready_at, keys_if_undelivered, backoff_schedule) VALUES (?, ?, ?, ?, ?)",
+      ),
+      claim: p(
+        "SELECT id, payload, ready_at, attempts, keys_if_undelivered, backoff_schedule FROM queue WHERE ns = ? AND ready_at <= ? AND leased_until <= ? ORDER BY ready_at, id LIMIT ?",
+      ),
+      lease: p("UPDATE queue SET attempts = attempts + 1, leased_until = ? WHERE id = ?"),
+      ack: p("DELETE FROM queue WHERE id = ?"),
+      retry: p("UPDATE queue SET ready_at = ?, leased_until = 0 WHERE id = ?"),
+      nextAt: p("SELECT min(max(ready_at, leased_until)) AS at FROM queue WHERE ns = ?"),
+    };
+  }
+
+  #migrate(): void {
+    const db = this.#db;
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
+      let version = 0;
+      if (hasMeta) {
+        const row = db.prepare("SELECT value FROM meta WHERE name = 'schema_version'").get();
+        version = row ? (row.value as number) : 1;
+      }
+      if (version > MIGRATIONS.length) {
+        throw new Error(
+          `${this.path} was written by a newer OpenKV (schema ${version}, this one knows ${MIGRATIONS.length}); upgrade OpenKV to open it`,
+        );
+      }
+      for (let i = version; i < MIGRATIONS.length; i++) db.exec(MIGRATIONS[i]!);
+      db.prepare("INSERT OR REPLACE INTO meta (name, value) VALUES ('schema_version', ?)").run(MIGRATIONS.length);
+      db.exec("COMMIT");
+    } catch (e) {
+      db.exec("ROLLBACK");
+      throw e;
+    }
+  }
+
+  #seq(nsId: string): number | null {
+    const cached = this.#seqCache.get(nsId);
+    if (cached !== undefined) return cached;
+    const row = this.#s.seqOf!.get(nsId);
+    if (!row) return null;
+    this.#seqCache.set(nsId, row.seq as number);
+    return row.seq as number;
+  }
+
+  async createNamespace(info: NamespaceInfo): Promise<NamespaceInfo> {
+    try {
+      this.#s.nsInsert!.run(info.id, info.title, info.createdAt);
+    } catch (e) {
+      if (isUniqueViolation(e)) {
+        throw new KvError("namespace_exists", "a namespace with this account ID and title already exists");
+      }
+      throw e;
+    }
+    return { ...info };
+  }
+
+  async listNamespaces(): Promise<NamespaceInfo[]> {
+    return this.#s.nsList!.all().map(toNamespace);
+  }
+
+  async getNamespace(nsId: string): Promise<NamespaceInfo | null> {
+    const r = this.#s.nsById!.get(nsId);
+    return r ? toNamespace(r) : null;
+  }
+
+  async getNamespaceByTitle(title: string): Promise<NamespaceInfo | null> {
+    const r = this.#s.nsByTitle!.get(title);
+    return r ? toNamespace(r) : null;
+  }
+
+  async renameNamespace(nsId: string, title: string): Promise<NamespaceInfo> {
+    let changes: number | bigint;
+    try {
+      changes = this.#s.nsRename!.run(title, nsId).changes;
+    } catch (e) {
+      if (isUniqueViolation(e)) {
+        throw new KvError("namespace_exists", "a namespace with this account ID and title already exists");
+      }
+      throw e;
+    }
+    if (Number(changes) === 0) throw new KvError("namespace_not_found", "namespace not found");
+    return toNamespace(this.#s.nsById!.get(nsId)!);
+  }
+
+  async deleteNamespace(nsId: string): Promise<boolean> {
+    this.#seqCache.delete(nsId);
+    const row = this.#s.seqOf!.get(nsId);
+    if (!row) return false;
+    this.#transaction(() => {
+      this.#s.nsDeleteEntries!.run(row.seq as number);
+      this.#s.nsDeleteQueue!.run(row.seq as number);
+      this.#s.nsDelete!.run(row.seq as number);
+    });
+    return true;
+  }
+
+  #transaction<T>(fn: () => T, mode = "IMMEDIATE"): T {
+    this.#db.exec(`BEGIN ${mode}`);
+    try {
+      const r = fn();
+      this.#db.exec("COMMIT");
+      return r;
+    } catch (e) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      throw e;
+    }
+  }
+
+  #scan(ns: number, r: ReadRange, now: number): Entry[] {
+    const stmt = r.reverse ? this.#s.scanRev! : this.#s.scanFwd!;
+    return stmt.all({ ns, start: r.start, end: r.end, now, limit: r.limit }).map(toEntry);
+  }
+
+  async read(nsId: string, ranges: readonly ReadRange[], now: number): Promise<Entry[][]> {
+    const ns = this.#seq(nsId);
+    if (ns === null) return ranges.map(() => []);
+    if (ranges.length === 1) return [this.#scan(ns, ranges[0]!, now)];
+    // Several ranges share one read transaction: one snapshot.
+    return this.#transaction(() => ranges.map((r) => this.#scan(ns, r, now)), "DEFERRED");
+  }
+
+  async count(nsId: string, start: Uint8Array, end: Uint8Array, now: number): Promise<number> {
+    const ns = this.#seq(nsId);
+    if (ns === null) return 0;
+    return this.#s.count!.get({ ns, start, end, now })!.n as number;
+  }
+
+  async commit(batch: readonly BatchItem[], now: number): Promise<(AppliedWrite | KvError)[]> {
+    const s = this.#s;
+    const db = this.#db;
+    return this.#transaction(() => {
+      let counter = BigInt(s.counterGet!.get()!.value as number);
+      const results = batch.map((item): AppliedWrite | KvError => {
+        const row = s.seqOf!.get(item.namespaceId);
+        if (!row) return new KvError("namespace_not_found", "namespace not found");
+        const ns = row.seq as number;
+        const view: TxView = {
+          get: (key) => {
+            const r = s.getOne!.get(ns, key);
+            return r ? toEntry(r) : null;
+          },
+          put: (e) =>
+            void s.put!.run(ns, e.key, e.data, ENCODING_CODE[e.encoding], e.versionstamp, e.expiresAt, e.metadata),
+          delete: (key) => void s.del!.run(ns, key),
+          enqueue: (q) =>
+            void s.enqueue!.run(
+              ns,
+              q.payload,
+              q.readyAt,
+              JSON.stringify(q.keysIfUndelivered.map(bytesToHex)),
+              q.backoffSchedule ? JSON.stringify(q.backoffSchedule) : null,
+            ),
+        };
+        // A savepoint per write: a mutation that throws halfway leaves nothing behind.
+        db.exec("SAVEPOINT w");
+        try {
+          const applied = executeAtomic(view, item.write, versionstampFromCounter(counter + 1n), now);
+          if (applied.result.ok) {
+            counter++;
+            if (item.consumeMessage !== undefined) s.ack!.run(item.consumeMessage);
+          }
+          db.exec("RELEASE w");
+          return applied;
+        } catch (e) {
+          db.exec("ROLLBACK TO w");
+          db.exec("RELEASE w");
+          if (e instanceof KvError) return e;
+          throw e;
+        }
+      });
+      s.counterSet!.run(counter);
+      return results;
+    });
+  }
+
+  async purgeExpired(now: number, limit: number): Promise<ExpiredKey[]> {
+    const rows = this.#s.expired!.all(now, limit);
+    if (rows.length === 0) return [];
+    return this.#transaction(() =>
+      rows.map((r) => {
+        this.#s.del!.run(r.ns as number, r.key as Uint8Array);
+        return { namespaceId: r.nsid as string, key: r.key as Uint8Array };
+      }),
+    );
+  }
+
+  async claimMessages(nsId: string, now: number, limit: number, leaseMs: number): Promise<QueueMessage[]> {
+    const ns = this.#seq(nsId);
+    if (ns === null) return [];
+    return this.#transaction(() =>
+      this.#s.claim!.all(ns, now, now, limit).map((r) => {
+        this.#s.lease!.run(now + leaseMs, r.id as number);
+        return toMessage({ ...r, attempts: (r.attempts as number) + 1 }, nsId);
+      }),
+    );
+  }
+
+  async ackMessage(id: number): Promise<void> {
+    this.#s.ack!.run(id);
+  }
+
+  async retryMessage(id: number, readyAt: number): Promise<void> {
+    this.#s.retry!.run(readyAt, id);
+  }
+
+  async nextMessageAt(nsId: string): Promise<number | null> {
+    const ns = this.#seq(nsId);
+    if (ns === null) return null;
+    return (this.#s.nextAt!.get(ns)!.at as number | null) ?? null;
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close();
+  }
+}
