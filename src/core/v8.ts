@@ -13,6 +13,11 @@
 //   16  ArrayBuffer/view lengths and offsets are size_t varints instead of
 //       uint32; the bytes are the same for values < 2^32 (what Deno 2.9 writes)
 // We write 15: the newest version that Node 24 (V8 13.6) still accepts.
+//
+// Where V8 sees things JS cannot, we differ: a view's length tracking on a
+// resizable buffer is unobservable (we write it fixed-length), Proxies cannot
+// be detected (V8 refuses them; we clone through their traps), and embedder
+// host objects are opaque (we read only Node's typed-array ones).
 
 export class V8CodecError extends Error {
   constructor(message: string) {
@@ -24,7 +29,9 @@ export class V8CodecError extends Error {
 const WRITE_VERSION = 15;
 const MIN_READ_VERSION = 13;
 const MAX_READ_VERSION = 16;
-// Bounded so hostile input fails cleanly instead of overflowing the JS stack.
+// Bounded so hostile input fails cleanly instead of overflowing the JS stack:
+// 1000 levels use about half of Node's default stack. (Deno itself gives up
+// somewhere near 3000, so only pathological values fall in between.)
 const MAX_DEPTH = 1000;
 // Resizable buffers reserve their maximum up front; Deno KV values are at most
 // 64 KiB, so anything past 4 GiB is garbage, not data.
@@ -78,12 +85,13 @@ const NODE_HOST_VIEWS = [
   "Uint8Array", "BigInt64Array", "BigUint64Array", "Float16Array",
 ];
 
-// RegExp flag bits as V8 stores them; bit 6 is V8's internal "linear" flag.
-const REGEXP_FLAGS: ReadonlyArray<readonly [string, number, string]> = [
+// RegExp flag bits as V8 stores them (bit 6 is V8's internal "linear" flag),
+// with the built-in getter that reads each one.
+const REGEXP_FLAGS = ([
   ["g", 1, "global"], ["i", 2, "ignoreCase"], ["m", 4, "multiline"],
   ["y", 8, "sticky"], ["u", 16, "unicode"], ["s", 32, "dotAll"],
   ["d", 128, "hasIndices"], ["v", 256, "unicodeSets"],
-];
+] as const).map(([ch, bit, prop]) => [ch, bit, Object.getOwnPropertyDescriptor(RegExp.prototype, prop)?.get] as const);
 const ERROR_TYPES: ReadonlyArray<readonly [number, string]> = [
   [0x45, "EvalError"], [0x52, "RangeError"], [0x46, "ReferenceError"],
   [0x53, "SyntaxError"], [0x54, "TypeError"], [0x55, "URIError"],
@@ -115,13 +123,14 @@ const brand = {
   regexpSource: getterOf(RegExp.prototype, "source")!,
   regexpGlobal: getterOf(RegExp.prototype, "global")!,
 };
+const BOXED_VALUE_OF = [Number, String, Boolean, BigInt].map((c) => c.prototype.valueOf as AnyFn);
+const dateGetTime = Date.prototype.getTime as AnyFn;
 const mapEntries = Map.prototype.entries as AnyFn;
 const mapSet = Map.prototype.set as AnyFn;
 const setValues = Set.prototype.values as AnyFn;
 const setAdd = Set.prototype.add as AnyFn;
 const fnToString = Function.prototype.toString as AnyFn;
 const objToString = Object.prototype.toString as AnyFn;
-const hasOwn = (o: object, k: PropertyKey): boolean => Object.prototype.hasOwnProperty.call(o, k);
 const isErrorBuiltin = (Error as unknown as { isError?: (v: unknown) => boolean }).isError;
 
 function passes(fn: AnyFn | undefined, v: unknown, ...args: unknown[]): boolean {
@@ -155,6 +164,16 @@ function isRejectedObject(o: object): boolean {
   if (passes(brand.sharedLength, o)) return true;
   const tag = (objToString.call(o) as string).slice(8, -1);
   return REJECTED_TAGS.has(tag) || tag.startsWith("Intl.");
+}
+
+// The `global` getter throws for non-RegExps and answers undefined only for
+// RegExp.prototype, which V8 clones as an ordinary object.
+function isRegExp(o: object): boolean {
+  try {
+    return brand.regexpGlobal.call(o) !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 // Own data property lookup along the prototype chain without running getters.
@@ -198,6 +217,7 @@ class Writer {
   dv = new DataView(this.buf.buffer);
   len = 0;
   ids = new Map<object, number>();
+  bufferCopies = new Map<Uint8Array, Uint8Array>();
   depth = 0;
 
   reserve(n: number): void {
@@ -290,6 +310,13 @@ class Writer {
       case "string": return this.string(v);
       case "object":
         if (v === null) return this.byte(T.null);
+        if (isNodeBuffer(v)) {
+          // A Node Buffer usually sits in a shared 8 KiB pool: writing its whole backing buffer (as V8
+          // would) stores unrelated bytes. Write an exact copy (read back as a Uint8Array, as in Node).
+          let copy = this.bufferCopies.get(v);
+          if (!copy) this.bufferCopies.set(v, (copy = new Uint8Array(v)));
+          v = copy;
+        }
         if (ArrayBuffer.isView(v) && !this.ids.has(v)) {
           // Views follow their buffer (or a back-reference to it); the buffer
           // takes the object id before the view does, exactly as V8 numbers them.
@@ -314,13 +341,11 @@ class Writer {
 
   object(o: object): void {
     if (Array.isArray(o)) return this.array(o);
-    if (passes(Date.prototype.getTime as AnyFn, o)) {
+    if (passes(dateGetTime, o)) {
       this.byte(T.date);
-      return this.double((Date.prototype.getTime as AnyFn).call(o) as number);
+      return this.double(dateGetTime.call(o) as number);
     }
-    let tmp: unknown;
-    try { tmp = brand.regexpGlobal.call(o); } catch { tmp = undefined; }
-    if (tmp !== undefined) return this.regexp(o);
+    if (isRegExp(o)) return this.regexp(o);
     if (passes(brand.mapSize, o)) {
       const entries = [...(mapEntries.call(o) as Iterable<[unknown, unknown]>)];
       this.byte(T.beginMap);
@@ -340,15 +365,15 @@ class Writer {
     }
     if (passes(brand.bufferLength, o)) return this.arrayBuffer(o as ArrayBuffer);
     if (ArrayBuffer.isView(o)) return this.view(o);
-    for (const [box, tag] of [[Number, T.numberObject], [String, T.stringObject], [Boolean, 0], [BigInt, T.bigintObject]] as const) {
-      const valueOf = box.prototype.valueOf as AnyFn;
+    for (const valueOf of BOXED_VALUE_OF) {
       if (!passes(valueOf, o)) continue;
       const inner = valueOf.call(o);
-      if (typeof inner === "boolean") return this.byte(inner ? T.trueObject : T.falseObject);
-      this.byte(tag);
-      if (typeof inner === "number") return this.double(inner);
-      if (typeof inner === "bigint") return this.bigintBody(inner);
-      return this.string(inner as string);
+      switch (typeof inner) {
+        case "boolean": return this.byte(inner ? T.trueObject : T.falseObject);
+        case "number": this.byte(T.numberObject); return this.double(inner);
+        case "bigint": this.byte(T.bigintObject); return this.bigintBody(inner);
+        default: this.byte(T.stringObject); return this.string(inner as string);
+      }
     }
     if (isErrorBuiltin !== undefined ? isErrorBuiltin(o) : objToString.call(o) === "[object Error]") return this.error(o);
     if (isRejectedObject(o)) throw cloneError(o);
@@ -374,12 +399,10 @@ class Writer {
       this.byte(T.beginDense);
       this.varint(length);
       for (let i = 0; i < length; i++) this.value(a[i]);
-      let props = 0;
       for (const k of keys) {
         if (isIndexKey(k)) continue;
         this.string(k);
         this.value((a as unknown as Record<string, unknown>)[k]);
-        props++;
       }
       this.byte(T.endDense);
     } else {
@@ -400,10 +423,7 @@ class Writer {
 
   regexp(o: object): void {
     let flags = 0;
-    for (const [, bit, prop] of REGEXP_FLAGS) {
-      const get = getterOf(RegExp.prototype, prop);
-      if (get !== undefined && get.call(o) === true) flags |= bit;
-    }
+    for (const [, bit, get] of REGEXP_FLAGS) if (get?.call(o) === true) flags |= bit;
     this.byte(T.regexp);
     this.string(brand.regexpSource.call(o) as string);
     this.varint(flags);
@@ -474,12 +494,29 @@ function viewInfo(v: ArrayBufferView): { name: string; buffer: ArrayBuffer; offs
   return { name: "DataView", buffer, offset: brand.dataViewOffset.call(v) as number, length: brand.dataViewLength.call(v) as number };
 }
 
+// Callers that are already deep in the stack can still run out before
+// MAX_DEPTH; report that as a codec error rather than a bare RangeError.
+function guardStack<R>(fn: () => R): R {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof RangeError && /call stack/i.test(e.message)) throw new V8CodecError("value nests too deeply for the JS stack");
+    throw e;
+  }
+}
+
+function isNodeBuffer(v: object): v is Uint8Array {
+  return v instanceof Uint8Array && v.constructor !== Uint8Array && v.constructor?.name === "Buffer";
+}
+
 export function serializeV8(value: unknown): Uint8Array {
-  const w = new Writer();
-  w.byte(T.version);
-  w.varint(WRITE_VERSION);
-  w.value(value);
-  return w.buf.slice(0, w.len);
+  return guardStack(() => {
+    const w = new Writer();
+    w.byte(T.version);
+    w.varint(WRITE_VERSION);
+    w.value(value);
+    return w.buf.slice(0, w.len);
+  });
 }
 
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
@@ -844,13 +881,13 @@ function decode(bytes: Uint8Array, v13ViewFlags: boolean): unknown {
 
 export function deserializeV8(bytes: Uint8Array): unknown {
   try {
-    return decode(bytes, false);
+    return guardStack(() => decode(bytes, false));
   } catch (e) {
     // V8 once wrote view flags while still claiming version 13
     // (crbug.com/1284506); like V8 we retry such data with flags before failing.
     if (e instanceof V8CodecError && bytes[0] === T.version && bytes[1] === 13) {
       try {
-        return decode(bytes, true);
+        return guardStack(() => decode(bytes, true));
       } catch {
         throw e;
       }
