@@ -1,3 +1,4 @@
+import { serveCommand } from "./commands/serve.ts";
 /** Every CLI command, declared once: name, one-line summary, handler. */
 export interface CommandContext {
   stdout: NodeJS.WritableStream;
@@ -11,4 +12,4 @@ export interface Command {
   run(args: string[], ctx: CommandContext): Promise<number>;
 }
 
-export const COMMANDS: Command[] = [];
+export const COMMANDS: Command[] = [serveCommand];

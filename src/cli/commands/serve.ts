@@ -1,0 +1,114 @@
+/** `openkv serve`: start the server (what `npm start` runs). */
+import { parseArgs } from "node:util";
+import { startServer } from "../../server/server.ts";
+import type { Command } from "../registry.ts";
+
+const HELP = `openkv serve — start the OpenKV server
+
+Usage: openkv serve [options]
+
+Options:
+  --host HOST          Address to listen on (default 127.0.0.1)
+  --port PORT          Port (default 8787; 0 picks a free one)
+  --data DIR           Data directory, SQLite inside (default ./.openkv)
+  --memory             Keep everything in memory instead (lost on exit)
+  --account-id ID      Cloudflare account id to answer to (32 hex; default generated once, kept in DIR)
+  --admin-token TOKEN  Admin token (or env OPENKV_ADMIN_TOKEN; default generated once, kept in DIR)
+  --tls-cert FILE      TLS certificate (PEM); with --tls-key serves HTTPS and HTTP/2 via ALPN
+  --tls-key FILE       TLS private key (PEM)
+  --insecure           Allow a non-loopback --host without TLS
+  --durability MODE    fsync (default: a write survives a power cut) or process (survives a crash only)
+  --rate-limit N       Requests per second per token (default unlimited)
+  --help               Show this help`;
+
+export const serveCommand: Command = {
+  name: "serve",
+  summary: "Start the server (Cloudflare REST API v4, /kv REST API, KV Connect) on one port",
+  async run(args, ctx) {
+    const { values } = parseArgs({
+      args,
+      options: {
+        host: { type: "string", default: "127.0.0.1" },
+        port: { type: "string", default: "8787" },
+        data: { type: "string", default: "./.openkv" },
+        memory: { type: "boolean", default: false },
+        "account-id": { type: "string" },
+        "admin-token": { type: "string" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
+        insecure: { type: "boolean", default: false },
+        durability: { type: "string", default: "fsync" },
+        "rate-limit": { type: "string" },
+        help: { type: "boolean", default: false },
+      },
+    });
+    if (values.help) {
+      ctx.stdout.write(HELP + "\n");
+      return 0;
+    }
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      ctx.stderr.write(`Invalid --port "${values.port}": use a number from 0 to 65535.\n`);
+      return 1;
+    }
+    if (Boolean(values["tls-cert"]) !== Boolean(values["tls-key"])) {
+      ctx.stderr.write("--tls-cert and --tls-key go together: pass both.\n");
+      return 1;
+    }
+    if (values.durability !== "fsync" && values.durability !== "process") {
+      ctx.stderr.write(`Invalid --durability "${values.durability}": use fsync or process.\n`);
+      return 1;
+    }
+    const rateLimit = values["rate-limit"] === undefined ? 0 : Number(values["rate-limit"]);
+    if (!(rateLimit >= 0)) {
+      ctx.stderr.write(`Invalid --rate-limit "${values["rate-limit"]}": use a positive number of requests per second.\n`);
+      return 1;
+    }
+    const adminToken = values["admin-token"] ?? (ctx.env.OPENKV_ADMIN_TOKEN || undefined);
+    const server = await startServer({
+      host: values.host!,
+      port,
+      dataDir: values.memory ? null : values.data!,
+      ...(values["account-id"] ? { accountId: values["account-id"] } : {}),
+      ...(adminToken ? { adminToken } : {}),
+      ...(values["tls-cert"] ? { tls: { cert: values["tls-cert"], key: values["tls-key"]! } } : {}),
+      insecure: values.insecure!,
+      durability: values.durability,
+      rateLimit,
+    });
+    const out = ctx.stdout;
+    const where = values.memory ? "memory (nothing is kept after exit)" : `${values.data} (SQLite)`;
+    out.write(
+      [
+        `OpenKV listening on ${server.url}  — data: ${where}`,
+        ``,
+        `  Cloudflare REST API v4  ${server.url}/client/v4   (account id ${server.accountId})`,
+        `  KV REST API             ${server.url}/kv/{keypath}  and  ${server.url}/ns/{namespace}/kv/{keypath}`,
+        `  Health / metrics        ${server.url}/healthz   ${server.url}/metrics`,
+        ``,
+        server.adminTokenGenerated
+          ? `Admin token (shown once; kept in ${values.memory ? "memory only" : `${values.data}/admin-token`}):\n  ${server.adminToken}`
+          : `Authenticate with the admin token${adminToken ? " you passed" : ` in ${values.data}/admin-token`}.`,
+        `Send it as "Authorization: Bearer <token>", e.g.:`,
+        `  curl -H "Authorization: Bearer $OPENKV_TOKEN" ${server.url}/kv/users.john.settings`,
+        ``,
+      ].join("\n"),
+    );
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        out.write(`\n${signal}: finishing in-flight requests and closing the store…\n`);
+        process.off("SIGTERM", onTerm);
+        process.off("SIGINT", onInt);
+        server.close().then(() => {
+          out.write("OpenKV stopped cleanly.\n");
+          resolve();
+        });
+      };
+      const onTerm = () => stop("SIGTERM");
+      const onInt = () => stop("SIGINT");
+      process.on("SIGTERM", onTerm);
+      process.on("SIGINT", onInt);
+    });
+    return 0;
+  },
+};

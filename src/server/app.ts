@@ -1,0 +1,106 @@
+/**
+ * The composition root of the HTTP side: one router, and for every request the same steps —
+ * authenticate, resolve the namespace, authorize, rate-limit, handle, count — whatever API it belongs to.
+ */
+import FindMyWay from "find-my-way";
+import { KvError } from "../core/errors.ts";
+import type { NamespaceInfo } from "../core/types.ts";
+import { describeError, HttpError } from "./http.ts";
+import type { Handler, Request, Response } from "./listener.ts";
+import { RateLimiter } from "./rate-limit.ts";
+import type { Route, RouteContext, ServerDeps } from "./route.ts";
+import { allows, type Principal } from "./tokens.ts";
+
+export interface AppOptions {
+  /** Requests per second per token (average); 0 = unlimited. */
+  rateLimit?: number;
+  /** Burst size for the rate limit; default 2 × rateLimit. */
+  rateBurst?: number;
+  log?: (line: string) => void;
+}
+
+function bearer(req: Request): string | null {
+  const auth = req.headers.authorization;
+  if (typeof auth === "string") {
+    const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
+    if (m) return m[1]!.trim();
+  }
+  const key = req.headers["x-auth-key"];
+  if (typeof key === "string" && typeof req.headers["x-auth-email"] === "string") return key.trim();
+  return null;
+}
+
+export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions = {}): Handler {
+  const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"));
+  const limiter = options.rateLimit ? new RateLimiter(options.rateLimit, options.rateBurst ?? options.rateLimit * 2, deps.clock) : null;
+  const router = FindMyWay({ ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 4096 });
+  const notFound = routes[0]!.errors;
+
+  const run = async (route: Route, req: Request, res: Response, params: Record<string, string | undefined>, query: URLSearchParams) => {
+    const started = process.hrtime.bigint();
+    let principal: Principal = { kind: "admin" };
+    if (route.access !== "public") {
+      const secret = bearer(req);
+      const found = secret === null ? null : deps.tokens.verify(secret);
+      if (!found) {
+        throw new HttpError(401, secret === null ? "Authentication required: send Authorization: Bearer <token>" : "Invalid API token", {
+          "www-authenticate": 'Bearer realm="openkv"',
+        });
+      }
+      principal = found;
+      if (route.access === "admin" && principal.kind !== "admin") throw new HttpError(403, "This route needs the admin token");
+      if (limiter) {
+        const wait = limiter.take(principal.kind === "admin" ? "admin" : principal.id);
+        if (wait > 0) throw new HttpError(429, "Too many requests", { "retry-after": String(wait) });
+      }
+    }
+    let namespace: NamespaceInfo | null = null;
+    if (route.namespace) {
+      const name = route.namespace === "default" ? "default" : params[route.namespace.param]!;
+      const create = route.namespace === "default" || route.namespace.createIfMissing;
+      namespace = await deps.engine.findNamespace(name);
+      if (!namespace && create && allows(principal, "write")) namespace = await deps.engine.ensureNamespace(name);
+      if (!namespace) {
+        // A caller that could not see the namespace anyway learns nothing more from a 404 than a 403.
+        throw new KvError("namespace_not_found", "namespace not found");
+      }
+    }
+    if (route.access === "read" || route.access === "write") {
+      if (!allows(principal, route.access, namespace?.id)) {
+        throw new HttpError(403, route.access === "write" && principal.kind === "token" && principal.permission === "read" ? "This token is read-only" : "This token may not use this namespace");
+      }
+    }
+    const ctx: RouteContext = { req, res, params, query, principal, namespace, deps };
+    await route.handle(ctx);
+    if (route.kind && namespace) deps.metrics.observe(namespace.title, route.kind, route.api, started);
+  };
+
+  for (const route of routes) {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    router.on(methods, route.path, () => {}, route);
+  }
+
+  return (req, res) => {
+    // Collapse "//" (wrangler with a trailing-slash base URL) before routing.
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    const path = (q === -1 ? url : url.slice(0, q)).replace(/\/{2,}/g, "/");
+    const found = router.find(req.method as "GET", path);
+    if (!found) {
+      deps.metrics.error(404);
+      return notFound(res, 404, `No route for ${req.method} ${path}`, {}, null);
+    }
+    const route = found.store as Route;
+    const query = new URLSearchParams(q === -1 ? "" : url.slice(q + 1));
+    run(route, req, res, found.params, query).catch((e: unknown) => {
+      const d = describeError(e);
+      if (d.internal) log(`openkv: internal error on ${req.method} ${path}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      deps.metrics.error(d.status);
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      route.errors(res, d.status, d.message, d.headers, e);
+    });
+  };
+}

@@ -1,0 +1,71 @@
+/** Small request/response helpers shared by every front end mounted on the server. */
+import { KvError } from "../core/errors.ts";
+import type { ServerResponse } from "node:http";
+import type { Request, Response } from "./listener.ts";
+
+export class HttpError extends Error {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  constructor(status: number, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+/** Reads the whole body, refusing (413) past `limit` bytes without buffering the excess. */
+export function readBody(req: Request, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"]);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    return Promise.reject(new HttpError(413, `Request body of ${declared} bytes exceeds the limit of ${limit} bytes`));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on("data", (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > limit) {
+        failed = true;
+        req.resume();
+        reject(new HttpError(413, `Request body exceeds the limit of ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => {
+      if (!failed) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    });
+    req.on("error", (e) => {
+      if (!failed) reject(e);
+    });
+  });
+}
+
+export function sendJson(res: Response, status: number, body: unknown, headers: Record<string, string | number> = {}): void {
+  const text = JSON.stringify(body);
+  (res as ServerResponse).writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+export function sendText(res: Response, status: number, text: string, headers: Record<string, string | number> = {}): void {
+  (res as ServerResponse).writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+/** Status and message for any error: KvError and HttpError are meant for users; anything else is not. */
+export function describeError(e: unknown): { status: number; message: string; headers: Record<string, string>; internal: boolean } {
+  if (e instanceof HttpError) return { status: e.status, message: e.message, headers: e.headers, internal: false };
+  if (e instanceof KvError) return { status: e.status, message: e.message, headers: {}, internal: e.code === "closed" };
+  return { status: 500, message: "Internal server error", headers: {}, internal: true };
+}
+
+export function parseJson(body: Buffer, what = "request body"): unknown {
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch {
+    throw new HttpError(400, `The ${what} is not valid JSON`);
+  }
+}

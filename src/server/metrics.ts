@@ -1,0 +1,42 @@
+/** Prometheus metrics: operations per namespace and kind, with latency histograms. */
+import { Counter, Histogram, Registry } from "prom-client";
+
+export type OperationKind = "read" | "write" | "delete" | "list";
+
+export class Metrics {
+  readonly registry = new Registry();
+  #ops = new Counter({
+    name: "openkv_operations_total",
+    help: "Operations by namespace and kind",
+    labelNames: ["namespace", "kind", "api"] as const,
+    registers: [this.registry],
+  });
+  #latency = new Histogram({
+    name: "openkv_operation_duration_seconds",
+    help: "Operation latency by namespace and kind",
+    labelNames: ["namespace", "kind", "api"] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  #errors = new Counter({
+    name: "openkv_http_errors_total",
+    help: "HTTP error responses by status",
+    labelNames: ["status"] as const,
+    registers: [this.registry],
+  });
+
+  /** Records one operation that took from `startNs` (process.hrtime.bigint()) until now. */
+  observe(namespace: string, kind: OperationKind, api: string, startNs: bigint): void {
+    const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
+    this.#ops.inc({ namespace, kind, api });
+    this.#latency.observe({ namespace, kind, api }, seconds);
+  }
+
+  error(status: number): void {
+    this.#errors.inc({ status: String(status) });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

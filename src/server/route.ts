@@ -1,0 +1,54 @@
+/**
+ * What a front end mounts on the server: routes with their access needs and an error encoder. The app
+ * does authentication, namespace resolution, authorization, rate limits and metrics the same way for all.
+ */
+import type { Clock } from "../core/clock.ts";
+import type { Engine } from "../core/engine.ts";
+import type { NamespaceInfo } from "../core/types.ts";
+import type { Request, Response } from "./listener.ts";
+import type { Metrics } from "./metrics.ts";
+import type { Principal, Permission, TokenStore } from "./tokens.ts";
+
+export type Method = "GET" | "PUT" | "POST" | "DELETE" | "PATCH" | "HEAD";
+
+export interface ServerLimits {
+  /** Largest request body accepted, in bytes (413 past it). */
+  maxBodyBytes: number;
+}
+
+export interface ServerDeps {
+  engine: Engine;
+  tokens: TokenStore;
+  metrics: Metrics;
+  clock: Clock;
+  accountId: string;
+  limits: ServerLimits;
+}
+
+export interface RouteContext {
+  req: Request;
+  res: Response;
+  params: Record<string, string | undefined>;
+  query: URLSearchParams;
+  principal: Principal;
+  /** The namespace the route works on, resolved and authorized (when the route names one). */
+  namespace: NamespaceInfo | null;
+  deps: ServerDeps;
+}
+
+/** How one API answers an error (Cloudflare envelope, JSON body, plain text…). */
+export type ErrorEncoder = (res: Response, status: number, message: string, headers: Record<string, string>, cause: unknown) => void;
+
+export interface Route {
+  method: Method | Method[];
+  path: string;
+  /** "public": no token; "authenticated": any valid token; "admin": the admin token only. */
+  access: Permission | "admin" | "public" | "authenticated";
+  /** Where the namespace comes from: a path parameter (id or title), or the `default` namespace. */
+  namespace?: { param: string; createIfMissing?: boolean } | "default";
+  /** For metrics: what kind of operation this is. */
+  kind?: "read" | "write" | "delete" | "list";
+  api: string;
+  errors: ErrorEncoder;
+  handle(ctx: RouteContext): Promise<void> | void;
+}

@@ -1,0 +1,72 @@
+/** Routes that belong to the server itself: health, metrics, and the admin token endpoints. */
+import { KvError } from "../core/errors.ts";
+import { HttpError, parseJson, readBody, sendJson, sendText } from "./http.ts";
+import type { ErrorEncoder, Route } from "./route.ts";
+
+const jsonErrors: ErrorEncoder = (res, status, message, headers) => sendJson(res, status, { error: { status, message } }, headers);
+
+export function systemRoutes(): Route[] {
+  const base = { api: "system", errors: jsonErrors } as const;
+  return [
+    {
+      ...base,
+      method: "GET",
+      path: "/healthz",
+      access: "public",
+      handle: (ctx) => sendJson(ctx.res, 200, { ok: true }),
+    },
+    {
+      ...base,
+      method: "GET",
+      path: "/metrics",
+      access: "admin",
+      handle: async (ctx) => sendText(ctx.res, 200, await ctx.deps.metrics.text(), { "content-type": ctx.deps.metrics.registry.contentType }),
+    },
+    {
+      ...base,
+      method: "POST",
+      path: "/admin/tokens",
+      access: "admin",
+      handle: async (ctx) => {
+        const body = parseJson(await readBody(ctx.req, 64 * 1024)) as { name?: unknown; namespaces?: unknown; permission?: unknown } | null;
+        if (typeof body !== "object" || body === null) {
+          throw new HttpError(400, 'The body must be a JSON object like {"name": "ci", "namespaces": ["default"], "permission": "read"}');
+        }
+        let namespaces: string[] | null = null;
+        if (body.namespaces !== undefined && body.namespaces !== null) {
+          if (!Array.isArray(body.namespaces) || !body.namespaces.every((n) => typeof n === "string")) {
+            throw new HttpError(400, "namespaces must be an array of namespace ids or titles");
+          }
+          namespaces = [];
+          for (const n of body.namespaces as string[]) {
+            const ns = await ctx.deps.engine.findNamespace(n);
+            if (!ns) throw new KvError("namespace_not_found", `namespace not found: ${n}`);
+            namespaces.push(ns.id);
+          }
+        }
+        const created = ctx.deps.tokens.create(
+          { name: body.name as string, namespaces, permission: (body.permission ?? "write") as "read" | "write" },
+          ctx.deps.clock.now(),
+        );
+        sendJson(ctx.res, 201, { token: created.token, ...created.record });
+      },
+    },
+    {
+      ...base,
+      method: "GET",
+      path: "/admin/tokens",
+      access: "admin",
+      handle: (ctx) => sendJson(ctx.res, 200, { tokens: ctx.deps.tokens.list() }),
+    },
+    {
+      ...base,
+      method: "DELETE",
+      path: "/admin/tokens/:id",
+      access: "admin",
+      handle: (ctx) => {
+        if (!ctx.deps.tokens.revoke(ctx.params.id!)) throw new HttpError(404, `No token with id ${ctx.params.id}`);
+        sendJson(ctx.res, 200, { ok: true });
+      },
+    },
+  ];
+}
