@@ -62,7 +62,21 @@ function applyU64(op: "sum" | "min" | "max", current: StoredValue | null, operan
   return { encoding: "le64", data: u64Bytes(r) };
 }
 
-/** Deno's `mutate({ type: "sum", value: 1 | 1n })`: a V8 number or bigint operand, optionally bounded. */
+/** Decodes a V8 value inside a transaction; undecodable bytes are the caller's error, not the batch's. */
+function v8Number(v: StoredValue): unknown {
+  if (v.encoding !== "v8") return undefined;
+  try {
+    return deserializeV8(v.data);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Deno's `mutate({ type: "sum", value: 1 | 1n })`: a V8 number or bigint operand, optionally bounded.
+ * Like denokv: a bigint in u64 range adds (wrapping) to a KvU64; number adds to number and bigint to
+ * bigint; any other stored value is "unsupported".
+ */
 function applyV8Sum(
   current: StoredValue | null,
   operand: StoredValue,
@@ -70,19 +84,23 @@ function applyV8Sum(
   max: Uint8Array | undefined,
   clamp: boolean,
 ): StoredValue {
-  const b = deserializeV8(operand.data);
+  const b = v8Number(operand);
   if (typeof b !== "number" && typeof b !== "bigint") {
-    throw new KvError("invalid_mutation", "Failed to perform 'sum' mutation on a non-numeric operand");
+    throw new KvError("invalid_mutation", "Some of the parameters are not valid V8 values");
   }
   let result: number | bigint;
   if (current === null) {
     result = b;
-  } else {
-    const a: unknown = current.encoding === "v8" ? deserializeV8(current.data) : current.encoding === "le64" ? "u64" : null;
-    if (typeof a !== typeof b) {
-      const an = current.encoding === "le64" ? "KvU64" : kindName(a);
-      throw new KvError("invalid_mutation", `Cannot sum ${an} with ${kindName(b)}`);
+  } else if (current.encoding === "le64") {
+    const a = readU64(current);
+    if (a === null || typeof b !== "bigint" || b < 0n || b > U64_MASK) {
+      throw new KvError("invalid_mutation", `Cannot sum KvU64 with ${kindName(b)}`);
     }
+    return { encoding: "le64", data: u64Bytes(a + b) };
+  } else {
+    const a = v8Number(current);
+    if (typeof a !== "number" && typeof a !== "bigint") throw new KvError("invalid_mutation", "unsupported value type");
+    if (typeof a !== typeof b) throw new KvError("invalid_mutation", `Cannot sum ${kindName(a)} with ${kindName(b)}`);
     result = typeof a === "bigint" ? a + (b as bigint) : (a as number) + (b as number);
   }
   const lo = min && min.byteLength ? deserializeV8(min) : undefined;

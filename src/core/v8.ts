@@ -310,21 +310,25 @@ class Writer {
       case "string": return this.string(v);
       case "object":
         if (v === null) return this.byte(T.null);
-        if (isNodeBuffer(v)) {
-          // A Node Buffer usually sits in a shared 8 KiB pool: writing its whole backing buffer (as V8
-          // would) stores unrelated bytes. Write an exact copy (read back as a Uint8Array, as in Node).
-          let copy = this.bufferCopies.get(v);
-          if (!copy) this.bufferCopies.set(v, (copy = new Uint8Array(v)));
-          v = copy;
-        }
-        if (ArrayBuffer.isView(v) && !this.ids.has(v)) {
-          // Views follow their buffer (or a back-reference to it); the buffer
-          // takes the object id before the view does, exactly as V8 numbers them.
-          this.receiver(viewInfo(v).buffer);
-        }
-        return this.receiver(v);
+        return this.objectOrView(v);
       default: throw cloneError(v);
     }
+  }
+
+  objectOrView(v: object): void {
+    if (isNodeBuffer(v)) {
+      // A Node Buffer usually sits in a shared 8 KiB pool: writing its whole backing buffer (as V8
+      // would) stores unrelated bytes. Write an exact copy (read back as a Uint8Array, as in Node).
+      let copy = this.bufferCopies.get(v);
+      if (!copy) this.bufferCopies.set(v, (copy = new Uint8Array(v)));
+      v = copy;
+    }
+    if (ArrayBuffer.isView(v) && !this.ids.has(v)) {
+      // Views follow their buffer (or a back-reference to it); the buffer
+      // takes the object id before the view does, exactly as V8 numbers them.
+      this.receiver(viewInfo(v).buffer);
+    }
+    return this.receiver(v);
   }
 
   receiver(o: object): void {
