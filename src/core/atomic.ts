@@ -77,6 +77,15 @@ function v8Number(v: StoredValue): unknown {
  * Like denokv: a bigint in u64 range adds (wrapping) to a KvU64; number adds to number and bigint to
  * bigint; any other stored value is "unsupported".
  */
+/** A sum bound arrives as V8 bytes from the wire: bad bytes are this writer's error, not the batch's. */
+function decodeBound(bytes: Uint8Array): unknown {
+  try {
+    return deserializeV8(bytes);
+  } catch {
+    throw new KvError("invalid_mutation", "Some of the parameters are not valid V8 values");
+  }
+}
+
 function applyV8Sum(
   current: StoredValue | null,
   operand: StoredValue,
@@ -103,8 +112,8 @@ function applyV8Sum(
     if (typeof a !== typeof b) throw new KvError("invalid_mutation", `Cannot sum ${kindName(a)} with ${kindName(b)}`);
     result = typeof a === "bigint" ? a + (b as bigint) : (a as number) + (b as number);
   }
-  const lo = min && min.byteLength ? deserializeV8(min) : undefined;
-  const hi = max && max.byteLength ? deserializeV8(max) : undefined;
+  const lo = min && min.byteLength ? decodeBound(min) : undefined;
+  const hi = max && max.byteLength ? decodeBound(max) : undefined;
   if ((lo !== undefined && result < (lo as number)) || (hi !== undefined && result > (hi as number))) {
     if (!clamp) throw new KvError("invalid_mutation", "The result of a Sum operation would exceed its range limit");
     result = lo !== undefined && result < (lo as number) ? (lo as number | bigint) : (hi as number | bigint);

@@ -385,15 +385,14 @@ class QueueListener {
     const delay = schedule[m.attempts - 1];
     if (delay !== undefined) return engine.backend.retryMessage(m.id, engine.clock.now() + delay);
     // Out of retries: write the payload to keysIfUndelivered and drop the message in one transaction.
-    await engine.atomic(
-      this.#ns,
-      {
-        checks: [],
-        mutations: m.keysIfUndelivered.map((key) => ({ type: "set", key, value: { encoding: "v8", data: m.payload } })),
-        enqueues: [],
-      },
-      m.id,
-    );
+    const mutations = m.keysIfUndelivered.map((key) => ({ type: "set" as const, key, value: { encoding: "v8" as const, data: m.payload } }));
+    try {
+      await engine.atomic(this.#ns, { checks: [], mutations, enqueues: [] }, m.id);
+    } catch {
+      // keysIfUndelivered that can never be written (invalid keys) must not keep the message alive
+      // forever: drop it alone.
+      await engine.atomic(this.#ns, { checks: [], mutations: [], enqueues: [] }, m.id);
+    }
   }
 
   async #schedule(): Promise<void> {

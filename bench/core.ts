@@ -1,0 +1,54 @@
+/**
+ * `npm run bench`: the core workload through our `Kv` on a SQLite file, next to Deno's own KV on a file
+ * (the real deno binary, same workload code, same durability) and plain node:sqlite statements, all in
+ * one run on this machine. Prints ops/s and the ratios.
+ *
+ * Options: --seconds N (per row, default 1.5)
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { openKv } from "../src/index.ts";
+import { runRawSqlite } from "./raw-sqlite.ts";
+import { runWorkload, type KvLike, type Result } from "./workload.ts";
+
+const { values } = parseArgs({ options: { seconds: { type: "string", default: "1.5" } } });
+const seconds = Number(values.seconds);
+const dir = mkdtempSync(join(tmpdir(), "openkv-bench-"));
+const deno = join(import.meta.dirname, "../node_modules/.bin/deno");
+
+function runDeno(): Result[] {
+  process.stderr.write("bench: Deno KV (deno binary, SQLite file)…\n");
+  const r = spawnSync(deno, ["run", "--unstable-kv", "-A", join(import.meta.dirname, "deno-kv.deno.ts"), join(dir, "deno.sqlite"), String(seconds)], {
+    encoding: "utf8",
+    timeout: 300_000,
+  });
+  if (r.status !== 0) throw new Error(`deno failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Result[];
+}
+
+try {
+  const denoResults = runDeno();
+  process.stderr.write("bench: OpenKV Kv (SQLite file, fsync on commit)…\n");
+  const kv = await openKv(join(dir, "openkv.sqlite"));
+  const ours = await runWorkload(kv as unknown as KvLike, seconds);
+  kv.close();
+  process.stderr.write("bench: raw node:sqlite…\n");
+  const raw = await runRawSqlite(join(dir, "raw.sqlite"), seconds);
+
+  const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+  const lines = [
+    `| workload | OpenKV ops/s | Deno KV ops/s | raw node:sqlite ops/s | OpenKV ÷ Deno | OpenKV ÷ raw |`,
+    `|---|---:|---:|---:|---:|---:|`,
+  ];
+  ours.forEach((o, i) => {
+    const d = denoResults[i]!;
+    const r = raw[i]!;
+    lines.push(`| ${o.name} | ${fmt(o.opsPerSec)} | ${fmt(d.opsPerSec)} | ${fmt(r.opsPerSec)} | ${(o.opsPerSec / d.opsPerSec).toFixed(2)}× | ${(o.opsPerSec / r.opsPerSec).toFixed(2)}× |`);
+  });
+  console.log(lines.join("\n"));
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
