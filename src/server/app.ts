@@ -65,6 +65,9 @@ export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions
         throw new KvError("namespace_not_found", "namespace not found");
       }
     }
+    if (route.access === "manage" && !allows(principal, "write")) {
+      throw new HttpError(403, "Managing namespaces needs a read-write token for every namespace");
+    }
     if (route.access === "read" || route.access === "write") {
       if (!allows(principal, route.access, namespace?.id)) {
         throw new HttpError(403, route.access === "write" && principal.kind === "token" && principal.permission === "read" ? "This token is read-only" : "This token may not use this namespace");

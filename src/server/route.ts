@@ -42,8 +42,11 @@ export type ErrorEncoder = (res: Response, status: number, message: string, head
 export interface Route {
   method: Method | Method[];
   path: string;
-  /** "public": no token; "authenticated": any valid token; "admin": the admin token only. */
-  access: Permission | "admin" | "public" | "authenticated";
+  /**
+   * "public": no token; "authenticated": any valid token; "admin": the admin token only; "manage": a
+   * read-write token for every namespace (creating, renaming, deleting namespaces).
+   */
+  access: Permission | "manage" | "admin" | "public" | "authenticated";
   /** Where the namespace comes from: a path parameter (id or title), or the `default` namespace. */
   namespace?: { param: string; createIfMissing?: boolean } | "default";
   /** For metrics: what kind of operation this is. */

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { systemClock, type Clock } from "../core/clock.ts";
 import { Engine } from "../core/engine.ts";
 import { openBackend, type Durability } from "../storage/index.ts";
+import { cloudflareRoutes } from "../api/cloudflare/index.ts";
 import { restRoutes } from "../api/rest/routes.ts";
 import { createApp } from "./app.ts";
 import { createListener, type Listener } from "./listener.ts";
@@ -87,7 +88,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     accountId,
     limits: { maxBodyBytes: config.maxBodyBytes ?? 100 * 1024 * 1024 },
   };
-  const routes = [...systemRoutes(), ...restRoutes(), ...(config.routes ?? [])];
+  const routes = [...cloudflareRoutes(), ...systemRoutes(), ...restRoutes(), ...(config.routes ?? [])];
   const handler = createApp(deps, routes, { ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}), ...(config.log ? { log: config.log } : {}) });
   let listener: Listener;
   if (config.tls) {
