@@ -10,7 +10,12 @@ export function accountRoutes(): Route[] {
       ...base,
       method: "GET",
       path: "/client/v4/accounts",
-      handle: (ctx) => ok(ctx.res, [account(ctx.deps.accountId)], { page: 1, per_page: 20, count: 1, total_count: 1, total_pages: 1 }),
+      handle: (ctx) => {
+        // Clients page until a page comes back empty: honour `page`.
+        const page = Number(ctx.query.get("page") ?? "1");
+        const result = page > 1 ? [] : [account(ctx.deps.accountId)];
+        ok(ctx.res, result, { page, per_page: 20, count: result.length, total_count: 1, total_pages: 1 });
+      },
     },
     {
       ...base,
@@ -23,7 +28,6 @@ export function accountRoutes(): Route[] {
       method: "GET",
       path: "/client/v4/memberships",
       handle: (ctx) => {
-        // Clients page through memberships until a page comes back empty.
         const page = Number(ctx.query.get("page") ?? "1");
         const result = page > 1 ? [] : [{ id: ctx.deps.accountId, status: "accepted", account: { id: ctx.deps.accountId, name: "OpenKV" }, roles: ["Administrator"] }];
         ok(ctx.res, result, { page, per_page: 20, count: result.length, total_count: 1, total_pages: 1 });

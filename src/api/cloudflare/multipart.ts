@@ -10,14 +10,40 @@ export interface MultipartValue {
   metadata: unknown;
 }
 
+/** Sets `metadata[a][b]` → target.a.b; an empty segment (`metadata[list][]`) appends to an array. */
 function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
-  let node = target;
-  for (let i = 0; i < path.length - 1; i++) {
-    const next = node[path[i]!];
-    if (typeof next !== "object" || next === null) node[path[i]!] = {};
-    node = node[path[i]!] as Record<string, unknown>;
+  let node: Record<string, unknown> | unknown[] = target;
+  for (let i = 0; i < path.length; i++) {
+    const last = i === path.length - 1;
+    const seg = path[i]!;
+    const nextIsAppend = !last && path[i + 1] === "";
+    if (Array.isArray(node)) {
+      if (last) node.push(value);
+      else {
+        const child: Record<string, unknown> | unknown[] = nextIsAppend ? [] : {};
+        node.push(child);
+        node = child;
+      }
+      continue;
+    }
+    if (last) {
+      node[seg] = value;
+      break;
+    }
+    const existing = node[seg];
+    if (typeof existing !== "object" || existing === null) node[seg] = nextIsAppend ? [] : {};
+    node = node[seg] as Record<string, unknown> | unknown[];
+    if (nextIsAppend && Array.isArray(node)) {
+      i++;
+      if (i === path.length - 1) {
+        node.push(value);
+        break;
+      }
+      const child: Record<string, unknown> = {};
+      node.push(child);
+      node = child;
+    }
   }
-  node[path.at(-1)!] = value;
 }
 
 /** Objects whose keys are 0..n-1 were arrays before the SDK flattened them. */
