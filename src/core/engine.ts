@@ -412,6 +412,9 @@ class QueueListener {
   }
 }
 
+/** The most a V8 string header adds: version (2 bytes), tag, and a 5-byte varint length. */
+const V8_HEADER_BYTES = 8;
+
 function validateWrite(write: AtomicWrite): void {
   if (write.checks.length > ENGINE_LIMITS.maxChecks) {
     throw new KvError("limit_exceeded", `Too many checks (max ${ENGINE_LIMITS.maxChecks})`);
@@ -424,7 +427,8 @@ function validateWrite(write: AtomicWrite): void {
     if (m.key.byteLength > ENGINE_LIMITS.maxKeyBytes) {
       throw new KvError("key_too_large", `Key too large (max ${ENGINE_LIMITS.maxKeyBytes} bytes)`);
     }
-    if ("value" in m && m.value.data.byteLength > ENGINE_LIMITS.maxValueBytes) {
+    // A V8 value wraps its payload in a few header bytes: a 25 MiB Workers string is 25 MiB + 7 as V8.
+    if ("value" in m && m.value.data.byteLength > ENGINE_LIMITS.maxValueBytes + (m.value.encoding === "v8" ? V8_HEADER_BYTES : 0)) {
       throw new KvError("value_too_large", `Value too large (max ${ENGINE_LIMITS.maxValueBytes} bytes)`);
     }
   }

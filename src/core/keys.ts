@@ -78,15 +78,34 @@ function encodeBigint(w: ByteWriter, n: bigint): void {
 }
 
 const f64 = new DataView(new ArrayBuffer(8));
+const f64Bytes = new Uint8Array(f64.buffer);
 
 function encodeDouble(w: ByteWriter, n: number): void {
-  f64.setFloat64(0, Number.isNaN(n) ? NaN : n);
-  const b = new Uint8Array(f64.buffer.slice(0));
-  if (Number.isNaN(n)) b.set([0x7f, 0xf8, 0, 0, 0, 0, 0, 0]);
-  if (b[0]! & 0x80) for (let i = 0; i < 8; i++) b[i] = b[i]! ^ 0xff;
-  else b[0] = b[0]! ^ 0x80;
-  w.byte(DOUBLE);
-  w.bytes(b);
+  if (Number.isNaN(n)) f64Bytes.set([0x7f, 0xf8, 0, 0, 0, 0, 0, 0]);
+  else f64.setFloat64(0, n);
+  w.ensure(9);
+  w.buf[w.len++] = DOUBLE;
+  const negative = (f64Bytes[0]! & 0x80) !== 0;
+  w.buf[w.len++] = negative ? f64Bytes[0]! ^ 0xff : f64Bytes[0]! ^ 0x80;
+  for (let i = 1; i < 8; i++) w.buf[w.len++] = negative ? f64Bytes[i]! ^ 0xff : f64Bytes[i]!;
+}
+
+/** Writes a string part's UTF-8 bytes, escaped; ASCII skips TextEncoder's per-call cost. */
+function encodeString(w: ByteWriter, text: string): void {
+  const n = text.length;
+  w.ensure(n * 2 + 1);
+  const start = w.len;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) {
+      w.len = start;
+      w.escaped(utf8.encode(text));
+      return;
+    }
+    w.buf[w.len++] = c;
+    if (c === 0) w.buf[w.len++] = 0xff;
+  }
+  w.buf[w.len++] = 0;
 }
 
 /** Encodes a Deno KV key. Throws KvError("invalid_key") for a part of an unsupported type. */
@@ -96,7 +115,7 @@ export function encodeKey(key: KvKey): Uint8Array {
     switch (typeof part) {
       case "string":
         w.byte(STRING);
-        w.escaped(utf8.encode(part));
+        encodeString(w, part);
         break;
       case "number":
         encodeDouble(w, part);
@@ -120,20 +139,39 @@ export function encodeKey(key: KvKey): Uint8Array {
 }
 
 function readEscaped(bytes: Uint8Array, pos: number): [Uint8Array, number] {
-  const out: number[] = [];
+  // Common case: no escaped 0x00 inside, so the part is a plain slice up to its terminator.
+  let end = pos;
+  let escapes = false;
   for (;;) {
-    if (pos >= bytes.length) throw new KvError("invalid_key", "Unterminated key part");
-    const c = bytes[pos++]!;
-    if (c === 0) {
-      if (bytes[pos] === 0xff) {
-        out.push(0);
-        pos++;
+    if (end >= bytes.length) throw new KvError("invalid_key", "Unterminated key part");
+    if (bytes[end] === 0) {
+      if (bytes[end + 1] === 0xff) {
+        escapes = true;
+        end += 2;
         continue;
       }
-      return [Uint8Array.from(out), pos];
+      break;
     }
-    out.push(c);
+    end++;
   }
+  if (!escapes) return [bytes.slice(pos, end), end + 1];
+  const out = new Uint8Array(end - pos);
+  let n = 0;
+  for (let i = pos; i < end; i++) {
+    out[n++] = bytes[i]!;
+    if (bytes[i] === 0) i++;
+  }
+  return [out.slice(0, n), end + 1];
+}
+
+/** UTF-8 to string; short ASCII avoids TextDecoder's per-call cost. */
+function decodeUtf8(b: Uint8Array): string {
+  if (b.length < 64) {
+    let ascii = true;
+    for (let i = 0; i < b.length; i++) if (b[i]! >= 0x80) ascii = false;
+    if (ascii) return String.fromCharCode.apply(null, b as unknown as number[]);
+  }
+  return utf8Decoder.decode(b);
 }
 
 function bytesToBigint(b: Uint8Array): bigint {
@@ -154,7 +192,7 @@ export function decodeKey(bytes: Uint8Array): KvKeyPart[] {
       pos = next;
     } else if (tag === STRING) {
       const [b, next] = readEscaped(bytes, pos);
-      parts.push(utf8Decoder.decode(b));
+      parts.push(decodeUtf8(b));
       pos = next;
     } else if (tag >= INT_ZERO - 8 && tag <= INT_ZERO + 8) {
       const n = Math.abs(tag - INT_ZERO);

@@ -20,7 +20,7 @@ import {
   checkMetadataSize,
   checkValueSize,
   encodeCursor,
-  keyName,
+  jsString,
   listOptions,
   metadataJson,
   putOptions,
@@ -93,7 +93,7 @@ export class WorkersKvNamespace {
 
   async #getOne(key: unknown, typeOrOptions: unknown): Promise<{ entry: Entry; type: string } | null> {
     const { type, cacheTtl } = readOptions(typeOrOptions);
-    const name = keyName(key);
+    const name = jsString(key);
     checkKeyName(name);
     checkKeyLength("GET", name);
     checkCacheTtl("GET", cacheTtl);
@@ -108,7 +108,7 @@ export class WorkersKvNamespace {
    */
   async #getBulk(keys: unknown[], typeOrOptions: unknown, withMetadata: boolean): Promise<Map<string, unknown>> {
     const options = readOptions(typeOrOptions);
-    const names = keys.map(keyName);
+    const names = keys.map(jsString);
     const type = options.type || "text";
     if (type !== "text" && type !== "json") throw kvFailure("GET_BULK", 400, KV_MESSAGES.bulkType(type));
     if (names.length > KV_LIMITS.maxBulkGetKeys) throw kvFailure("GET_BULK", 400, KV_MESSAGES.bulkTooMany);
@@ -162,7 +162,7 @@ export class WorkersKvNamespace {
 
   async put(key: unknown, value: unknown, options?: unknown): Promise<void> {
     const opts = putOptions(options);
-    const name = keyName(key);
+    const name = jsString(key);
     checkKeyName(name);
     const metadata = metadataJson(opts.metadata);
     const body = classifyBody(value);
@@ -207,7 +207,7 @@ export class WorkersKvNamespace {
   }
 
   async delete(key: unknown): Promise<void> {
-    const name = keyName(key);
+    const name = jsString(key);
     checkKeyName(name);
     checkKeyLength("DELETE", name);
     this.#checkWriteRate("DELETE", name);

@@ -14,15 +14,16 @@ const L = KV_LIMITS;
  * int32 range → TypeError, otherwise truncated. (So `NaN` and `Infinity` reach the service as 0.)
  */
 export function toInt32(value: unknown): number {
-  const n = Number(value);
+  // Unary plus, not Number(): ToNumber throws for a BigInt ("Cannot convert a BigInt value to a number").
+  const n = +(value as number);
   if (!Number.isFinite(n)) return 0;
   if (n > L.int32Max || n < L.int32Min) throw new TypeError(M.int32Range);
   return Math.trunc(n) || 0;
 }
 
-/** A key as workerd sees it: converted with `ToString` (a Symbol throws, like V8). */
-export function keyName(key: unknown): string {
-  return typeof key === "string" ? key : `${key as string}`;
+/** A string argument (key, type, prefix, cursor) as workerd sees it: `ToString`, so a Symbol throws. */
+export function jsString(value: unknown): string {
+  return typeof value === "string" ? value : `${value as string}`;
 }
 
 /** The binding's own key checks (single get/put/delete), thrown as TypeError. */
@@ -56,11 +57,11 @@ export function readOptions(arg: unknown): ReadOptions {
   if (typeof arg === "object") {
     const { type, cacheTtl } = arg as { type?: unknown; cacheTtl?: unknown };
     return {
-      type: type === undefined ? "text" : keyName(type),
+      type: type === undefined ? "text" : jsString(type),
       cacheTtl: cacheTtl === undefined ? undefined : toInt32(cacheTtl),
     };
   }
-  return { type: keyName(arg), cacheTtl: undefined };
+  return { type: jsString(arg), cacheTtl: undefined };
 }
 
 export function checkCacheTtl(op: KvOperation, cacheTtl: number | undefined): void {
@@ -144,8 +145,8 @@ export function listOptions(options: unknown): ListOptions {
     cursor?: unknown;
   };
   const rawLimit = o.limit === undefined ? 0 : toInt32(o.limit);
-  const prefix = o.prefix === undefined || o.prefix === null ? "" : keyName(o.prefix);
-  const cursor = o.cursor === undefined || o.cursor === null ? undefined : decodeCursor(keyName(o.cursor));
+  const prefix = o.prefix === undefined || o.prefix === null ? "" : jsString(o.prefix);
+  const cursor = o.cursor === undefined || o.cursor === null ? undefined : decodeCursor(jsString(o.cursor));
   const limit = rawLimit > 0 ? rawLimit : L.maxListLimit;
   if (limit > L.maxListLimit) throw kvFailure("GET", 400, M.listLimitTooLarge(limit));
   checkKeyLength("GET", prefix);
