@@ -1,9 +1,10 @@
 /**
  * The floor: the same workload as bench/workload.ts done with plain node:sqlite statements on a WAL file
- * with synchronous=FULL (the durability OpenKV defaults to), values V8-serialized like Deno's.
+ * with synchronous=FULL (the durability OpenKV defaults to), values V8-serialized like Deno's and
+ * deserialized on read with node:v8 (any KV must hand back a value, not bytes).
  */
 import { DatabaseSync } from "node:sqlite";
-import { serialize } from "node:v8";
+import { deserialize, serialize } from "node:v8";
 import { ROWS, type Result } from "./workload.ts";
 
 async function measure(name: string, minSeconds: number, maxOps: number, step: (i: number) => number): Promise<Result> {
@@ -36,7 +37,8 @@ export async function runRawSqlite(path: string, seconds: number): Promise<Resul
   const results: Result[] = [];
   results.push(
     await measure(ROWS[0], seconds, 2_000_000, (i) => {
-      if (!get.get(key("get", i % 1000))) throw new Error("missing");
+      const row = get.get(key("get", i % 1000));
+      if (!row || !deserialize(row.v as Uint8Array)) throw new Error("missing");
       return 1;
     }),
   );
@@ -52,6 +54,7 @@ export async function runRawSqlite(path: string, seconds: number): Promise<Resul
   results.push(
     await measure(ROWS[3], seconds, 100_000, () => {
       const rows = scan.all(Buffer.from("list\u0000"), Buffer.from("list\u0001"));
+      for (const row of rows) deserialize(row.v as Uint8Array);
       if (rows.length !== 1000) throw new Error("short list");
       return 1;
     }),
