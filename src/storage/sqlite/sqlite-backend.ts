@@ -116,6 +116,14 @@ export class SqliteBackend implements Backend {
       ack: p("DELETE FROM queue WHERE id = ?"),
       retry: p("UPDATE queue SET ready_at = ?, leased_until = 0 WHERE id = ?"),
       nextAt: p("SELECT min(max(ready_at, leased_until)) AS at FROM queue WHERE ns = ?"),
+      // Transaction control as prepared statements: no SQL parsing on the write path.
+      beginImmediate: p("BEGIN IMMEDIATE"),
+      beginDeferred: p("BEGIN DEFERRED"),
+      commit: p("COMMIT"),
+      rollback: p("ROLLBACK"),
+      savepoint: p("SAVEPOINT w"),
+      release: p("RELEASE w"),
+      rollbackTo: p("ROLLBACK TO w"),
     };
   }
 
@@ -204,14 +212,14 @@ export class SqliteBackend implements Backend {
     return true;
   }
 
-  #transaction<T>(fn: () => T, mode = "IMMEDIATE"): T {
-    this.#db.exec(`BEGIN ${mode}`);
+  #transaction<T>(fn: () => T, mode: "IMMEDIATE" | "DEFERRED" = "IMMEDIATE"): T {
+    (mode === "IMMEDIATE" ? this.#s.beginImmediate! : this.#s.beginDeferred!).run();
     try {
       const r = fn();
-      this.#db.exec("COMMIT");
+      this.#s.commit!.run();
       return r;
     } catch (e) {
-      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      if (this.#db.isTransaction) this.#s.rollback!.run();
       throw e;
     }
   }
@@ -242,8 +250,17 @@ export class SqliteBackend implements Backend {
   }
 
   async commit(batch: readonly BatchItem[], now: number): Promise<(AppliedWrite | KvError)[]> {
+    try {
+      return this.#commit(batch, now);
+    } catch (e) {
+      // A batch of one runs without a savepoint: its invalid mutation rolled back the transaction.
+      if (batch.length === 1 && e instanceof KvError) return [e];
+      throw e;
+    }
+  }
+
+  #commit(batch: readonly BatchItem[], now: number): (AppliedWrite | KvError)[] {
     const s = this.#s;
-    const db = this.#db;
     return this.#transaction(() => {
       let counter = BigInt(s.counterGet!.get()!.value as number);
       const results = batch.map((item): AppliedWrite | KvError => {
@@ -267,19 +284,22 @@ export class SqliteBackend implements Backend {
               q.backoffSchedule ? JSON.stringify(q.backoffSchedule) : null,
             ),
         };
-        // A savepoint per write: a mutation that throws halfway leaves nothing behind.
-        db.exec("SAVEPOINT w");
+        // A savepoint per write: a mutation that throws halfway leaves nothing behind. A batch of one
+        // needs none (the whole transaction rolls back instead), which keeps the 1-in-flight path lean.
+        const guarded = batch.length > 1;
+        if (guarded) s.savepoint!.run();
         try {
           const applied = executeAtomic(view, item.write, versionstampFromCounter(counter + 1n), now);
           if (applied.result.ok) {
             counter++;
             if (item.consumeMessage !== undefined) s.ack!.run(item.consumeMessage);
           }
-          db.exec("RELEASE w");
+          if (guarded) s.release!.run();
           return applied;
         } catch (e) {
-          db.exec("ROLLBACK TO w");
-          db.exec("RELEASE w");
+          if (!guarded) throw e;
+          s.rollbackTo!.run();
+          s.release!.run();
           if (e instanceof KvError) return e;
           throw e;
         }
