@@ -251,9 +251,7 @@ export function concatBytes(...chunks: Uint8Array[]): Uint8Array {
 }
 
 export function bytesToHex(b: Uint8Array): string {
-  let s = "";
-  for (const c of b) s += c.toString(16).padStart(2, "0");
-  return s;
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 }
 
 export function hexToBytes(hex: string): Uint8Array {

@@ -26,6 +26,18 @@ const CODE_ENCODING: Record<number, ValueEncoding> = { 1: "v8", 2: "le64", 3: "b
 
 type Row = Record<string, unknown>;
 
+/** A row of `cols` read with setReturnArrays(true): no per-row object with named keys to build. */
+function arrayToEntry(r: unknown[]): Entry {
+  return {
+    key: r[0] as Uint8Array,
+    data: r[1] as Uint8Array,
+    encoding: CODE_ENCODING[r[2] as number]!,
+    versionstamp: r[3] as Uint8Array,
+    expiresAt: (r[4] as number | null) ?? null,
+    metadata: (r[5] as string | null) ?? null,
+  };
+}
+
 function toEntry(r: Row): Entry {
   return {
     key: r.key as Uint8Array,
@@ -51,6 +63,11 @@ function toMessage(r: Row, namespaceId: string): QueueMessage {
     keysIfUndelivered: (JSON.parse(r.keys_if_undelivered as string) as string[]).map(hexToBytes),
     backoffSchedule: r.backoff_schedule === null ? null : (JSON.parse(r.backoff_schedule as string) as number[]),
   };
+}
+
+function arrays(stmt: StatementSync): StatementSync {
+  stmt.setReturnArrays(true);
+  return stmt;
 }
 
 function isPointRange(r: ReadRange): boolean {
@@ -82,7 +99,7 @@ export class SqliteBackend implements Backend {
     this.#migrate();
     const p = (sql: string) => db.prepare(sql);
     const cols = "key, value, encoding, versionstamp, expires_at, metadata";
-    const live = "(expires_at IS NULL OR expires_at > :now)";
+    const live = "(expires_at IS NULL OR expires_at > ?4)";
     this.#s = {
       seqOf: p("SELECT seq FROM namespaces WHERE id = ?"),
       nsById: p("SELECT id, title, created_at FROM namespaces WHERE id = ?"),
@@ -94,9 +111,9 @@ export class SqliteBackend implements Backend {
       nsDeleteEntries: p("DELETE FROM entries WHERE ns = ?"),
       nsDeleteQueue: p("DELETE FROM queue WHERE ns = ?"),
       getOne: p(`SELECT ${cols} FROM entries WHERE ns = ? AND key = ?`),
-      scanFwd: p(`SELECT ${cols} FROM entries WHERE ns = :ns AND key >= :start AND key < :end AND ${live} ORDER BY key LIMIT :limit`),
-      scanRev: p(`SELECT ${cols} FROM entries WHERE ns = :ns AND key >= :start AND key < :end AND ${live} ORDER BY key DESC LIMIT :limit`),
-      count: p(`SELECT count(*) AS n FROM entries WHERE ns = :ns AND key >= :start AND key < :end AND ${live}`),
+      scanFwd: arrays(p(`SELECT ${cols} FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live} ORDER BY key LIMIT ?`)),
+      scanRev: arrays(p(`SELECT ${cols} FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live} ORDER BY key DESC LIMIT ?`)),
+      count: p(`SELECT count(*) AS n FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live}`),
       put: p(
         "INSERT OR REPLACE INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)",
       ),
@@ -232,7 +249,7 @@ export class SqliteBackend implements Backend {
       return [toEntry(row)];
     }
     const stmt = r.reverse ? this.#s.scanRev! : this.#s.scanFwd!;
-    return stmt.all({ ns, start: r.start, end: r.end, now, limit: r.limit }).map(toEntry);
+    return (stmt.all(ns, r.start, r.end, now, r.limit) as unknown as unknown[][]).map(arrayToEntry);
   }
 
   async read(nsId: string, ranges: readonly ReadRange[], now: number): Promise<Entry[][]> {
@@ -246,7 +263,7 @@ export class SqliteBackend implements Backend {
   async count(nsId: string, start: Uint8Array, end: Uint8Array, now: number): Promise<number> {
     const ns = this.#seq(nsId);
     if (ns === null) return 0;
-    return this.#s.count!.get({ ns, start, end, now })!.n as number;
+    return this.#s.count!.get(ns, start, end, now)!.n as number;
   }
 
   async commit(batch: readonly BatchItem[], now: number): Promise<(AppliedWrite | KvError)[]> {
