@@ -38,6 +38,7 @@ function keyId(key: Uint8Array): string {
 }
 
 const NAMESPACE_ID = /^[0-9a-f]{32}$/;
+const NAMESPACE_CACHE_MS = 1000;
 
 export class Engine {
   readonly backend: Backend;
@@ -51,6 +52,7 @@ export class Engine {
   #listeners = new Map<string, QueueListener>();
   #purgeTimer: NodeJS.Timeout;
   #purging: Promise<void> | null = null;
+  #namespaceCache = new Map<string, { ns: NamespaceInfo; at: number }>();
 
   constructor(backend: Backend, options: EngineOptions = {}) {
     this.backend = backend;
@@ -89,11 +91,18 @@ export class Engine {
   /** Finds a namespace by id, then by title. */
   async findNamespace(idOrTitle: string): Promise<NamespaceInfo | null> {
     this.#assertOpen();
-    if (NAMESPACE_ID.test(idOrTitle)) {
-      const byId = await this.backend.getNamespace(idOrTitle);
-      if (byId) return byId;
+    // Servers resolve a namespace on every request: answer from a short-lived cache. Changes made
+    // through this engine clear it at once; another process's changes show within a second.
+    const cached = this.#namespaceCache.get(idOrTitle);
+    if (cached && performance.now() - cached.at < NAMESPACE_CACHE_MS) return cached.ns;
+    let found: NamespaceInfo | null = null;
+    if (NAMESPACE_ID.test(idOrTitle)) found = await this.backend.getNamespace(idOrTitle);
+    found ??= await this.backend.getNamespaceByTitle(idOrTitle);
+    if (found) {
+      if (this.#namespaceCache.size > 10_000) this.#namespaceCache.clear();
+      this.#namespaceCache.set(idOrTitle, { ns: found, at: performance.now() });
     }
-    return this.backend.getNamespaceByTitle(idOrTitle);
+    return found;
   }
 
   async getNamespace(idOrTitle: string): Promise<NamespaceInfo> {
@@ -117,15 +126,19 @@ export class Engine {
 
   renameNamespace(id: string, title: string): Promise<NamespaceInfo> {
     this.#assertOpen();
+    this.#namespaceCache.clear();
     if (typeof title !== "string" || title.trim() === "") {
       throw new KvError("invalid_argument", "A namespace title must be a non-empty string");
     }
-    return this.backend.renameNamespace(id, title);
+    return this.backend.renameNamespace(id, title).finally(() => this.#namespaceCache.clear());
   }
 
   async deleteNamespace(id: string): Promise<void> {
     this.#assertOpen();
-    if (!(await this.backend.deleteNamespace(id))) throw new KvError("namespace_not_found", "namespace not found");
+    this.#namespaceCache.clear();
+    const deleted = await this.backend.deleteNamespace(id);
+    this.#namespaceCache.clear();
+    if (!deleted) throw new KvError("namespace_not_found", "namespace not found");
   }
 
   // ---- reads ----

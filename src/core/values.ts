@@ -112,9 +112,16 @@ export function jsonToStored(value: unknown): StoredValue {
   return { encoding: "v8", data: serializeV8(value) };
 }
 
-/** A stored value as a JSON-able JS value (REST `GET`). Bytes become a number array, u64 a string. */
+/** A stored value as JSON text (REST `GET`). Bytes become a number array, u64 a decimal string. */
+export function storedToJsonText(v: StoredValue): string {
+  if (v.encoding === "bytes") return JSON.stringify(Array.from(v.data));
+  if (v.encoding === "le64") return JSON.stringify(u64FromStored(v).toString());
+  const body = v8Utf8Body(v.data);
+  if (body) return JSON.stringify(utf8Decoder.decode(body));
+  return JSON.stringify(deserializeV8(v.data), jsonReplacer) ?? "null";
+}
+
+/** A stored value as a JSON-able JS value: `JSON.parse(storedToJsonText(v))`. */
 export function storedToJson(v: StoredValue): unknown {
-  if (v.encoding === "bytes") return Array.from(v.data);
-  if (v.encoding === "le64") return u64FromStored(v).toString();
-  return JSON.parse(JSON.stringify(deserializeV8(v.data), jsonReplacer) ?? "null");
+  return JSON.parse(storedToJsonText(v));
 }

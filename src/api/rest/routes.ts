@@ -10,7 +10,8 @@
  */
 import { decodeKey, encodeKey } from "../../core/keys.ts";
 import type { Check, Entry } from "../../core/types.ts";
-import { jsonToStored, storedToJson } from "../../core/values.ts";
+import type { ServerResponse } from "node:http";
+import { jsonToStored, storedToJsonText } from "../../core/values.ts";
 import { versionstampFromHex, versionstampToHex } from "../../core/versionstamp.ts";
 import { HttpError, parseJson, readBody, sendJson } from "../../server/http.ts";
 import type { ErrorEncoder, Route, RouteContext } from "../../server/route.ts";
@@ -20,15 +21,18 @@ export const restErrors: ErrorEncoder = (res, status, message, headers) => sendJ
 
 const MAX_LIST = 1000;
 
-function entryJson(e: Entry) {
+/** An entry as JSON text; the value's JSON is spliced in as is, never parsed and re-serialised. */
+function entryJson(e: Entry): string {
   const key = decodeKey(e.key);
-  return {
-    key: keyToJson(key),
-    path: keyToPath(key),
-    value: storedToJson(e),
-    versionstamp: versionstampToHex(e.versionstamp),
-    expiresAt: e.expiresAt,
-  };
+  return (
+    `{"key":${JSON.stringify(keyToJson(key))},"path":${JSON.stringify(keyToPath(key))},"value":${storedToJsonText(e)},` +
+    `"versionstamp":"${versionstampToHex(e.versionstamp)}","expiresAt":${e.expiresAt ?? "null"}}`
+  );
+}
+
+function sendJsonText(ctx: RouteContext, text: string, headers: Record<string, string> = {}): void {
+  (ctx.res as ServerResponse).writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
+  ctx.res.end(text);
 }
 
 /** `If-Match: "<versionstamp>"` or `If-None-Match: *` as an atomic check on `key`. */
@@ -81,12 +85,12 @@ async function getOrList(ctx: RouteContext): Promise<void> {
     const [rows] = await engine.read(ns.id, [{ start, end, limit: limit + 1, reverse }]);
     const page = rows!.slice(0, limit);
     const next = rows!.length > limit ? Buffer.from(page.at(-1)!.key).toString("base64url") : null;
-    sendJson(ctx.res, 200, { entries: page.map(entryJson), cursor: next });
+    sendJsonText(ctx, `{"entries":[${page.map(entryJson).join(",")}],"cursor":${JSON.stringify(next)}}`);
     return;
   }
   const entry = await engine.get(ns.id, encodeKey(keyOf(ctx)));
   if (!entry) throw new HttpError(404, `Key not found: ${ctx.params["*"]}`);
-  sendJson(ctx.res, 200, entryJson(entry), { etag: `"${versionstampToHex(entry.versionstamp)}"` });
+  sendJsonText(ctx, entryJson(entry), { etag: `"${versionstampToHex(entry.versionstamp)}"` });
 }
 
 async function put(ctx: RouteContext): Promise<void> {
@@ -129,9 +133,10 @@ export function restRoutes(): Route[] {
     { prefix: "/kv", namespace: "default" as const },
     { prefix: "/ns/:namespace/kv", namespace: { param: "namespace" } },
   ];
+  const readKind = (ctx: RouteContext) => (ctx.query.get("list") === "true" ? "list" : "read");
   return mounts.flatMap(({ prefix, namespace }): Route[] => [
-    { ...base, method: "GET", path: `${prefix}/*`, access: "read", namespace, kind: "read", handle: getOrList },
-    { ...base, method: "GET", path: prefix, access: "read", namespace, kind: "list", handle: getOrList },
+    { ...base, method: "GET", path: `${prefix}/*`, access: "read", namespace, kind: readKind, handle: getOrList },
+    { ...base, method: "GET", path: prefix, access: "read", namespace, kind: readKind, handle: getOrList },
     { ...base, method: "PUT", path: `${prefix}/*`, access: "write", namespace, kind: "write", handle: put },
     { ...base, method: "DELETE", path: `${prefix}/*`, access: "write", namespace, kind: "delete", handle: remove },
   ]);
