@@ -45,3 +45,12 @@ test("sqlite: a store from a newer OpenKV is refused with what to do", async () 
     message: `${path} was written by a newer OpenKV (schema 99, this one knows ${MIGRATIONS.length}); upgrade OpenKV to open it`,
   });
 });
+
+test("sqlite: durability fsync (the default) syncs every commit; process syncs at checkpoints only", async () => {
+  const durable = new SqliteBackend(join(dir, "durable.sqlite"));
+  assert.deepEqual(durable.settings(), { journalMode: "wal", synchronous: "full" });
+  await durable.close();
+  const relaxed = new SqliteBackend(join(dir, "relaxed.sqlite"), { durability: "process" });
+  assert.deepEqual(relaxed.settings(), { journalMode: "wal", synchronous: "normal" });
+  await relaxed.close();
+});

@@ -362,6 +362,13 @@ export class SqliteBackend implements Backend {
     return (this.#s.nextAt!.get(ns)!.at as number | null) ?? null;
   }
 
+  /** What SQLite actually runs with: for diagnostics and the durability tests. */
+  settings(): { journalMode: string; synchronous: "off" | "normal" | "full" | "extra" } {
+    const journal = this.#db.prepare("PRAGMA journal_mode").get()!.journal_mode as string;
+    const sync = this.#db.prepare("PRAGMA synchronous").get()!.synchronous as number;
+    return { journalMode: journal, synchronous: (["off", "normal", "full", "extra"] as const)[sync]! };
+  }
+
   async close(): Promise<void> {
     if (this.#db.isOpen) this.#db.close();
   }
