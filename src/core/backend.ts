@@ -2,7 +2,8 @@
  * The storage contract. Every backend (memory, SQLite, later PostgreSQL) implements it and passes
  * test/conformance/backend.case.ts. Rules every implementation keeps:
  * - keys are compared bytewise; a range is `[start, end)`; `reverse` scans from the end;
- * - `read` never returns an entry whose `expiresAt` is at or before `now`;
+ * - `read` never returns an entry whose `expiresAt` is at or before `now`; a `keysOnly` range returns
+ *   entries with empty `data` (never loading the values);
  * - `commit` applies each AtomicWrite of the batch all-or-nothing through `executeAtomic`, in batch
  *   order, each with a versionstamp strictly larger than every earlier one, and the whole batch is durable
  *   (per the backend's durability setting) before the promise resolves: this is the group commit;

@@ -23,6 +23,8 @@ export interface ReadRange {
   readonly end: Uint8Array;
   readonly limit: number;
   readonly reverse?: boolean;
+  /** Leave values out (`data` is empty; everything else is real): listings of large values stay cheap. */
+  readonly keysOnly?: boolean;
 }
 
 /** `versionstamp: null` means "the key must not exist". */

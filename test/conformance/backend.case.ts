@@ -116,6 +116,19 @@ export function defineBackendSuite(name: string, factory: BackendFactory): void 
     assert.deepEqual(await b.read("e".repeat(32), [{ start: k("a"), end: k("b"), limit: 1 }], NOW), [[]]);
   });
 
+  withBackend("keysOnly reads leave values out and keep everything else", async (b) => {
+    await commitOne(b, write([{ type: "set", key: k("big"), value: bytes(...new Array(1000).fill(7)), metadata: '{"m":1}', expiresAt: NOW + 60_000 }]));
+    for (const reverse of [false, true]) {
+      const [[e]] = await b.read(ns1.id, [{ start: k("big"), end: k("big\0"), limit: 10, keysOnly: true, reverse }], NOW);
+      assert.deepEqual(e!.key, k("big"));
+      assert.equal(e!.data.byteLength, 0);
+      assert.equal(e!.encoding, "bytes");
+      assert.equal(e!.metadata, '{"m":1}');
+      assert.equal(e!.expiresAt, NOW + 60_000);
+      assert.equal(e!.versionstamp.byteLength, 10);
+    }
+  });
+
   withBackend("set stores value, encoding, metadata and expiry; delete removes", async (b) => {
     const r = await commitOne(b, write([{ type: "set", key: k("m"), value: bytes(7, 0, 255), metadata: '{"x":1}', expiresAt: NOW + 5000 }]));
     assert.ok(r.ok);

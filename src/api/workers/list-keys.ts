@@ -41,7 +41,7 @@ export async function listKeys(
   const found: ListedEntry[] = [];
   while (found.length < wanted && compareBytes(start, range.end) < 0) {
     const batch = wanted - found.length;
-    const [rows] = await engine.read(namespaceId, [{ start, end: range.end, limit: batch }]);
+    const [rows] = await engine.read(namespaceId, [{ start, end: range.end, limit: batch, keysOnly: true }]);
     let resumeAt: Uint8Array | null = null;
     for (const entry of rows!) {
       if (resumeAt && compareBytes(entry.key, resumeAt) < 0) continue;

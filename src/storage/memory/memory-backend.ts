@@ -10,6 +10,8 @@ import { versionstampFromCounter } from "../../core/versionstamp.ts";
 
 const id = (key: Uint8Array) => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
 
+const NO_DATA = new Uint8Array(0);
+
 class SortedEntries {
   keys: string[] = [];
   map = new Map<string, Entry>();
@@ -110,12 +112,12 @@ export class MemoryBackend implements Backend {
       if (r.reverse) {
         for (let i = hi - 1; i >= lo && out.length < r.limit; i--) {
           const e = store.map.get(store.keys[i]!)!;
-          if (isLive(e, now)) out.push(e);
+          if (isLive(e, now)) out.push(r.keysOnly ? { ...e, data: NO_DATA } : e);
         }
       } else {
         for (let i = lo; i < hi && out.length < r.limit; i++) {
           const e = store.map.get(store.keys[i]!)!;
-          if (isLive(e, now)) out.push(e);
+          if (isLive(e, now)) out.push(r.keysOnly ? { ...e, data: NO_DATA } : e);
         }
       }
       return out;

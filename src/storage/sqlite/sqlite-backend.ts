@@ -99,6 +99,7 @@ export class SqliteBackend implements Backend {
     this.#migrate();
     const p = (sql: string) => db.prepare(sql);
     const cols = "key, value, encoding, versionstamp, expires_at, metadata";
+    const keyCols = "key, X'' AS value, encoding, versionstamp, expires_at, metadata";
     const live = "(expires_at IS NULL OR expires_at > ?4)";
     this.#s = {
       seqOf: p("SELECT seq FROM namespaces WHERE id = ?"),
@@ -112,6 +113,8 @@ export class SqliteBackend implements Backend {
       nsDeleteQueue: p("DELETE FROM queue WHERE ns = ?"),
       getOne: p(`SELECT ${cols} FROM entries WHERE ns = ? AND key = ?`),
       scanFwd: arrays(p(`SELECT ${cols} FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live} ORDER BY key LIMIT ?`)),
+      scanFwdKeys: arrays(p(`SELECT ${keyCols} FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live} ORDER BY key LIMIT ?`)),
+      scanRevKeys: arrays(p(`SELECT ${keyCols} FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live} ORDER BY key DESC LIMIT ?`)),
       scanRev: arrays(p(`SELECT ${cols} FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live} ORDER BY key DESC LIMIT ?`)),
       count: p(`SELECT count(*) AS n FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live}`),
       put: p(
@@ -243,12 +246,12 @@ export class SqliteBackend implements Backend {
 
   #scan(ns: number, r: ReadRange, now: number): Entry[] {
     // [k, k‖00) holds at most the key k itself: a point lookup is several times cheaper than a range.
-    if (isPointRange(r)) {
+    if (isPointRange(r) && !r.keysOnly) {
       const row = this.#s.getOne!.get(ns, r.start);
       if (!row || (row.expires_at !== null && (row.expires_at as number) <= now)) return [];
       return [toEntry(row)];
     }
-    const stmt = r.reverse ? this.#s.scanRev! : this.#s.scanFwd!;
+    const stmt = r.keysOnly ? (r.reverse ? this.#s.scanRevKeys! : this.#s.scanFwdKeys!) : r.reverse ? this.#s.scanRev! : this.#s.scanFwd!;
     return (stmt.all(ns, r.start, r.end, now, r.limit) as unknown as unknown[][]).map(arrayToEntry);
   }
 
