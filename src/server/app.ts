@@ -30,13 +30,30 @@ function bearer(req: Request): string | null {
   return null;
 }
 
+/** Decodes every path parameter but the wildcard (see `RouteContext.params`); bad encoding is a 400. */
+function decodeParams(raw: Record<string, string | undefined>): Record<string, string | undefined> {
+  const params: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(raw)) {
+    if (name === "*" || value === undefined) {
+      params[name] = value;
+      continue;
+    }
+    try {
+      params[name] = decodeURIComponent(value);
+    } catch {
+      throw new HttpError(400, `Invalid percent-encoding in the URL path: "${value}"`);
+    }
+  }
+  return params;
+}
+
 export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions = {}): Handler {
   const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"));
   const limiter = options.rateLimit ? new RateLimiter(options.rateLimit, options.rateBurst ?? options.rateLimit * 2, deps.clock) : null;
   const router = FindMyWay({ ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 4096 });
   const notFound = routes[0]!.errors;
 
-  const run = async (route: Route, req: Request, res: Response, params: Record<string, string | undefined>, query: URLSearchParams) => {
+  const run = async (route: Route, req: Request, res: Response, rawParams: Record<string, string | undefined>, query: URLSearchParams) => {
     const started = process.hrtime.bigint();
     let principal: Principal = { kind: "admin" };
     if (route.access !== "public") {
@@ -54,6 +71,7 @@ export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions
         if (wait > 0) throw new HttpError(429, "Too many requests", { "retry-after": String(wait) });
       }
     }
+    const params = decodeParams(rawParams);
     let namespace: NamespaceInfo | null = null;
     if (route.namespace) {
       const name = route.namespace === "default" ? "default" : params[route.namespace.param]!;
@@ -74,8 +92,13 @@ export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions
       }
     }
     const ctx: RouteContext = { req, res, params, query, principal, namespace, deps };
-    await route.handle(ctx);
-    if (route.kind && namespace) deps.metrics.observe(namespace.title, route.kind, route.api, started);
+    try {
+      await route.handle(ctx);
+    } finally {
+      if (route.kind && namespace) {
+        deps.metrics.observe(namespace.title, typeof route.kind === "function" ? route.kind(ctx) : route.kind, route.api, started);
+      }
+    }
   };
 
   for (const route of routes) {
@@ -88,7 +111,9 @@ export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions
     const url = req.url ?? "/";
     const q = url.indexOf("?");
     const path = (q === -1 ? url : url.slice(0, q)).replace(/\/{2,}/g, "/");
-    const found = router.find(req.method as "GET", path);
+    // The router decodes what it matches; escaping "%" first hands every parameter over exactly as
+    // sent, so a malformed escape is our 400 rather than the router's 404, and the wildcard stays raw.
+    const found = router.find(req.method as "GET", path.replaceAll("%", "%25"));
     if (!found) {
       deps.metrics.error(404);
       return notFound(res, 404, `No route for ${req.method} ${path}`, {}, null);

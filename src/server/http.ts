@@ -58,7 +58,8 @@ export function sendText(res: Response, status: number, text: string, headers: R
 /** Status and message for any error: KvError and HttpError are meant for users; anything else is not. */
 export function describeError(e: unknown): { status: number; message: string; headers: Record<string, string>; internal: boolean } {
   if (e instanceof HttpError) return { status: e.status, message: e.message, headers: e.headers, internal: false };
-  if (e instanceof KvError) return { status: e.status, message: e.message, headers: {}, internal: e.code === "closed" };
+  // A closed store is the server's trouble, not the caller's: answered like any other internal error.
+  if (e instanceof KvError && e.code !== "closed") return { status: e.status, message: e.message, headers: {}, internal: false };
   return { status: 500, message: "Internal server error", headers: {}, internal: true };
 }
 

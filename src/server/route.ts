@@ -6,7 +6,7 @@ import type { Clock } from "../core/clock.ts";
 import type { Engine } from "../core/engine.ts";
 import type { NamespaceInfo } from "../core/types.ts";
 import type { Request, Response } from "./listener.ts";
-import type { Metrics } from "./metrics.ts";
+import type { Metrics, OperationKind } from "./metrics.ts";
 import type { Principal, Permission, TokenStore } from "./tokens.ts";
 
 export type Method = "GET" | "PUT" | "POST" | "DELETE" | "PATCH" | "HEAD";
@@ -28,6 +28,10 @@ export interface ServerDeps {
 export interface RouteContext {
   req: Request;
   res: Response;
+  /**
+   * Path parameters, percent-decoded — except the wildcard `*`, which is passed as sent so a route that
+   * splits it (dotted key paths) can decode each part after splitting and keep an encoded separator as data.
+   */
   params: Record<string, string | undefined>;
   query: URLSearchParams;
   principal: Principal;
@@ -49,8 +53,12 @@ export interface Route {
   access: Permission | "manage" | "admin" | "public" | "authenticated";
   /** Where the namespace comes from: a path parameter (id or title), or the `default` namespace. */
   namespace?: { param: string; createIfMissing?: boolean } | "default";
-  /** For metrics: what kind of operation this is. */
-  kind?: "read" | "write" | "delete" | "list";
+  /**
+   * For metrics: what kind of operation this is — fixed, or decided per request when one route does
+   * several (`GET /kv/{prefix}?list=true` lists, without `list` it reads). Counted once the request is
+   * authorized and handled, whatever the outcome (a miss is still a read).
+   */
+  kind?: OperationKind | ((ctx: RouteContext) => OperationKind);
   api: string;
   errors: ErrorEncoder;
   handle(ctx: RouteContext): Promise<void> | void;
