@@ -79,7 +79,9 @@ export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions
       namespace = await deps.engine.findNamespace(name);
       if (!namespace && create && allows(principal, "write")) namespace = await deps.engine.ensureNamespace(name);
       if (!namespace) {
-        // A caller that could not see the namespace anyway learns nothing more from a 404 than a 403.
+        // A token limited to some namespaces gets the same 403 whether or not others exist: probing
+        // titles must not tell it which namespaces there are.
+        if (principal.kind === "token" && principal.namespaces !== null) throw new HttpError(403, "This token may not use this namespace");
         throw new KvError("namespace_not_found", "namespace not found");
       }
     }

@@ -60,6 +60,11 @@ function persisted(dir: string | null, file: string, make: () => string, mode?: 
   return { value, created: true };
 }
 
+/** Every route `startServer` mounts itself, in order (tests enumerate it to cover each route). */
+export function builtinRoutes(): Route[] {
+  return [...cloudflareRoutes(), ...systemRoutes(), ...restRoutes()];
+}
+
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   if (!config.tls && !config.insecure && !LOOPBACK.test(config.host)) {
     throw new Error(
@@ -71,7 +76,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   }
   const clock = config.clock ?? systemClock;
   const dir = config.dataDir;
-  if (dir) mkdirSync(dir, { recursive: true });
+  // The store and the token files inside are for this user only (an existing directory is left as it is).
+  if (dir) mkdirSync(dir, { recursive: true, mode: 0o700 });
   const accountId = config.accountId ?? persisted(dir, "account-id", () => randomBytes(16).toString("hex")).value;
   let admin = { value: config.adminToken ?? "", created: false };
   if (!config.adminToken) admin = persisted(dir, "admin-token", generateSecret, 0o600);
@@ -88,7 +94,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     accountId,
     limits: { maxBodyBytes: config.maxBodyBytes ?? 100 * 1024 * 1024 },
   };
-  const routes = [...cloudflareRoutes(), ...systemRoutes(), ...restRoutes(), ...(config.routes ?? [])];
+  const routes = [...builtinRoutes(), ...(config.routes ?? [])];
   const handler = createApp(deps, routes, { ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}), ...(config.log ? { log: config.log } : {}) });
   let listener: Listener;
   if (config.tls) {
