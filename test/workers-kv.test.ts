@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import { defineWorkersKvSuite, WORKERS_KV_CASES, type WorkersKvFactory } from "./conformance/workers-kv.case.ts";
+import { assertDeliberateDifferencesReal, mismatches, recorder, type Observations } from "./conformance/observations.ts";
 import { openNamespace, type KVNamespace } from "../src/api/workers/index.ts";
 import { ManualClock } from "../src/core/clock.ts";
 import { Engine } from "../src/core/engine.ts";
@@ -44,8 +45,10 @@ const DELIBERATE_DIFFERENCES: Readonly<Record<string, string>> = {
 // The three implementations
 
 type Impl = "miniflare" | "memory" | "sqlite";
-const observed: Record<Impl, Map<string, unknown>> = { miniflare: new Map(), memory: new Map(), sqlite: new Map() };
-const observe = (impl: Impl) => (name: string, observation: unknown) => void observed[impl].set(name, observation);
+const observed: Record<Impl, Observations> = { miniflare: new Map(), memory: new Map(), sqlite: new Map() };
+const observe = (impl: Impl) => recorder(observed[impl]);
+const run = (impl: Impl) => ({ label: impl, observed: observed[impl] });
+const CASE_NAMES = WORKERS_KV_CASES.map((c) => c.name);
 
 // One Miniflare for the whole run, one namespace binding per case: each case starts empty.
 const BINDINGS = WORKERS_KV_CASES.map((_, i) => `NS${i}`);
@@ -86,28 +89,12 @@ defineWorkersKvSuite("sqlite", sqlite, { observe: observe("sqlite") });
 
 for (const impl of ["memory", "sqlite"] as const) {
   test(`${impl}: every observation is identical to Miniflare's`, () => {
-    const mismatches: string[] = [];
-    for (const { name } of WORKERS_KV_CASES) {
-      if (name in DELIBERATE_DIFFERENCES) continue;
-      if (!observed.miniflare.has(name) || !observed[impl].has(name)) {
-        mismatches.push(`"${name}": did not complete on ${observed.miniflare.has(name) ? impl : "miniflare"}`);
-        continue;
-      }
-      try {
-        assert.deepStrictEqual(observed[impl].get(name), observed.miniflare.get(name));
-      } catch (e) {
-        mismatches.push(`"${name}":\n${(e as Error).message}`);
-      }
-    }
-    assert.deepEqual(mismatches, []);
+    assert.deepEqual(mismatches(CASE_NAMES, run("miniflare"), run(impl), DELIBERATE_DIFFERENCES), []);
   });
 }
 
 test("the deliberate differences are real (so the list stays honest)", () => {
-  for (const name of Object.keys(DELIBERATE_DIFFERENCES)) {
-    assert.ok(WORKERS_KV_CASES.some((c) => c.name === name), `no case named "${name}"`);
-    assert.notDeepStrictEqual(observed.memory.get(name), observed.miniflare.get(name), name);
-  }
+  assertDeliberateDifferencesReal(CASE_NAMES, run("miniflare"), run("memory"), DELIBERATE_DIFFERENCES);
 });
 
 test("the suite has at least 60 cases", () => {

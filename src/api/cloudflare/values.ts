@@ -64,12 +64,19 @@ async function getEntry(engine: Engine, namespaceId: string, name: string) {
   return entry;
 }
 
+/** JSON text with every non-ASCII character escaped (`\u00e9`): still the same JSON, and a valid header. */
+function asciiJson(json: string): string {
+  return json.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 async function readValue(ctx: RouteContext): Promise<void> {
   checkAccount(ctx);
   const entry = await getEntry(ctx.deps.engine, ctx.namespace!.id, keyParam(ctx, "GET"));
   const bytes = storedToBytes(entry);
   const headers: Record<string, string | number> = { "content-type": "application/octet-stream", "content-length": bytes.byteLength };
   if (entry.expiresAt !== null) headers.expiration = Math.floor(entry.expiresAt / 1000);
+  // The metadata too, as Miniflare's KV service sends it, so a client gets both from one read.
+  if (entry.metadata !== null) headers["cf-kv-metadata"] = asciiJson(entry.metadata);
   (ctx.res as import("node:http").ServerResponse).writeHead(200, headers);
   ctx.res.end(bytes);
 }

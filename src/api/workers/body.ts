@@ -39,7 +39,8 @@ export function classifyBody(value: unknown): PutBody {
   throw new TypeError(KV_MESSAGES.putValueType);
 }
 
-function chunkBytes(chunk: unknown): Uint8Array {
+/** One chunk of a `put` stream as bytes: strings as UTF-8, buffers and views as they are, else TypeError. */
+export function chunkBytes(chunk: unknown): Uint8Array {
   if (typeof chunk === "string") return utf8.encode(chunk);
   if (chunk !== null && typeof chunk === "object") {
     if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
