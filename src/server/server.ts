@@ -9,6 +9,7 @@ import { systemClock, type Clock } from "../core/clock.ts";
 import { Engine } from "../core/engine.ts";
 import { openBackend, type Durability } from "../storage/index.ts";
 import { cloudflareRoutes } from "../api/cloudflare/index.ts";
+import { kvConnectRoutes, type KvConnectOptions } from "../api/kv-connect/index.ts";
 import { restRoutes } from "../api/rest/routes.ts";
 import { createApp } from "./app.ts";
 import { createListener, type Listener } from "./listener.ts";
@@ -30,6 +31,8 @@ export interface ServerConfig {
   rateLimit?: number;
   maxBodyBytes?: number;
   clock?: Clock;
+  /** KV Connect tuning (keep-alive interval, metadata expiry, queue lease). */
+  kvConnect?: KvConnectOptions;
   /** Extra routes (e.g. other front ends), mounted after the built-in ones. */
   routes?: Route[];
   log?: (line: string) => void;
@@ -61,8 +64,8 @@ function persisted(dir: string | null, file: string, make: () => string, mode?: 
 }
 
 /** Every route `startServer` mounts itself, in order (tests enumerate it to cover each route). */
-export function builtinRoutes(): Route[] {
-  return [...cloudflareRoutes(), ...systemRoutes(), ...restRoutes()];
+export function builtinRoutes(kvConnect?: KvConnectOptions): Route[] {
+  return [...cloudflareRoutes(), ...systemRoutes(), ...restRoutes(), ...kvConnectRoutes(kvConnect)];
 }
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
@@ -94,7 +97,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     accountId,
     limits: { maxBodyBytes: config.maxBodyBytes ?? 100 * 1024 * 1024 },
   };
-  const routes = [...builtinRoutes(), ...(config.routes ?? [])];
+  const routes = [...builtinRoutes(config.kvConnect), ...(config.routes ?? [])];
   const handler = createApp(deps, routes, { ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}), ...(config.log ? { log: config.log } : {}) });
   let listener: Listener;
   if (config.tls) {

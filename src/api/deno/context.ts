@@ -1,8 +1,7 @@
-/** What the pieces of a `Kv` handle share: the engine, the namespace, and whether the handle is closed. */
-import type { Engine } from "../../core/engine.ts";
+/** What the pieces of a `Kv` handle share: the backend, and whether the handle is closed. */
+import type { KvBackend } from "./backend.ts";
 
 export interface KvContext {
-  readonly engine: Engine;
-  readonly namespaceId: string;
+  readonly backend: KvBackend;
   isClosed(): boolean;
 }

@@ -1,12 +1,12 @@
-/** `Deno.Kv`: the embedded Deno KV API over an OpenKV engine namespace. */
-import type { Engine } from "../../core/engine.ts";
+/** `Deno.Kv`: the Deno KV API over a KvBackend (an embedded engine namespace, or a KV Connect server). */
 import type { NamespaceInfo } from "../../core/types.ts";
 import { AtomicOperation } from "./atomic-operation.ts";
+import type { KvBackend } from "./backend.ts";
 import type { KvContext } from "./context.ts";
 import { BadResource, toDenoError } from "./errors.ts";
 import { COMMIT_VERSIONSTAMP } from "./key-validation.ts";
 import { KvListIterator } from "./list-iterator.ts";
-import { addQueueHandler } from "./queue.ts";
+import { queueConsumer } from "./queue.ts";
 import { snapshotRead } from "./read-path.ts";
 import type {
   EnqueueOptions,
@@ -28,10 +28,8 @@ import { atomicWrite } from "./write-path.ts";
 export const KV_TOKEN: unique symbol = Symbol("KvToken");
 
 export interface KvInit {
-  engine: Engine;
-  namespace: NamespaceInfo;
-  /** Close the engine with this handle. */
-  owned: boolean;
+  /** Where the data lives: an engine namespace (EngineKvBackend) or a KV Connect server. */
+  backend: KvBackend;
   onQueueHandlerError: (error: unknown) => void;
 }
 
@@ -61,15 +59,14 @@ export class Kv {
     if (token !== KV_TOKEN) throw new TypeError("Deno.Kv can not be constructed: use Deno.openKv instead");
     this.#init = init;
     this.#ctx = {
-      engine: init.engine,
-      namespaceId: init.namespace.id,
-      isClosed: () => this.#closed || init.engine.closed,
+      backend: init.backend,
+      isClosed: () => this.#closed || init.backend.closed,
     };
   }
 
   /** The namespace this handle reads and writes. */
   get namespace(): NamespaceInfo {
-    return this.#init.namespace;
+    return this.#init.backend.namespace;
   }
 
   atomic(): AtomicOperation {
@@ -182,7 +179,7 @@ export class Kv {
     if (this.#closed) throw new Error("Queue already closed");
     let unregister: () => void;
     try {
-      unregister = addQueueHandler(this.#init.engine, this.#ctx.namespaceId, handler, this.#init.onQueueHandlerError);
+      unregister = this.#init.backend.listenQueue(queueConsumer(handler, this.#init.onQueueHandlerError));
     } catch (e) {
       throw toDenoError(e);
     }
@@ -203,8 +200,8 @@ export class Kv {
 
   /**
    * Closes the handle: later calls throw BadResource, watches end, `listenQueue` promises resolve. Throws
-   * BadResource if already closed. The returned promise resolves once the engine (when this handle opened
-   * it) is closed; awaiting it is optional.
+   * BadResource if already closed. The returned promise resolves once the backend has released what it
+   * holds (an engine this handle opened, connections); awaiting it is optional.
    */
   close(): Promise<void> {
     if (this.#closed) throw new BadResource();
@@ -218,7 +215,7 @@ export class Kv {
       for (const u of this.#unlisten) u();
       this.#unlisten.clear();
       try {
-        if (this.#init.owned) await this.#init.engine.close();
+        await this.#init.backend.close();
       } finally {
         for (const done of this.#listenerDone.splice(0)) done();
       }
@@ -233,7 +230,7 @@ export class Kv {
     if (!this.#closed) void this.#shutdown();
   }
 
-  /** `await using kv = await openKv()`: closes and waits for the engine to be released. */
+  /** `await using kv = await openKv()`: closes and waits for the backend to be released. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.#shutdown();
   }

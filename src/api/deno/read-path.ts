@@ -72,7 +72,7 @@ export async function snapshotRead(ctx: KvContext, ranges: readonly RawReadRange
     throw new TypeError(`Too many entries (max ${DENO_LIMITS.maxReadEntries})`);
   }
   try {
-    return await ctx.engine.read(ctx.namespaceId, scans);
+    return await ctx.backend.snapshotRead(scans);
   } catch (e) {
     throw toDenoError(e);
   }

@@ -1,10 +1,9 @@
 /**
  * `kv.watch(keys)`: a ReadableStream whose first chunk is the current entries of `keys` and then one
- * chunk whenever a versionstamp among them changes (a write, a delete, an expiry). Built on the engine's
- * change notifications; each notification triggers one snapshot read of all watched keys. Changes that
- * happen while nobody is reading are coalesced into one event carrying the latest state.
+ * chunk whenever a versionstamp among them changes (a write, a delete, an expiry). Changes that
+ * happen while nobody is reading are coalesced into one event carrying the latest state. The backend's
+ * WatchFeed supplies the state (engine notifications, or a KV Connect watch stream).
  */
-import { concatBytes } from "../../core/keys.ts";
 import { DENO_LIMITS } from "../../core/limits.ts";
 import type { Entry } from "../../core/types.ts";
 import { BadResource, serdeTypeError, toDenoError } from "./errors.ts";
@@ -42,61 +41,39 @@ export function openWatch<T extends readonly unknown[]>(
     if (k.length > DENO_LIMITS.maxReadKeyBytes) throw new TypeError(`Key too large for read (max ${DENO_LIMITS.maxReadKeyBytes} bytes)`);
   }
   const userKeys = keys.map((k) => Array.prototype.slice.call(k) as KvKey);
-
+  const feed = encoded.length > 0 ? ctx.backend.watch(encoded) : null;
   let stopped = false;
-  let dirty = true;
-  let wake: (() => void) | null = null;
   const last: (Entry | null | undefined)[] = new Array(keys.length).fill(undefined);
-  const notify = () => {
-    dirty = true;
-    const w = wake;
-    wake = null;
-    w?.();
-  };
-  const unsubscribe = encoded.length > 0 ? ctx.engine.subscribe(ctx.namespaceId, encoded, notify) : () => {};
   let unregister = () => {};
   const stop = () => {
     if (stopped) return;
     stopped = true;
-    unsubscribe();
+    feed?.stop();
     unregister();
-    notify();
   };
   unregister = register({ stop });
-
-  const ranges = encoded.map((k) => ({ start: k, end: concatBytes(k, Uint8Array.of(0)), limit: 1 }));
 
   return new ReadableStream({
     async pull(controller) {
       for (;;) {
-        if (stopped || ctx.isClosed()) {
-          stop();
-          controller.close();
-          return;
-        }
-        if (encoded.length === 0) {
+        if (stopped || ctx.isClosed() || feed === null) {
           // Deno's watch of nothing ends at once.
           stop();
           controller.close();
           return;
         }
-        if (!dirty) {
-          await new Promise<void>((resolve) => (wake = resolve));
-          continue;
-        }
-        dirty = false;
-        let rows: Entry[][];
+        let rows: (Entry | null)[] | null;
         try {
-          rows = await ctx.engine.read(ctx.namespaceId, ranges);
+          rows = await feed.next();
         } catch (e) {
           if (stopped || ctx.isClosed()) continue;
           stop();
           controller.error(toDenoError(e));
           return;
         }
+        if (rows === null) continue;
         let changed = false;
-        rows.forEach((r, i) => {
-          const entry = r[0] ?? null;
+        rows.forEach((entry, i) => {
           const before = last[i];
           if (before !== undefined && versionstampOf(before) === versionstampOf(entry)) return;
           changed = true;

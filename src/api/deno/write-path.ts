@@ -11,6 +11,7 @@ import { BadResource, serdeTypeError, toDenoError } from "./errors.ts";
 import type { KvContext } from "./context.ts";
 import { COMMIT_VERSIONSTAMP, keyToBytes } from "./key-validation.ts";
 import { versionstampString } from "./value-codec.ts";
+import { checkWriteCounts, checkWriteSizes } from "./write-limits.ts";
 
 export interface RawCheck {
   readonly key: unknown;
@@ -40,21 +41,6 @@ const U64_MAX_TEXT = "18446744073709551615";
 function parseU64(value: unknown): number {
   if (typeof value !== "number") throw serdeTypeError("integer", value);
   return Math.trunc(value);
-}
-
-function writeKeySize(key: Uint8Array): number {
-  if (key.length > DENO_LIMITS.maxWriteKeyBytes) {
-    throw new TypeError(`Key too large for write (max ${DENO_LIMITS.maxWriteKeyBytes} bytes)`);
-  }
-  return key.length;
-}
-
-function valueSize(value: StoredValue): number {
-  if (value.encoding === "le64") return 8;
-  if (value.data.length > DENO_LIMITS.maxValueBytes) {
-    throw new TypeError(`Value too large (max ${DENO_LIMITS.maxValueBytes} bytes)`);
-  }
-  return value.data.length;
 }
 
 function parseVersionstamp(vs: string): Uint8Array {
@@ -107,11 +93,12 @@ export async function atomicWrite(
   if (ctx.isClosed()) throw new BadResource();
 
   // 3. Limits and conversions, in Deno's order.
-  if (parsedChecks.length > DENO_LIMITS.maxChecks) throw new TypeError(`Too many checks (max ${DENO_LIMITS.maxChecks})`);
-  if (parsedMutations.length + parsedEnqueues.length > DENO_LIMITS.maxMutations) {
-    throw new TypeError(`Too many mutations (max ${DENO_LIMITS.maxMutations})`);
+  try {
+    checkWriteCounts(parsedChecks.length, parsedMutations.length + parsedEnqueues.length);
+  } catch (e) {
+    throw toDenoError(e);
   }
-  const now = ctx.engine.clock.now();
+  const now = ctx.backend.now();
   const coreChecks: Check[] = parsedChecks.map((c) => ({
     key: c.key,
     versionstamp: c.versionstamp === null ? null : parseVersionstamp(c.versionstamp),
@@ -124,31 +111,6 @@ export async function atomicWrite(
     }
     return now + m.expireIn;
   });
-
-  let totalPayload = 0;
-  let totalKeys = 0;
-  for (const key of [...coreChecks.map((c) => c.key), ...parsedMutations.map((m) => m.key)]) {
-    if (key.length === 0) throw new TypeError("key cannot be empty");
-    totalPayload += writeKeySize(key);
-  }
-  for (const m of parsedMutations) {
-    if (m.value === null) continue;
-    const keySize = writeKeySize(m.key);
-    totalPayload += valueSize(m.value) + keySize;
-    totalKeys += keySize;
-  }
-  for (const q of parsedEnqueues) {
-    if (q.payload.length > DENO_LIMITS.maxValueBytes) {
-      throw new TypeError(`enqueue payload too large (max ${DENO_LIMITS.maxValueBytes} bytes)`);
-    }
-    totalPayload += q.payload.length + 4 * (q.backoffSchedule?.length ?? 0);
-  }
-  if (totalPayload > DENO_LIMITS.maxTotalMutationBytes) {
-    throw new TypeError(`Total mutation size too large (max ${DENO_LIMITS.maxTotalMutationBytes} bytes)`);
-  }
-  if (totalKeys > DENO_LIMITS.maxTotalKeyBytes) {
-    throw new TypeError(`Total key size too large (max ${DENO_LIMITS.maxTotalKeyBytes} bytes)`);
-  }
 
   const coreMutations: Mutation[] = parsedMutations.map((m, i): Mutation => {
     if (m.type === "delete") return { type: "delete", key: m.key };
@@ -169,9 +131,14 @@ export async function atomicWrite(
     ...(q.backoffSchedule === null ? {} : { backoffSchedule: q.backoffSchedule }),
   }));
   const write: AtomicWrite = { checks: coreChecks, mutations: coreMutations, enqueues: coreEnqueues };
+  try {
+    checkWriteSizes(write);
+  } catch (e) {
+    throw toDenoError(e);
+  }
 
   try {
-    const result = await ctx.engine.atomic(ctx.namespaceId, write);
+    const result = await ctx.backend.atomicWrite(write);
     return result.ok ? versionstampString(result.versionstamp) : null;
   } catch (e) {
     // Deno hands a sum's non-U64 operand to its V8 sum, which calls a Uint8Array operand invalid.

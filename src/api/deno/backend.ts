@@ -1,0 +1,48 @@
+/**
+ * The seam between Deno's API and where the data lives. `Kv` (and its read path, write path, watch and
+ * queue) validates arguments and produces Deno's exact errors once, then talks only to a `KvBackend`:
+ * - `EngineKvBackend` (./engine-backend.ts): embedded, over an Engine namespace;
+ * - `KvConnectBackend` (src/client/kv-connect.ts): remote, over KV Connect.
+ *
+ * Contract for every implementation:
+ * - reads and writes take and return core types (byte keys, encoded values, 10-byte versionstamps);
+ * - `snapshotRead` reads all ranges in one snapshot and never returns expired entries;
+ * - `atomicWrite` applies checks then mutations all-or-nothing; every successful commit, even an empty
+ *   one, gets a new, strictly larger versionstamp;
+ * - a rejected read or write throws a `KvError` whose message is the user-facing one (Deno's), which the
+ *   API layer turns into Deno's error class; a `KvError` with code "closed" means the store is gone.
+ */
+import type { AtomicWrite, CommitResult, Entry, NamespaceInfo, ReadRange } from "../../core/types.ts";
+
+export interface KvBackend {
+  /** The namespace (database) this backend reads and writes. */
+  readonly namespace: NamespaceInfo;
+  /** True once the store behind the backend is gone (e.g. a shared engine was closed elsewhere). */
+  readonly closed: boolean;
+  /** Epoch ms: what `expireIn` and queue `delay` are added to. */
+  now(): number;
+  snapshotRead(ranges: readonly ReadRange[]): Promise<Entry[][]>;
+  atomicWrite(write: AtomicWrite): Promise<CommitResult>;
+  /** Watches keys (at least one). See WatchFeed. */
+  watch(keys: readonly Uint8Array[]): WatchFeed;
+  /**
+   * Registers a queue consumer and returns the function that unregisters it. Each message goes to one
+   * consumer at least once: the consumer's promise resolving means delivered; rejecting means a failed
+   * attempt, retried per the message's backoff schedule and finally written to its keysIfUndelivered.
+   */
+  listenQueue(consumer: (payload: Uint8Array) => Promise<void>): () => void;
+  /** Releases what the backend holds (an engine it opened, connections). */
+  close(): Promise<void>;
+}
+
+/**
+ * The state of watched keys over time. The first `next()` resolves at once with the current entries
+ * (null = absent), in key order; each later one after the next change notification (a write, delete or
+ * expiry of one of the keys; spurious notifications are allowed) with the latest state, so several
+ * changes between two calls arrive as one. Resolves null once stopped; rejects on failure.
+ */
+export interface WatchFeed {
+  next(): Promise<(Entry | null)[] | null>;
+  /** Ends the feed and releases its subscription; a pending `next()` resolves null. */
+  stop(): void;
+}

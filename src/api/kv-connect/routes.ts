@@ -1,0 +1,267 @@
+/**
+ * KV Connect on the server: what `Deno.openKv("http://host:port/kv-connect/<namespace>")`, @deno/kv and
+ * our own remote client (src/client/kv-connect.ts) talk to.
+ *
+ * - `POST /kv-connect` (the `default` namespace) and `POST /kv-connect/:namespace` (id or title, created on
+ *   first use by a token that may create namespaces): the metadata exchange (./metadata.ts). The token
+ *   handed back is the caller's own API token, so revoking it cuts the data path at once.
+ * - `POST /kv-connect/<namespace id>/{snapshot_read,atomic_write,watch}`: the data path (./wire.ts).
+ * - `POST /kv-connect/<namespace id>/queue/{listen,ack,nack}`: OpenKV's queue extension
+ *   (proto/openkv-queue.proto, ./queue-leases.ts).
+ *
+ * Auth is the server's: bearer tokens, scoped to namespaces, read or read-write. A read-only token reads
+ * and watches; its writes are answered `AW_WRITE_DISABLED` (Deno: "Writes are disabled for this
+ * database"). Errors are plain text: 4xx for the caller's mistakes (both clients throw), 503 only for
+ * transient trouble (Deno retries those forever).
+ */
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import type { ServerResponse } from "node:http";
+import type { TLSSocket } from "node:tls";
+import { KvError } from "../../core/errors.ts";
+import { HttpError, parseJson, readBody, sendJson, sendText } from "../../server/http.ts";
+import type { Request, Response } from "../../server/listener.ts";
+import type { ErrorEncoder, Route, RouteContext } from "../../server/route.ts";
+import { allows } from "../../server/tokens.ts";
+import { engineWatchFeed } from "../deno/engine-backend.ts";
+import { frame, KEEP_ALIVE } from "./frames.ts";
+import { QueueListenSchema, QueueSettleOutputSchema, QueueSettleSchema } from "./gen/openkv-queue_pb.ts";
+import { databaseIdOf, databaseMetadata, negotiateVersion } from "./metadata.ts";
+import { QueueLeases } from "./queue-leases.ts";
+import { decodeAtomicWrite, decodeSnapshotRead, decodeWatch, encodeAtomicWriteOutput, encodeSnapshotReadOutput, encodeWatchOutput } from "./wire.ts";
+
+export interface KvConnectOptions {
+  /** Keep-alive frames on watch and queue streams, every this many ms. Default 5000 (as denokv). */
+  keepAliveMs?: number;
+  /** How far ahead the metadata's `expiresAt` lies. Default 6 hours. */
+  metadataTtlMs?: number;
+  /** How long a remote queue listener may take to ack a message. Default 50 s (under the engine's 60 s lease). */
+  queueLeaseMs?: number;
+}
+
+const PROTOBUF = "application/x-protobuf";
+const STREAM = "application/octet-stream";
+/** Deno caps a write at 800 KiB of keys and values; protobuf framing adds a little. */
+const MAX_DATA_BODY = 4 * 1024 * 1024;
+
+/** KvErrors are the caller's (400) unless the store is going away (503, which clients retry). */
+function statusOf(status: number, cause: unknown): number {
+  if (!(cause instanceof KvError)) return status;
+  switch (cause.code) {
+    case "closed":
+    case "busy":
+      return 503;
+    case "rate_limited":
+      return 429;
+    case "namespace_not_found":
+      return 404;
+    default:
+      return 400;
+  }
+}
+
+export const kvConnectErrors: ErrorEncoder = (res, status, message, headers, cause) => sendText(res, statusOf(status, cause), message, headers);
+
+function header(req: Request, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The secret the caller authenticated with: handed back as the data path token. */
+function callerToken(req: Request): string {
+  const m = /^Bearer\s+(.+)$/i.exec((header(req, "authorization") ?? "").trim());
+  return m ? m[1]!.trim() : (header(req, "x-auth-key") ?? "").trim();
+}
+
+function origin(req: Request): string {
+  const secure = (req.socket as TLSSocket | undefined)?.encrypted === true;
+  return `${secure ? "https" : "http"}://${header(req, "host") ?? header(req, ":authority") ?? "localhost"}`;
+}
+
+/** Every data path request names its database; versions 2 and 3 also say which version they speak. */
+function checkDataPathHeaders(ctx: RouteContext): void {
+  const version = header(ctx.req, "x-denokv-version");
+  if (version !== undefined && version !== "2" && version !== "3") {
+    throw new HttpError(400, `Unsupported KV Connect protocol version ${JSON.stringify(version)}: expected 2 or 3.`);
+  }
+  const id = version !== undefined ? header(ctx.req, "x-denokv-database-id") : header(ctx.req, "x-transaction-domain-id");
+  if (id?.toLowerCase() !== databaseIdOf(ctx.namespace!.id)) throw new HttpError(400, "Invalid database id.");
+}
+
+async function body(ctx: RouteContext): Promise<Uint8Array> {
+  checkDataPathHeaders(ctx);
+  return readBody(ctx.req, MAX_DATA_BODY);
+}
+
+function sendProtobuf(response: Response, bytes: Uint8Array): void {
+  // Both protocol versions' responses have these methods; the union's overloads do not unify.
+  const res = response as ServerResponse;
+  res.writeHead(200, { "content-type": PROTOBUF, "content-length": bytes.byteLength });
+  res.end(bytes);
+}
+
+/**
+ * Starts a framed stream and calls `run` with a writer; keep-alive frames go out every `keepAliveMs`.
+ * The stream ends when `run` resolves (or fails); the returned promise resolves when the client has gone
+ * (after `onClose`). `done` is that same moment, for a `run` that only waits.
+ */
+function stream(
+  response: Response,
+  keepAliveMs: number,
+  run: (write: (message: Uint8Array) => Promise<void>, closed: () => boolean, done: Promise<void>) => Promise<void>,
+  onClose: () => void,
+): Promise<void> {
+  const res = response as ServerResponse;
+  res.writeHead(200, { "content-type": STREAM, "cache-control": "no-store" });
+  let closed = false;
+  let drained: (() => void) | null = null;
+  const done = new Promise<void>((resolve) => {
+    res.on("close", () => {
+      closed = true;
+      clearInterval(ping);
+      onClose();
+      drained?.();
+      resolve();
+    });
+  });
+  const ping = setInterval(() => {
+    if (!closed) res.write(KEEP_ALIVE);
+  }, keepAliveMs);
+  ping.unref();
+  // Send the headers now: a watch's first frame may take a read, a queue's first message much longer.
+  (res as { flushHeaders?: () => void }).flushHeaders?.();
+  const write = async (message: Uint8Array) => {
+    if (closed) return;
+    // A slow reader: wait for the socket to drain rather than buffer unboundedly.
+    if (!res.write(frame(message))) {
+      await new Promise<void>((resolve) => {
+        drained = resolve;
+        res.once("drain", resolve);
+      });
+    }
+  };
+  void (async () => {
+    try {
+      await run(write, () => closed, done);
+    } catch {
+      // The store went away mid-stream: end it; clients reconnect.
+    }
+    if (!closed) res.end();
+  })();
+  return done;
+}
+
+export function kvConnectRoutes(options: KvConnectOptions = {}): Route[] {
+  const keepAliveMs = options.keepAliveMs ?? 5000;
+  const metadataTtlMs = options.metadataTtlMs ?? 6 * 60 * 60 * 1000;
+  let leases: QueueLeases | null = null;
+  const base = { api: "kv-connect", errors: kvConnectErrors } as const;
+  const ns = { param: "namespace" } as const;
+
+  const metadata = async (ctx: RouteContext) => {
+    const version = negotiateVersion(parseJson(await readBody(ctx.req, 64 * 1024), "metadata request"));
+    const expiresAt = ctx.deps.clock.now() + metadataTtlMs;
+    sendJson(ctx.res, 200, databaseMetadata(ctx.namespace!, version, callerToken(ctx.req), expiresAt, origin(ctx.req)));
+  };
+
+  return [
+    { ...base, method: "POST", path: "/kv-connect", access: "read", namespace: "default", handle: metadata },
+    { ...base, method: "POST", path: "/kv-connect/:namespace", access: "read", namespace: { param: "namespace", createIfMissing: true }, handle: metadata },
+    {
+      ...base,
+      method: "POST",
+      path: "/kv-connect/:namespace/snapshot_read",
+      access: "read",
+      namespace: ns,
+      kind: "read",
+      handle: async (ctx) => {
+        const ranges = decodeSnapshotRead(await body(ctx));
+        sendProtobuf(ctx.res, encodeSnapshotReadOutput(await ctx.deps.engine.read(ctx.namespace!.id, ranges)));
+      },
+    },
+    {
+      ...base,
+      method: "POST",
+      path: "/kv-connect/:namespace/atomic_write",
+      // Read-only tokens get in, and are answered AW_WRITE_DISABLED: the protocol's word for it.
+      access: "read",
+      namespace: ns,
+      kind: "write",
+      handle: async (ctx) => {
+        const write = decodeAtomicWrite(await body(ctx));
+        if (!allows(ctx.principal, "write", ctx.namespace!.id)) return sendProtobuf(ctx.res, encodeAtomicWriteOutput("write_disabled"));
+        sendProtobuf(ctx.res, encodeAtomicWriteOutput(await ctx.deps.engine.atomic(ctx.namespace!.id, write)));
+      },
+    },
+    {
+      ...base,
+      method: "POST",
+      path: "/kv-connect/:namespace/watch",
+      access: "read",
+      namespace: ns,
+      handle: async (ctx) => {
+        const keys = decodeWatch(await body(ctx));
+        const feed = engineWatchFeed(ctx.deps.engine, ctx.namespace!.id, keys);
+        // Every frame reports every key as changed, with its current entry: the protocol allows it (the
+        // clients compare versionstamps), and Deno 2.9.6 reads a `changed: false` key as absent.
+        const allChanged = keys.map(() => true);
+        await stream(
+          ctx.res,
+          keepAliveMs,
+          async (write, closed) => {
+            for (;;) {
+              const rows = await feed.next();
+              if (rows === null || closed()) return;
+              await write(encodeWatchOutput(rows, allChanged));
+            }
+          },
+          () => feed.stop(),
+        );
+      },
+    },
+    {
+      ...base,
+      method: "POST",
+      path: "/kv-connect/:namespace/queue/listen",
+      access: "write",
+      namespace: ns,
+      handle: async (ctx) => {
+        const bytes = await body(ctx);
+        parse(() => fromBinary(QueueListenSchema, bytes));
+        leases ??= new QueueLeases(options.queueLeaseMs ?? 50_000, ctx.deps.clock);
+        const session = { close: () => {} };
+        await stream(
+          ctx.res,
+          keepAliveMs,
+          (write, _closed, done) => {
+            session.close = leases!.open(ctx.deps.engine, ctx.namespace!.id, (delivery) => void write(delivery)).close;
+            return done;
+          },
+          () => session.close(),
+        );
+      },
+    },
+    ...(["ack", "nack"] as const).map(
+      (verb): Route => ({
+        ...base,
+        method: "POST",
+        path: `/kv-connect/:namespace/queue/${verb}`,
+        access: "write",
+        namespace: ns,
+        handle: async (ctx) => {
+          const bytes = await body(ctx);
+          const { leaseId } = parse(() => fromBinary(QueueSettleSchema, bytes));
+          const settled = leases?.settle(ctx.namespace!.id, leaseId, verb === "ack") ?? false;
+          sendProtobuf(ctx.res, toBinary(QueueSettleOutputSchema, create(QueueSettleOutputSchema, { settled })));
+        },
+      }),
+    ),
+  ];
+}
+
+function parse<T>(decode: () => T): T {
+  try {
+    return decode();
+  } catch (e) {
+    throw new HttpError(400, `Request protobuf is invalid: ${e instanceof Error ? e.message : String(e)}.`);
+  }
+}
