@@ -51,3 +51,16 @@ test("close waits for an in-flight request to finish", async () => {
   assert.equal(await response, "done");
   await closing;
 });
+
+test("a connection that never sends a byte does not hold up close", async () => {
+  const listener = createListener({ handler: (_req, res) => res.end() });
+  const { port } = await listener.listen(0, "127.0.0.1");
+  const { connect: tcp } = await import("node:net");
+  const silent = tcp(port, "127.0.0.1");
+  await new Promise((r) => silent.once("connect", r));
+  const closedByServer = new Promise((r) => silent.once("close", r));
+  const started = performance.now();
+  await listener.close(5000);
+  await closedByServer;
+  assert.ok(performance.now() - started < 2000, "closed without waiting for the grace period");
+});

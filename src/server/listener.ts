@@ -30,6 +30,7 @@ export interface Listener {
 }
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+const SNIFF_TIMEOUT_MS = 30_000;
 
 /** Re-emits bytes already read from a socket, then the socket's own stream, as one Duplex. */
 class ReplaySocket extends Duplex {
@@ -81,6 +82,7 @@ class ReplaySocket extends Duplex {
 export function createListener(options: ListenerOptions): Listener {
   const handler = options.handler;
   const sockets = new Set<Socket | Duplex>();
+  const unsniffed = new Set<Socket>();
   const track = (s: Socket | Duplex) => {
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
@@ -101,9 +103,16 @@ export function createListener(options: ListenerOptions): Listener {
   } else {
     outer = createNetServer({ noDelay: true }, (socket) => {
       track(socket);
+      // Until its first bytes arrive a connection belongs to no protocol server: close() ends it
+      // directly, and one that stays silent is dropped after a while.
+      unsniffed.add(socket);
+      socket.setTimeout(SNIFF_TIMEOUT_MS, () => socket.destroy());
+      socket.once("close", () => unsniffed.delete(socket));
       socket.once("readable", function sniff() {
         const head = socket.read() as Buffer | null;
         if (head === null) return socket.once("readable", sniff);
+        unsniffed.delete(socket);
+        socket.setTimeout(0);
         const probe = head.subarray(0, PREFACE.length);
         if (PREFACE.subarray(0, probe.length).equals(probe) && head.length >= 3) {
           h2.emit("connection", new ReplaySocket(socket, head));
@@ -129,6 +138,7 @@ export function createListener(options: ListenerOptions): Listener {
     },
     async close(graceMs = 10_000) {
       const closed = new Promise<void>((resolve) => outer.close(() => resolve()));
+      for (const s of unsniffed) s.destroy();
       h1.closeIdleConnections();
       const deadline = setTimeout(() => {
         for (const s of sockets) s.destroy();

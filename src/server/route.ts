@@ -23,6 +23,8 @@ export interface ServerDeps {
   clock: Clock;
   accountId: string;
   limits: ServerLimits;
+  /** Aborts when the server starts to stop: long-lived streams (watch, queue listen) end on it. */
+  shutdown: AbortSignal;
 }
 
 export interface RouteContext {

@@ -89,7 +89,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const engine = new Engine(backend, { clock });
   await engine.ensureNamespace("default");
   const tokens = new TokenStore(admin.value, dir ? join(dir, "tokens.json") : null);
+  const stopping = new AbortController();
   const deps: ServerDeps = {
+    shutdown: stopping.signal,
     engine,
     tokens,
     metrics: new Metrics(),
@@ -123,6 +125,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     engine,
     tokens,
     async close() {
+      // End watch and queue streams first: the drain then waits only for ordinary requests.
+      stopping.abort();
       await listener.close();
       await engine.close();
     },

@@ -106,6 +106,7 @@ function sendProtobuf(response: Response, bytes: Uint8Array): void {
  */
 function stream(
   response: Response,
+  shutdown: AbortSignal,
   keepAliveMs: number,
   run: (write: (message: Uint8Array) => Promise<void>, closed: () => boolean, done: Promise<void>) => Promise<void>,
   onClose: () => void,
@@ -127,6 +128,13 @@ function stream(
     if (!closed) res.write(KEEP_ALIVE);
   }, keepAliveMs);
   ping.unref();
+  // A stopping server ends the stream; clients reconnect (to the next server) as after any drop.
+  const stop = () => {
+    if (!closed) res.end();
+  };
+  if (shutdown.aborted) queueMicrotask(stop);
+  else shutdown.addEventListener("abort", stop, { once: true });
+  void done.then(() => shutdown.removeEventListener("abort", stop));
   // Send the headers now: a watch's first frame may take a read, a queue's first message much longer.
   (res as { flushHeaders?: () => void }).flushHeaders?.();
   const write = async (message: Uint8Array) => {
@@ -206,6 +214,7 @@ export function kvConnectRoutes(options: KvConnectOptions = {}): Route[] {
         const allChanged = keys.map(() => true);
         await stream(
           ctx.res,
+          ctx.deps.shutdown,
           keepAliveMs,
           async (write, closed) => {
             for (;;) {
@@ -231,6 +240,7 @@ export function kvConnectRoutes(options: KvConnectOptions = {}): Route[] {
         const session = { close: () => {} };
         await stream(
           ctx.res,
+          ctx.deps.shutdown,
           keepAliveMs,
           (write, _closed, done) => {
             session.close = leases!.open(ctx.deps.engine, ctx.namespace!.id, (delivery) => void write(delivery)).close;
