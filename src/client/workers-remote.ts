@@ -32,6 +32,7 @@ import {
   jsString,
   listOptions,
   metadataJson,
+  planBulkGet,
   putOptions,
   readOptions,
   resolveExpiration,
@@ -131,26 +132,7 @@ export class RemoteKvNamespace {
    * value that is not JSON still wins over a later invalid key, as embedded.
    */
   async #getBulk(keys: unknown[], typeOrOptions: unknown, withMetadata: boolean): Promise<Map<string, unknown>> {
-    const options = readOptions(typeOrOptions);
-    const names = keys.map(jsString);
-    const type = options.type || "text";
-    if (type !== "text" && type !== "json") throw kvFailure("GET_BULK", 400, KV_MESSAGES.bulkType(type));
-    if (names.length > KV_LIMITS.maxBulkGetKeys) throw kvFailure("GET_BULK", 400, KV_MESSAGES.bulkTooMany);
-    if (names.length < 1) throw kvFailure("GET_BULK", 400, KV_MESSAGES.bulkTooFew);
-
-    const unique = [...new Set(names)];
-    let invalid: unknown = null;
-    let valid = unique.length;
-    for (let i = 0; i < unique.length; i++) {
-      try {
-        checkBulkKey(unique[i]!);
-        checkCacheTtl("GET_BULK", options.cacheTtl);
-      } catch (e) {
-        invalid = e;
-        valid = i;
-        break;
-      }
-    }
+    const { type, unique, valid, invalid } = planBulkGet(keys, typeOrOptions);
     // Text cannot fail to decode: an invalid key is the answer without asking.
     if (valid === 0 || (invalid !== null && type === "text")) throw invalid;
 

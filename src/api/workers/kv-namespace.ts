@@ -13,7 +13,6 @@ import { KV_LIMITS, KV_MESSAGES, kvFailure, type KvOperation } from "./messages.
 import { writeLimiterFor, type WriteRateLimiter } from "./rate-limit.ts";
 import type { KVNamespace, KVNamespaceListKey } from "./types.ts";
 import {
-  checkBulkKey,
   checkCacheTtl,
   checkKeyLength,
   checkKeyName,
@@ -23,6 +22,7 @@ import {
   jsString,
   listOptions,
   metadataJson,
+  planBulkGet,
   putOptions,
   readOptions,
   resolveExpiration,
@@ -107,26 +107,7 @@ export class WorkersKvNamespace {
    * keys before it decoded (so the first error in request order wins, as in Miniflare).
    */
   async #getBulk(keys: unknown[], typeOrOptions: unknown, withMetadata: boolean): Promise<Map<string, unknown>> {
-    const options = readOptions(typeOrOptions);
-    const names = keys.map(jsString);
-    const type = options.type || "text";
-    if (type !== "text" && type !== "json") throw kvFailure("GET_BULK", 400, KV_MESSAGES.bulkType(type));
-    if (names.length > KV_LIMITS.maxBulkGetKeys) throw kvFailure("GET_BULK", 400, KV_MESSAGES.bulkTooMany);
-    if (names.length < 1) throw kvFailure("GET_BULK", 400, KV_MESSAGES.bulkTooFew);
-
-    const unique = [...new Set(names)];
-    let invalid: unknown = null;
-    let valid = unique.length;
-    for (let i = 0; i < unique.length; i++) {
-      try {
-        checkBulkKey(unique[i]!);
-        checkCacheTtl("GET_BULK", options.cacheTtl);
-      } catch (e) {
-        invalid = e;
-        valid = i;
-        break;
-      }
-    }
+    const { type, unique, valid, invalid } = planBulkGet(keys, typeOrOptions);
     const ranges = unique.slice(0, valid).map((name) => {
       const start = workersKey(name);
       const end = new Uint8Array(start.length + 1);

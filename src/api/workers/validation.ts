@@ -161,3 +161,37 @@ export function encodeCursor(name: string): string {
 export function decodeCursor(cursor: string): string {
   return Buffer.from(cursor, "base64").toString("utf8");
 }
+
+export interface BulkGetPlan {
+  /** "text" or "json". */
+  readonly type: string;
+  /** The requested names, duplicates collapsed, in request order. */
+  readonly unique: string[];
+  /** How many of `unique`, from the start, passed their checks. */
+  readonly valid: number;
+  /** The first check that failed (reported after the valid keys before it decoded), or null. */
+  readonly invalid: unknown;
+}
+
+/**
+ * A bulk read's checks, in the bulk endpoint's order: type, then count, then each key in order. Keys
+ * up to the first invalid one are still read, so the first error in request order wins (as in Miniflare).
+ */
+export function planBulkGet(keys: unknown[], typeOrOptions: unknown): BulkGetPlan {
+  const options = readOptions(typeOrOptions);
+  const names = keys.map(jsString);
+  const type = options.type || "text";
+  if (type !== "text" && type !== "json") throw kvFailure("GET_BULK", 400, M.bulkType(type));
+  if (names.length > L.maxBulkGetKeys) throw kvFailure("GET_BULK", 400, M.bulkTooMany);
+  if (names.length < 1) throw kvFailure("GET_BULK", 400, M.bulkTooFew);
+  const unique = [...new Set(names)];
+  for (let i = 0; i < unique.length; i++) {
+    try {
+      checkBulkKey(unique[i]!);
+      checkCacheTtl("GET_BULK", options.cacheTtl);
+    } catch (e) {
+      return { type, unique, valid: i, invalid: e };
+    }
+  }
+  return { type, unique, valid: unique.length, invalid: null };
+}
