@@ -22,7 +22,6 @@ import { bytesToStream, classifyBody } from "../api/workers/body.ts";
 import { KV_LIMITS, KV_MESSAGES, kvFailure } from "../api/workers/messages.ts";
 import type { KVNamespace, KVNamespaceListKey } from "../api/workers/types.ts";
 import {
-  checkBulkKey,
   checkCacheTtl,
   checkKeyLength,
   checkKeyName,
