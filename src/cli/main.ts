@@ -1,43 +1,20 @@
 /**
- * The `openkv` command line. Commands are declared in ./registry.ts; this file only dispatches.
+ * The `openkv` command line. Commands are declared in ./registry.ts and run by ./run.ts; this file only
+ * dispatches, loading as little as it can: `openkv serve` loads the server and nothing of the CLI, so it
+ * starts as fast as it did before the other commands existed.
  */
-import { readFileSync } from "node:fs";
-import { COMMANDS, type CommandContext } from "./registry.ts";
+import type { CliIO } from "./context.ts";
 
-const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+export type { CliIO } from "./context.ts";
 
-function usage(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length));
-  return [
-    "openkv — a key-value store that speaks Cloudflare Workers KV and Deno KV",
-    "",
-    "Usage: openkv <command> [options]",
-    "",
-    "Commands:",
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
-    "",
-    "Options:",
-    "  --help, -h     Show help",
-    "  --version, -v  Show the version",
-  ].join("\n");
-}
-
-export async function main(argv: string[], ctx: CommandContext): Promise<number> {
-  const [first, ...rest] = argv;
-  if (first === undefined || first === "--help" || first === "-h" || first === "help") {
-    ctx.stdout.write(usage() + "\n");
-    return 0;
+/** Runs the CLI on `argv` (without `node` and the script); resolves to the exit code. */
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  if (argv[0] === "serve") {
+    const { serveCommand } = await import("./commands/serve.ts");
+    return serveCommand.run(argv.slice(1), io);
   }
-  if (first === "--version" || first === "-v") {
-    ctx.stdout.write(pkg.version + "\n");
-    return 0;
-  }
-  const command = COMMANDS.find((c) => c.name === first);
-  if (!command) {
-    ctx.stderr.write(`Unknown command "${first}". Run "openkv --help" to see the commands.\n`);
-    return 1;
-  }
-  return command.run(rest, ctx);
+  const { runCli } = await import("./run.ts");
+  return runCli(argv, io);
 }
 
 if (import.meta.main) {
@@ -46,7 +23,7 @@ if (import.meta.main) {
     process.stderr.write(`openkv needs Node.js 24 or newer (this is ${process.version}); run "npm install" to get the pinned runtime.\n`);
     process.exit(1);
   }
-  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }).then(
+  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }).then(
     (code) => {
       process.exitCode = code;
     },

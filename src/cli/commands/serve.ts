@@ -1,7 +1,6 @@
 /** `openkv serve`: start the server (what `npm start` runs). */
 import { parseArgs } from "node:util";
-import { startServer } from "../../server/server.ts";
-import type { Command } from "../registry.ts";
+import type { RawCommandDefinition } from "../command.ts";
 
 const HELP = `openkv serve — start the OpenKV server
 
@@ -21,9 +20,11 @@ Options:
   --rate-limit N       Requests per second per token (default unlimited)
   --help               Show this help`;
 
-export const serveCommand: Command = {
-  name: "serve",
-  summary: "Start the server (Cloudflare REST API v4, /kv REST API, KV Connect) on one port",
+/** Parses its own flags (node:util parseArgs): its messages are relied on by scripts and tests. */
+export const serveCommand: RawCommandDefinition = {
+  kind: "raw",
+  command: ["serve"],
+  description: "Start the server (Cloudflare REST API v4, /kv REST API, KV Connect) on one port",
   async run(args, ctx) {
     const { values } = parseArgs({
       args,
@@ -65,6 +66,8 @@ export const serveCommand: Command = {
       return 1;
     }
     const adminToken = values["admin-token"] ?? (ctx.env.OPENKV_ADMIN_TOKEN || undefined);
+    // Loaded on demand: the server (and its protocol stacks) would slow every other command's start.
+    const { startServer } = await import("../../server/server.ts");
     const server = await startServer({
       host: values.host!,
       port,

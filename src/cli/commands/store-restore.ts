@@ -1,0 +1,71 @@
+/**
+ * `openkv restore <file>`: puts a backup back as the store of a data directory, byte for byte
+ * (namespaces, entries, versionstamps, queues). It refuses to replace a store that holds data unless
+ * --force.
+ */
+import { mkdirSync } from "node:fs";
+import { backup, DatabaseSync } from "node:sqlite";
+import { sqlitePath } from "../../config/data-dir.ts";
+import { defineCommand } from "../command.ts";
+import { isLocal } from "../context.ts";
+import { localStore } from "../data/local-target.ts";
+import { checkStoreFile, summarize } from "../data/sqlite-file.ts";
+import { UserError } from "../errors.ts";
+import { locationArgs } from "../kv/args.ts";
+import { formatNumber } from "../output.ts";
+
+interface Args {
+  file: string;
+  force?: boolean;
+  local?: boolean;
+  remote?: boolean;
+  persistTo?: string;
+}
+
+export const storeRestoreCommand = defineCommand<Args>({
+  command: ["restore"],
+  description: "Replace the store of a data directory with a backup (refuses a store that holds data unless --force)",
+  positionals: ["file"],
+  args: {
+    file: { type: "string", demandOption: true, describe: "A file written by `openkv backup`" },
+    force: { type: "boolean", alias: "f", describe: "Replace a store that holds data" },
+    ...locationArgs,
+  },
+  behaviour: { resourceLocation: "stdout" },
+  async handler(args, ctx) {
+    if (!isLocal(args)) await localStore("restore", args, ctx);
+    const src = ctx.resolve(args.file);
+    const incoming = checkStoreFile(src, args.file);
+    const dir = ctx.dataDir(args);
+    const where = ctx.location(args).where;
+    const target = sqlitePath(dir);
+    const existing = summarize(target);
+    if (existing && !existing.empty && !args.force) {
+      throw new UserError(
+        `The store in ${where} is not empty (${formatNumber(existing.namespaces)} namespaces, ${formatNumber(existing.entries)} entries): restoring would replace it.\nPass --force to replace it, or restore into another directory with --persist-to.`,
+      );
+    }
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const db = new DatabaseSync(src, { readOnly: true });
+    const bar = ctx.progress("Copying pages", 0);
+    let copied = 0;
+    try {
+      const pages = await backup(db, target, {
+        rate: 1024,
+        progress: ({ totalPages, remainingPages }) => {
+          bar.setTotal(totalPages);
+          bar.tick(totalPages - remainingPages - copied);
+          copied = totalPages - remainingPages;
+        },
+      });
+      // A store smaller than one step is copied without a progress call: finish the bar from the result.
+      bar.setTotal(pages);
+      bar.tick(pages - copied);
+    } finally {
+      bar.done();
+      db.close();
+    }
+    ctx.out.log(`✨ Restored ${args.file} (${formatNumber(incoming.namespaces)} namespaces, ${formatNumber(incoming.entries)} entries) into ${where}.`);
+    ctx.out.log("If an OpenKV server is running on this data directory, restart it so that it sees the restored namespaces.");
+  },
+});

@@ -1,0 +1,28 @@
+/** `openkv token revoke <id>`. */
+import { defineCommand } from "../command.ts";
+import { locationArgs } from "../kv/args.ts";
+import { LOCAL_TOKENS_NOTE, openTokens } from "../token/token-store.ts";
+
+interface Args {
+  id: string;
+  local?: boolean;
+  remote?: boolean;
+  persistTo?: string;
+}
+
+export const tokenRevokeCommand = defineCommand<Args>({
+  command: ["token", "revoke"],
+  description: "Revoke an API token by id",
+  positionals: ["id"],
+  args: {
+    id: { type: "string", demandOption: true, describe: "The token's id (see `openkv token list`)" },
+    ...locationArgs,
+  },
+  behaviour: { resourceLocation: "stdout" },
+  async handler(args, ctx) {
+    const tokens = await openTokens(args, ctx);
+    await tokens.revoke(args.id);
+    ctx.out.log(`✨ Revoked token ${args.id}.`);
+    if (tokens.location === "local") ctx.out.note(LOCAL_TOKENS_NOTE);
+  },
+});
