@@ -112,6 +112,8 @@ export class SqliteBackend implements Backend {
       nsDeleteEntries: p("DELETE FROM entries WHERE ns = ?"),
       nsDeleteQueue: p("DELETE FROM queue WHERE ns = ?"),
       getOne: p(`SELECT ${cols} FROM entries WHERE ns = ? AND key = ?`),
+      // Reads already know the key: one blob fewer to copy out per lookup.
+      pointGet: arrays(p(`SELECT value, encoding, versionstamp, expires_at, metadata FROM entries WHERE ns = ? AND key = ? AND ${live.replace("?4", "?3")}`)),
       scanFwd: arrays(p(`SELECT ${cols} FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live} ORDER BY key LIMIT ?`)),
       scanFwdKeys: arrays(p(`SELECT ${keyCols} FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live} ORDER BY key LIMIT ?`)),
       scanRevKeys: arrays(p(`SELECT ${keyCols} FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live} ORDER BY key DESC LIMIT ?`)),
@@ -247,9 +249,18 @@ export class SqliteBackend implements Backend {
   #scan(ns: number, r: ReadRange, now: number): Entry[] {
     // [k, k‖00) holds at most the key k itself: a point lookup is several times cheaper than a range.
     if (isPointRange(r) && !r.keysOnly) {
-      const row = this.#s.getOne!.get(ns, r.start);
-      if (!row || (row.expires_at !== null && (row.expires_at as number) <= now)) return [];
-      return [toEntry(row)];
+      const row = this.#s.pointGet!.get(ns, r.start, now) as unknown as unknown[] | undefined;
+      if (!row) return [];
+      return [
+        {
+          key: r.start,
+          data: row[0] as Uint8Array,
+          encoding: CODE_ENCODING[row[1] as number]!,
+          versionstamp: row[2] as Uint8Array,
+          expiresAt: (row[3] as number | null) ?? null,
+          metadata: (row[4] as string | null) ?? null,
+        },
+      ];
     }
     const stmt = r.keysOnly ? (r.reverse ? this.#s.scanRevKeys! : this.#s.scanFwdKeys!) : r.reverse ? this.#s.scanRev! : this.#s.scanFwd!;
     return (stmt.all(ns, r.start, r.end, now, r.limit) as unknown as unknown[][]).map(arrayToEntry);
