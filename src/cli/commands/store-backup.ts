@@ -63,6 +63,11 @@ export const storeBackupCommand = defineCommand<Args>({
       bar.done();
       db.close();
     }
+    // The copy carries the store's WAL mode; a backup is one self-contained file, so switch it to a
+    // rollback journal (which also folds and removes the -wal and -shm files).
+    const copy = new DatabaseSync(dest);
+    copy.exec("PRAGMA journal_mode = DELETE");
+    copy.close();
     const summary = summarize(dest)!;
     ctx.out.log(
       `✨ Backed up ${store.where} (${formatNumber(summary.namespaces)} namespaces, ${formatNumber(summary.entries)} entries) to ${args.file}.`,
