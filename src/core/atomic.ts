@@ -4,7 +4,7 @@
  * check fails or a mutation throws.
  */
 import { KvError } from "./errors.ts";
-import { bytesToHex, compareBytes, concatBytes } from "./keys.ts";
+import { bytesToHex, compareBytes, concatBytes, keyId } from "./keys.ts";
 import type { AtomicWrite, CommitResult, Entry, Enqueue, StoredValue } from "./types.ts";
 import { deserializeV8, serializeV8 } from "./v8.ts";
 
@@ -23,9 +23,6 @@ export interface AppliedWrite {
   readonly changed: readonly Uint8Array[];
 }
 
-function keyId(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
-}
 
 export function isLive(entry: Entry | null, now: number): entry is Entry {
   return entry !== null && (entry.expiresAt === null || entry.expiresAt > now);

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import type { Backend, BatchItem } from "./backend.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { KvError } from "./errors.ts";
+import { keyId } from "./keys.ts";
 import { ENGINE_LIMITS } from "./limits.ts";
 import {
   DEFAULT_BACKOFF_SCHEDULE,
@@ -33,9 +34,6 @@ type Pending = {
   reject: (e: unknown) => void;
 };
 
-function keyId(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
-}
 
 const NAMESPACE_ID = /^[0-9a-f]{32}$/;
 const NAMESPACE_CACHE_MS = 1000;
@@ -201,13 +199,13 @@ export class Engine {
           for (const p of batch) p.reject(e);
           continue;
         }
-        const touched = new Set<string>();
+        const touched: { namespaceId: string; key: Uint8Array }[] = [];
         results.forEach((r, i) => {
           const p = batch[i]!;
           if (r instanceof KvError) return p.reject(r);
           p.resolve(r.result);
           if (r.result.ok) {
-            for (const k of r.changed) touched.add(p.item.namespaceId + "\u0000" + keyId(k));
+            for (const key of r.changed) touched.push({ namespaceId: p.item.namespaceId, key });
             if (p.item.write.enqueues.length > 0) this.#listeners.get(p.item.namespaceId)?.wake();
           }
         });
@@ -244,12 +242,13 @@ export class Engine {
     };
   }
 
-  #notify(touched: Set<string>): void {
-    if (touched.size === 0 || this.#watchers.size === 0) return;
+  /** Calls each watcher of the changed keys once. Without watchers this costs nothing per key. */
+  #notify(changed: readonly { namespaceId: string; key: Uint8Array }[]): void {
+    if (this.#watchers.size === 0) return;
     const calls = new Set<() => void>();
-    for (const t of touched) {
-      const sep = t.indexOf("\u0000");
-      const set = this.#watchers.get(t.slice(0, sep))?.get(t.slice(sep + 1));
+    for (const { namespaceId, key } of changed) {
+      const byKey = this.#watchers.get(namespaceId);
+      const set = byKey?.get(keyId(key));
       if (set) for (const l of set) calls.add(l);
     }
     for (const l of calls) {
@@ -270,7 +269,7 @@ export class Engine {
       try {
         for (;;) {
           const gone = await this.backend.purgeExpired(this.clock.now(), 1000);
-          this.#notify(new Set(gone.map((g) => g.namespaceId + "\u0000" + keyId(g.key))));
+          this.#notify(gone);
           if (gone.length < 1000) break;
         }
       } finally {

@@ -34,7 +34,3 @@ export class KvError extends Error {
     return ERROR_STATUS[this.code];
   }
 }
-
-export function isKvError(e: unknown): e is KvError {
-  return e instanceof KvError;
-}

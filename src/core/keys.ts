@@ -228,6 +228,14 @@ export function decodeKey(bytes: Uint8Array): KvKeyPart[] {
   return parts;
 }
 
+/**
+ * A key as a map key: latin1 maps each byte to one UTF-16 unit, so these strings also compare in the
+ * keys' byte order.
+ */
+export function keyId(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
+}
+
 /** Bytewise comparison, the order of every range scan. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);

@@ -23,7 +23,7 @@ export function encodeV8String(text: string): Uint8Array {
 }
 
 /** Wraps already-UTF-8 bytes as a V8 string value without decoding them. */
-export function encodeV8Utf8Bytes(body: Uint8Array): Uint8Array {
+function encodeV8Utf8Bytes(body: Uint8Array): Uint8Array {
   const header: number[] = [0xff, 0x0f, 0x53];
   let n = body.byteLength;
   do {
@@ -119,9 +119,4 @@ export function storedToJsonText(v: StoredValue): string {
   const body = v8Utf8Body(v.data);
   if (body) return JSON.stringify(utf8Decoder.decode(body));
   return JSON.stringify(deserializeV8(v.data), jsonReplacer) ?? "null";
-}
-
-/** A stored value as a JSON-able JS value: `JSON.parse(storedToJsonText(v))`. */
-export function storedToJson(v: StoredValue): unknown {
-  return JSON.parse(storedToJsonText(v));
 }

@@ -5,10 +5,10 @@
 import { executeAtomic, isLive, type AppliedWrite, type TxView } from "../../core/atomic.ts";
 import type { Backend, BatchItem, ExpiredKey } from "../../core/backend.ts";
 import { KvError } from "../../core/errors.ts";
+import { keyId } from "../../core/keys.ts";
 import type { Entry, NamespaceInfo, QueueMessage, ReadRange } from "../../core/types.ts";
 import { versionstampFromCounter } from "../../core/versionstamp.ts";
 
-const id = (key: Uint8Array) => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
 
 const NO_DATA = new Uint8Array(0);
 
@@ -29,7 +29,7 @@ class SortedEntries {
   }
 
   put(e: Entry): void {
-    const k = id(e.key);
+    const k = keyId(e.key);
     if (!this.map.has(k)) this.keys.splice(this.lowerBound(k), 0, k);
     this.map.set(k, e);
   }
@@ -107,8 +107,8 @@ export class MemoryBackend implements Backend {
     return ranges.map((r) => {
       const out: Entry[] = [];
       if (!store) return out;
-      const lo = store.lowerBound(id(r.start));
-      const hi = store.lowerBound(id(r.end));
+      const lo = store.lowerBound(keyId(r.start));
+      const hi = store.lowerBound(keyId(r.end));
       if (r.reverse) {
         for (let i = hi - 1; i >= lo && out.length < r.limit; i--) {
           const e = store.map.get(store.keys[i]!)!;
@@ -128,7 +128,7 @@ export class MemoryBackend implements Backend {
     const store = this.#data.get(nsId);
     if (!store) return 0;
     let n = 0;
-    for (let i = store.lowerBound(id(start)), hi = store.lowerBound(id(end)); i < hi; i++) {
+    for (let i = store.lowerBound(keyId(start)), hi = store.lowerBound(keyId(end)); i < hi; i++) {
       if (isLive(store.map.get(store.keys[i]!)!, now)) n++;
     }
     return n;
@@ -143,9 +143,9 @@ export class MemoryBackend implements Backend {
       const deletes: string[] = [];
       const enqueues: StoredMessage[] = [];
       const view: TxView = {
-        get: (key) => store.map.get(id(key)) ?? null,
+        get: (key) => store.map.get(keyId(key)) ?? null,
         put: (e) => puts.push(e),
-        delete: (key) => deletes.push(id(key)),
+        delete: (key) => deletes.push(keyId(key)),
         enqueue: (q) =>
           enqueues.push({
             id: 0,
