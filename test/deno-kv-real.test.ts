@@ -6,11 +6,9 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { AtomicOperation, KvU64, openKv } from "../src/api/deno/index.ts";
 import { CASE_NAMES, collectResults, type KvLike } from "./conformance/deno-kv.case.ts";
+import { DENO_RUN_TIMEOUT_MS, haveDeno, runDenoSuite } from "./e2e/kv-connect-compare.ts";
 
 /** Cases where OpenKV passes and Deno 2.9.6 does not, on purpose. Keep this list short. */
 const DELIBERATE_DIFFERENCES: Record<string, string> = {
@@ -20,29 +18,6 @@ const DELIBERATE_DIFFERENCES: Record<string, string> = {
     "OpenKV commits all-or-nothing; Deno 2.9.6's SQLite backend keeps the mutations that precede a failing sum/min/max in the same atomic operation.",
 };
 
-const root = fileURLToPath(new URL("..", import.meta.url));
-const denoBin = fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url));
-const RUN_TIMEOUT_MS = 180_000;
-
-function runRealDeno(): Promise<Record<string, string>> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      denoBin,
-      ["run", "--unstable-kv", "--allow-read", "test/deno/run-suite.deno.ts"],
-      { cwd: root, timeout: RUN_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, NO_COLOR: "1" } },
-      (error, stdout, stderr) => {
-        if (error) return reject(new Error(`deno failed: ${error.message}\n${stderr.slice(-2000)}`));
-        const line = stdout.trim().split("\n").pop() ?? "";
-        try {
-          resolve(JSON.parse(line) as Record<string, string>);
-        } catch {
-          reject(new Error(`deno printed no JSON result:\n${stdout.slice(-2000)}\n${stderr.slice(-2000)}`));
-        }
-      },
-    );
-  });
-}
-
 const ours = () =>
   collectResults({
     open: async () => (await openKv(":memory:", { onQueueHandlerError: () => {} })) as KvLike,
@@ -50,8 +25,8 @@ const ours = () =>
     AtomicOperation,
   });
 
-test("the Deno KV suite: real Deno vs OpenKV", { skip: existsSync(denoBin) ? false : "no deno binary", timeout: RUN_TIMEOUT_MS + 60_000 }, async (t) => {
-  const [deno, openkv] = await Promise.all([runRealDeno(), ours()]);
+test("the Deno KV suite: real Deno vs OpenKV", { skip: haveDeno ? false : "no deno binary", timeout: DENO_RUN_TIMEOUT_MS + 60_000 }, async (t) => {
+  const [deno, openkv] = await Promise.all([runDenoSuite([], []), ours()]);
 
   await t.test("both ran every case", () => {
     assert.deepEqual(Object.keys(deno).sort(), [...CASE_NAMES].sort());
