@@ -45,7 +45,11 @@ export function readBody(req: Request, limit: number): Promise<Buffer> {
 }
 
 export function sendJson(res: Response, status: number, body: unknown, headers: Record<string, string | number> = {}): void {
-  const text = JSON.stringify(body);
+  sendJsonText(res, status, JSON.stringify(body), headers);
+}
+
+/** Sends JSON that is already text (e.g. spliced together without a parse/serialise round trip). */
+export function sendJsonText(res: Response, status: number, text: string, headers: Record<string, string | number> = {}): void {
   (res as ServerResponse).writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
   res.end(text);
 }

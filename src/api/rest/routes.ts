@@ -10,10 +10,9 @@
  */
 import { decodeKey, encodeKey } from "../../core/keys.ts";
 import type { Check, Entry } from "../../core/types.ts";
-import type { ServerResponse } from "node:http";
 import { jsonToStored, storedToJsonText } from "../../core/values.ts";
 import { versionstampFromHex, versionstampToHex } from "../../core/versionstamp.ts";
-import { HttpError, parseJson, readBody, sendJson } from "../../server/http.ts";
+import { HttpError, parseJson, readBody, sendJson, sendJsonText } from "../../server/http.ts";
 import type { ErrorEncoder, Route, RouteContext } from "../../server/route.ts";
 import { keyToJson, keyToPath, parseKeyPath } from "./keypath.ts";
 
@@ -28,11 +27,6 @@ function entryJson(e: Entry): string {
     `{"key":${JSON.stringify(keyToJson(key))},"path":${JSON.stringify(keyToPath(key))},"value":${storedToJsonText(e)},` +
     `"versionstamp":"${versionstampToHex(e.versionstamp)}","expiresAt":${e.expiresAt ?? "null"}}`
   );
-}
-
-function sendJsonText(ctx: RouteContext, text: string, headers: Record<string, string> = {}): void {
-  (ctx.res as ServerResponse).writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
-  ctx.res.end(text);
 }
 
 /** `If-Match: "<versionstamp>"` or `If-None-Match: *` as an atomic check on `key`. */
@@ -85,12 +79,12 @@ async function getOrList(ctx: RouteContext): Promise<void> {
     const [rows] = await engine.read(ns.id, [{ start, end, limit: limit + 1, reverse }]);
     const page = rows!.slice(0, limit);
     const next = rows!.length > limit ? Buffer.from(page.at(-1)!.key).toString("base64url") : null;
-    sendJsonText(ctx, `{"entries":[${page.map(entryJson).join(",")}],"cursor":${JSON.stringify(next)}}`);
+    sendJsonText(ctx.res, 200, `{"entries":[${page.map(entryJson).join(",")}],"cursor":${JSON.stringify(next)}}`);
     return;
   }
   const entry = await engine.get(ns.id, encodeKey(keyOf(ctx)));
   if (!entry) throw new HttpError(404, `Key not found: ${ctx.params["*"]}`);
-  sendJsonText(ctx, entryJson(entry), { etag: `"${versionstampToHex(entry.versionstamp)}"` });
+  sendJsonText(ctx.res, 200, entryJson(entry), { etag: `"${versionstampToHex(entry.versionstamp)}"` });
 }
 
 async function put(ctx: RouteContext): Promise<void> {
