@@ -20,9 +20,9 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { KvError } from "../core/errors.ts";
 import { DEFAULT_BACKOFF_SCHEDULE, type AtomicWrite, type CommitResult, type Entry, type NamespaceInfo, type ReadRange } from "../core/types.ts";
 import type { KvBackend, WatchFeed } from "../api/deno/backend.ts";
-import { readFrames } from "../api/kv-connect/frames.ts";
-import { QueueDeliverySchema, QueueListenSchema, QueueSettleSchema } from "../api/kv-connect/gen/openkv-queue_pb.ts";
-import { namespaceIdOf, type DatabaseMetadata } from "../api/kv-connect/metadata.ts";
+import { readFrames } from "../wire/kv-connect/frames.ts";
+import { QueueDeliverySchema, QueueListenSchema, QueueSettleSchema } from "../wire/kv-connect/gen/openkv-queue_pb.ts";
+import { namespaceIdOf, type DatabaseMetadata } from "../wire/kv-connect/metadata.ts";
 import {
   decodeAtomicWriteOutput,
   decodeSnapshotReadOutput,
@@ -30,7 +30,7 @@ import {
   encodeAtomicWrite,
   encodeSnapshotRead,
   encodeWatch,
-} from "../api/kv-connect/wire.ts";
+} from "../wire/kv-connect/wire.ts";
 
 export interface KvConnectClientOptions {
   /** The access token (a bearer token of the server). */

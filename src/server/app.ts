@@ -5,11 +5,11 @@
 import FindMyWay from "find-my-way";
 import { KvError } from "../core/errors.ts";
 import type { NamespaceInfo } from "../core/types.ts";
-import { describeError, HttpError } from "./http.ts";
-import type { Handler, Request, Response } from "./listener.ts";
-import { RateLimiter } from "./rate-limit.ts";
-import type { Route, RouteContext, ServerDeps } from "./route.ts";
-import { allows, type Principal } from "./tokens.ts";
+import { describeError, HttpError } from "../http/http.ts";
+import type { Handler, Request, Response } from "../http/listener.ts";
+import { RateLimiter } from "../http/rate-limit.ts";
+import type { Route, RouteContext, ServerDeps } from "../http/route.ts";
+import { allows, type Principal } from "../auth/tokens.ts";
 
 export interface AppOptions {
   /** Requests per second per token (average); 0 = unlimited. */
@@ -123,7 +123,7 @@ export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions
     const route = found.store as Route;
     const query = new URLSearchParams(q === -1 ? "" : url.slice(q + 1));
     run(route, req, res, found.params, query).catch((e: unknown) => {
-      const d = describeError(e);
+      const d = describeError(e, route.statuses);
       if (d.internal) log(`openkv: internal error on ${req.method} ${path}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       deps.metrics.error(d.status);
       if (res.headersSent) {

@@ -12,11 +12,11 @@ import { cloudflareRoutes } from "../api/cloudflare/index.ts";
 import { kvConnectRoutes, type KvConnectOptions } from "../api/kv-connect/index.ts";
 import { restRoutes } from "../api/rest/routes.ts";
 import { createApp } from "./app.ts";
-import { createListener, type Listener } from "./listener.ts";
-import { Metrics } from "./metrics.ts";
-import type { Route, ServerDeps } from "./route.ts";
+import { createListener, type Listener } from "../http/listener.ts";
+import { Metrics } from "../http/metrics.ts";
+import type { Route, ServerDeps } from "../http/route.ts";
 import { systemRoutes } from "./system-routes.ts";
-import { generateSecret, TokenStore } from "./tokens.ts";
+import { generateSecret, TokenStore } from "../auth/tokens.ts";
 
 export interface ServerConfig {
   host: string;

@@ -1,7 +1,7 @@
 /** Routes that belong to the server itself: health, metrics, and the admin token endpoints. */
 import { KvError } from "../core/errors.ts";
-import { HttpError, parseJson, readBody, sendJson, sendText } from "./http.ts";
-import type { ErrorEncoder, Route } from "./route.ts";
+import { HttpError, parseJson, readBody, sendJson, sendText } from "../http/http.ts";
+import type { ErrorEncoder, Route } from "../http/route.ts";
 
 const jsonErrors: ErrorEncoder = (res, status, message, headers) => sendJson(res, status, { error: { status, message } }, headers);
 

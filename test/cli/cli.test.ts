@@ -167,5 +167,8 @@ test("local mode works on the data directory of a running server: each sees the 
   const forced = await openkv(["kv", "namespace", "delete", "--namespace-id", ns.id, "--force", "--persist-to", server.dir!], { cwd: dir, env });
   assert.equal(forced.code, 0, forced.stderr);
   assert.ok(!forced.stdout.includes("Ok to proceed?"), "--force (like -y) skips the question");
+  // The server's namespace cache learns of another process's change within a second.
+  const deadline = Date.now() + 3000;
+  while ((await server.engine.findNamespace(ns.id)) !== null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   assert.equal(await server.engine.findNamespace(ns.id), null);
 });

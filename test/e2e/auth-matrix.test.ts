@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { builtinRoutes } from "../../src/server/server.ts";
-import type { Method, Route } from "../../src/server/route.ts";
+import type { Method, Route } from "../../src/http/route.ts";
 import { versionstampToHex } from "../../src/core/versionstamp.ts";
 import { ADMIN, auth, startTestServer } from "./harness.ts";
 

@@ -19,7 +19,7 @@ import {
   ValueEncoding,
   WatchOutputSchema,
   WatchSchema,
-} from "../../src/api/kv-connect/gen/kv-connect_pb.ts";
+} from "../../src/wire/kv-connect/gen/kv-connect_pb.ts";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ADMIN, auth, startTestServer } from "./harness.ts";
 

@@ -5,8 +5,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ManualClock } from "../../src/core/clock.ts";
-import { sendJson } from "../../src/server/http.ts";
-import type { Route } from "../../src/server/route.ts";
+import { sendJson } from "../../src/http/http.ts";
+import type { Route } from "../../src/http/route.ts";
 import { auth, startTestServer } from "./harness.ts";
 
 const json = { ...auth(), "content-type": "application/json" };

@@ -1,5 +1,5 @@
 /** The account-level endpoints real clients call before KV: accounts, memberships, token verify. */
-import type { Route } from "../../server/route.ts";
+import type { Route } from "../../http/route.ts";
 import { cfErrors, ok } from "./envelope.ts";
 
 export function accountRoutes(): Route[] {

@@ -3,9 +3,9 @@
  * the SDK crashes on an empty body and retries 409/429/5xx, so statuses follow Cloudflare's.
  */
 import { KvError } from "../../core/errors.ts";
-import { HttpError, sendJson } from "../../server/http.ts";
-import type { Response } from "../../server/listener.ts";
-import type { ErrorEncoder } from "../../server/route.ts";
+import { HttpError, sendJson } from "../../http/http.ts";
+import type { Response } from "../../http/listener.ts";
+import type { ErrorEncoder } from "../../http/route.ts";
 
 /** Cloudflare's codes where they are known; 10001 for any other bad request. */
 export const CF_CODES = {

@@ -1,5 +1,5 @@
 /** The Cloudflare REST API v4 (the subset real KV clients use), mounted under /client/v4. */
-import type { Route } from "../../server/route.ts";
+import type { Route } from "../../http/route.ts";
 import { accountRoutes } from "./accounts.ts";
 import { namespaceRoutes } from "./namespaces.ts";
 import { valueRoutes } from "./values.ts";

@@ -1,8 +1,8 @@
 /** Namespace endpoints of the Cloudflare REST API v4. */
 import type { NamespaceInfo } from "../../core/types.ts";
-import { parseJson, readBody } from "../../server/http.ts";
-import type { Route, RouteContext } from "../../server/route.ts";
-import { allows } from "../../server/tokens.ts";
+import { parseJson, readBody } from "../../http/http.ts";
+import type { Route, RouteContext } from "../../http/route.ts";
+import { allows } from "../../auth/tokens.ts";
 import { CF_CODES, CfError, cfErrors, ok } from "./envelope.ts";
 
 export const ACCOUNT = "/client/v4/accounts/:account_id";

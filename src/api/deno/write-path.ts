@@ -11,7 +11,7 @@ import { BadResource, serdeTypeError, toDenoError } from "./errors.ts";
 import type { KvContext } from "./context.ts";
 import { COMMIT_VERSIONSTAMP, keyToBytes } from "./key-validation.ts";
 import { versionstampString } from "./value-codec.ts";
-import { checkWriteCounts, checkWriteSizes } from "./write-limits.ts";
+import { checkWriteCounts, checkWriteSizes } from "../../core/write-limits.ts";
 
 export interface RawCheck {
   readonly key: unknown;

@@ -11,7 +11,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import type { Clock } from "../../core/clock.ts";
 import type { Engine } from "../../core/engine.ts";
 import { addQueueConsumer, QueueDeclined } from "../../core/queue-dispatcher.ts";
-import { QueueDeliverySchema } from "./gen/openkv-queue_pb.ts";
+import { QueueDeliverySchema } from "../../wire/kv-connect/gen/openkv-queue_pb.ts";
 
 interface Lease {
   readonly namespaceId: string;

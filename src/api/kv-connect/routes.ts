@@ -17,17 +17,18 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
-import { KvError } from "../../core/errors.ts";
-import { HttpError, parseJson, readBody, sendJson, sendText } from "../../server/http.ts";
-import type { Request, Response } from "../../server/listener.ts";
-import type { ErrorEncoder, Route, RouteContext } from "../../server/route.ts";
-import { allows } from "../../server/tokens.ts";
+import { KV_ERROR_CODES, KvError } from "../../core/errors.ts";
+import type { StatusTable } from "../../http/errors.ts";
+import { HttpError, parseJson, readBody, sendJson, sendText } from "../../http/http.ts";
+import type { Request, Response } from "../../http/listener.ts";
+import type { ErrorEncoder, Route, RouteContext } from "../../http/route.ts";
+import { allows } from "../../auth/tokens.ts";
 import { engineWatchFeed } from "../deno/engine-backend.ts";
-import { frame, KEEP_ALIVE } from "./frames.ts";
-import { QueueListenSchema, QueueSettleOutputSchema, QueueSettleSchema } from "./gen/openkv-queue_pb.ts";
-import { databaseIdOf, databaseMetadata, negotiateVersion } from "./metadata.ts";
+import { frame, KEEP_ALIVE } from "../../wire/kv-connect/frames.ts";
+import { QueueListenSchema, QueueSettleOutputSchema, QueueSettleSchema } from "../../wire/kv-connect/gen/openkv-queue_pb.ts";
+import { databaseIdOf, databaseMetadata, negotiateVersion } from "../../wire/kv-connect/metadata.ts";
 import { QueueLeases } from "./queue-leases.ts";
-import { decodeAtomicWrite, decodeSnapshotRead, decodeWatch, encodeAtomicWriteOutput, encodeSnapshotReadOutput, encodeWatchOutput } from "./wire.ts";
+import { decodeAtomicWrite, decodeSnapshotRead, decodeWatch, encodeAtomicWriteOutput, encodeSnapshotReadOutput, encodeWatchOutput } from "../../wire/kv-connect/wire.ts";
 
 export interface KvConnectOptions {
   /** Keep-alive frames on watch and queue streams, every this many ms. Default 5000 (as denokv). */
@@ -44,22 +45,15 @@ const STREAM = "application/octet-stream";
 const MAX_DATA_BODY = 4 * 1024 * 1024;
 
 /** KvErrors are the caller's (400) unless the store is going away (503, which clients retry). */
-function statusOf(status: number, cause: unknown): number {
-  if (!(cause instanceof KvError)) return status;
-  switch (cause.code) {
-    case "closed":
-    case "busy":
-      return 503;
-    case "rate_limited":
-      return 429;
-    case "namespace_not_found":
-      return 404;
-    default:
-      return 400;
-  }
-}
+export const KV_CONNECT_STATUS: StatusTable = {
+  ...Object.fromEntries(KV_ERROR_CODES.map((code) => [code, 400])),
+  closed: 503,
+  busy: 503,
+  rate_limited: 429,
+  namespace_not_found: 404,
+} as StatusTable;
 
-export const kvConnectErrors: ErrorEncoder = (res, status, message, headers, cause) => sendText(res, statusOf(status, cause), message, headers);
+export const kvConnectErrors: ErrorEncoder = (res, status, message, headers) => sendText(res, status, message, headers);
 
 function header(req: Request, name: string): string | undefined {
   const v = req.headers[name];
@@ -162,7 +156,7 @@ export function kvConnectRoutes(options: KvConnectOptions = {}): Route[] {
   const keepAliveMs = options.keepAliveMs ?? 5000;
   const metadataTtlMs = options.metadataTtlMs ?? 6 * 60 * 60 * 1000;
   let leases: QueueLeases | null = null;
-  const base = { api: "kv-connect", errors: kvConnectErrors } as const;
+  const base = { api: "kv-connect", errors: kvConnectErrors, statuses: KV_CONNECT_STATUS } as const;
   const ns = { param: "namespace" } as const;
 
   const metadata = async (ctx: RouteContext) => {

@@ -12,8 +12,8 @@ import { decodeKey, encodeKey } from "../../core/keys.ts";
 import type { Check, Entry } from "../../core/types.ts";
 import { jsonToStored, storedToJsonText } from "../../core/values.ts";
 import { versionstampFromHex, versionstampToHex } from "../../core/versionstamp.ts";
-import { HttpError, parseJson, readBody, sendJson, sendJsonText } from "../../server/http.ts";
-import type { ErrorEncoder, Route, RouteContext } from "../../server/route.ts";
+import { HttpError, parseJson, readBody, sendJson, sendJsonText } from "../../http/http.ts";
+import type { ErrorEncoder, Route, RouteContext } from "../../http/route.ts";
 import { keyToJson, keyToPath, parseKeyPath } from "./keypath.ts";
 
 export const restErrors: ErrorEncoder = (res, status, message, headers) => sendJson(res, status, { error: { status, message } }, headers);

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { Engine } from "../../core/engine.ts";
 import { DATA_FILES } from "../../config/data-dir.ts";
 import { remoteSettings } from "../../config/remote.ts";
-import { TokenStore, type Permission, type TokenRecord } from "../../server/tokens.ts";
+import { TokenStore, type Permission, type TokenRecord } from "../../auth/tokens.ts";
 import type { CommandContext, LocationArgs } from "../command.ts";
 import { isLocal } from "../context.ts";
 import { UserError } from "../errors.ts";

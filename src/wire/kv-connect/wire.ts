@@ -10,7 +10,7 @@ import { KvError } from "../../core/errors.ts";
 import { DENO_LIMITS } from "../../core/limits.ts";
 import type { AtomicWrite, Check, CommitResult, Entry, Enqueue, Mutation, ReadRange, StoredValue, ValueEncoding } from "../../core/types.ts";
 import { VERSIONSTAMP_BYTES } from "../../core/versionstamp.ts";
-import { checkWriteCounts, checkWriteSizes } from "../deno/write-limits.ts";
+import { checkWriteCounts, checkWriteSizes } from "../../core/write-limits.ts";
 import {
   AtomicWriteOutputSchema,
   AtomicWriteSchema,

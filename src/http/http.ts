@@ -1,17 +1,8 @@
 /** Small request/response helpers shared by every front end mounted on the server. */
-import { KvError } from "../core/errors.ts";
+export { describeError, HttpError } from "./errors.ts";
+import { HttpError } from "./errors.ts";
 import type { ServerResponse } from "node:http";
 import type { Request, Response } from "./listener.ts";
-
-export class HttpError extends Error {
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  constructor(status: number, message: string, headers: Record<string, string> = {}) {
-    super(message);
-    this.status = status;
-    this.headers = headers;
-  }
-}
 
 /** Reads the whole body, refusing (413) past `limit` bytes without buffering the excess. */
 export function readBody(req: Request, limit: number): Promise<Buffer> {
@@ -57,14 +48,6 @@ export function sendJsonText(res: Response, status: number, text: string, header
 export function sendText(res: Response, status: number, text: string, headers: Record<string, string | number> = {}): void {
   (res as ServerResponse).writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text), ...headers });
   res.end(text);
-}
-
-/** Status and message for any error: KvError and HttpError are meant for users; anything else is not. */
-export function describeError(e: unknown): { status: number; message: string; headers: Record<string, string>; internal: boolean } {
-  if (e instanceof HttpError) return { status: e.status, message: e.message, headers: e.headers, internal: false };
-  // A closed store is the server's trouble, not the caller's: answered like any other internal error.
-  if (e instanceof KvError && e.code !== "closed") return { status: e.status, message: e.message, headers: {}, internal: false };
-  return { status: 500, message: "Internal server error", headers: {}, internal: true };
 }
 
 export function parseJson(body: Buffer, what = "request body"): unknown {

@@ -5,9 +5,10 @@
 import type { Clock } from "../core/clock.ts";
 import type { Engine } from "../core/engine.ts";
 import type { NamespaceInfo } from "../core/types.ts";
+import type { StatusTable } from "./errors.ts";
 import type { Request, Response } from "./listener.ts";
 import type { Metrics, OperationKind } from "./metrics.ts";
-import type { Principal, Permission, TokenStore } from "./tokens.ts";
+import type { Principal, Permission, TokenStore } from "../auth/tokens.ts";
 
 export type Method = "GET" | "PUT" | "POST" | "DELETE" | "PATCH" | "HEAD";
 
@@ -63,5 +64,7 @@ export interface Route {
   kind?: OperationKind | ((ctx: RouteContext) => OperationKind);
   api: string;
   errors: ErrorEncoder;
+  /** How core's error codes become statuses for this API; default `KV_ERROR_STATUS`. */
+  statuses?: StatusTable;
   handle(ctx: RouteContext): Promise<void> | void;
 }

@@ -4,9 +4,9 @@
  * write refused locally is refused the same way over the wire. Errors are KvErrors; the Deno API turns
  * them into TypeErrors, the KV Connect server into 400 plain-text answers.
  */
-import { KvError } from "../../core/errors.ts";
-import { DENO_LIMITS } from "../../core/limits.ts";
-import type { AtomicWrite, StoredValue } from "../../core/types.ts";
+import { KvError } from "./errors.ts";
+import { DENO_LIMITS } from "./limits.ts";
+import type { AtomicWrite, StoredValue } from "./types.ts";
 
 /** The counts come first: before any key, versionstamp or expiry is looked at. */
 export function checkWriteCounts(checks: number, mutationsAndEnqueues: number): void {

@@ -1,0 +1,56 @@
+/**
+ * Errors on the HTTP side: `HttpError` for what only HTTP knows (401, 405, a malformed body), and the one
+ * table that turns core's error codes into statuses. An API whose clients need other statuses (KV Connect:
+ * Deno retries 503 forever and throws on 4xx) passes its own table through its routes.
+ */
+import { KvError, type KvErrorCode } from "../core/errors.ts";
+
+export class HttpError extends Error {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  constructor(status: number, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+export type StatusTable = Readonly<Record<KvErrorCode, number>>;
+
+/** Core's codes as HTTP statuses. 500 means "our trouble": logged, and answered with a generic message. */
+export const KV_ERROR_STATUS: StatusTable = {
+  invalid_key: 400,
+  invalid_value: 400,
+  invalid_argument: 400,
+  invalid_mutation: 400,
+  key_too_large: 414,
+  value_too_large: 413,
+  metadata_too_large: 413,
+  limit_exceeded: 400,
+  invalid_expiration: 400,
+  key_not_found: 404,
+  namespace_not_found: 404,
+  namespace_exists: 400,
+  rate_limited: 429,
+  // A closed store is the server's trouble, not the caller's: answered like any other internal error.
+  closed: 500,
+  busy: 503,
+};
+
+export interface DescribedError {
+  status: number;
+  message: string;
+  headers: Record<string, string>;
+  /** Not meant for the caller: log it, answer a generic message. */
+  internal: boolean;
+}
+
+/** Status and message for any error: KvError and HttpError are meant for users; anything else is not. */
+export function describeError(e: unknown, table: StatusTable = KV_ERROR_STATUS): DescribedError {
+  if (e instanceof HttpError) return { status: e.status, message: e.message, headers: e.headers, internal: false };
+  if (e instanceof KvError) {
+    const status = table[e.code];
+    if (status !== 500) return { status, message: e.message, headers: {}, internal: false };
+  }
+  return { status: 500, message: "Internal server error", headers: {}, internal: true };
+}
