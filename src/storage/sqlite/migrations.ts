@@ -1,4 +1,13 @@
 /** Ordered schema migrations; `meta.schema_version` records how many have run. Never edit one that shipped. */
+
+/**
+ * Values longer than this live in `blobs`, not in the `entries` row. `entries` is a WITHOUT ROWID table:
+ * its rows are the key B-tree itself, so an inline multi-MiB value sits in every page split and key
+ * comparison near it (a 10,000-pair bulk write next to a few 25 MiB values took a minute). 512 bytes keeps
+ * a row well inside one page's local payload, so small values — most Deno values — still cost one lookup.
+ */
+export const INLINE_VALUE_BYTES = 512;
+
 export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
    INSERT INTO meta (name, value) VALUES ('versionstamp', 0);
@@ -30,4 +39,35 @@ export const MIGRATIONS: readonly string[] = [
      backoff_schedule TEXT
    );
    CREATE INDEX queue_ready ON queue (ns, ready_at);`,
+  // 2: values over INLINE_VALUE_BYTES move to a rowid table; triggers free a blob whenever its row goes
+  // (delete, namespace delete, purge, overwrite), so no write path can leak one. Rows are renumbered in
+  // key order with the same window in both statements, so each big value finds its blob id.
+  `CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+   CREATE TABLE entries_v2 (
+     ns INTEGER NOT NULL,
+     key BLOB NOT NULL,
+     encoding INTEGER NOT NULL,
+     versionstamp BLOB NOT NULL,
+     expires_at INTEGER,
+     metadata TEXT,
+     value BLOB,
+     blob_id INTEGER,
+     PRIMARY KEY (ns, key)
+   ) WITHOUT ROWID;
+   INSERT INTO blobs (id, data)
+     SELECT row_number() OVER (ORDER BY ns, key), value FROM entries WHERE length(value) > ${INLINE_VALUE_BYTES};
+   INSERT INTO entries_v2 (ns, key, encoding, versionstamp, expires_at, metadata, value, blob_id)
+     SELECT ns, key, encoding, versionstamp, expires_at, metadata, NULL, row_number() OVER (ORDER BY ns, key)
+     FROM entries WHERE length(value) > ${INLINE_VALUE_BYTES};
+   INSERT INTO entries_v2 (ns, key, encoding, versionstamp, expires_at, metadata, value, blob_id)
+     SELECT ns, key, encoding, versionstamp, expires_at, metadata, value, NULL
+     FROM entries WHERE length(value) <= ${INLINE_VALUE_BYTES};
+   DROP TABLE entries;
+   ALTER TABLE entries_v2 RENAME TO entries;
+   CREATE INDEX entries_expiry ON entries (expires_at) WHERE expires_at IS NOT NULL;
+   CREATE TRIGGER entries_free_blob_on_delete AFTER DELETE ON entries WHEN old.blob_id IS NOT NULL
+   BEGIN DELETE FROM blobs WHERE id = old.blob_id; END;
+   CREATE TRIGGER entries_free_blob_on_update AFTER UPDATE OF blob_id ON entries
+   WHEN old.blob_id IS NOT NULL AND old.blob_id IS NOT new.blob_id
+   BEGIN DELETE FROM blobs WHERE id = old.blob_id; END;`,
 ];
