@@ -165,10 +165,14 @@ test("sqlite: a schema-1 store upgrades in place; every value, small or big, rea
   ];
   const put = db.prepare("INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata) VALUES (?, ?, ?, 3, ?, ?, ?)");
   rows.forEach((r, i) => put.run(seq, encodeKey([r.key]), bytes(r.size, r.fill).data, new Uint8Array(10).fill(i + 1), r.exp, r.meta));
+  // An expiry no JS number holds (KV Connect's expire_at_ms = 2^62, once accepted): node:sqlite refuses
+  // to read such an integer at all, so every read meeting the row failed until the migration clamped it.
+  put.run(seq, encodeKey(["z"]), bytes(1, 5).data, new Uint8Array(10).fill(9), 2n ** 62n, null);
   db.close();
 
   const b = new SqliteBackend(path);
   const [all] = await b.read(NS, [{ start: new Uint8Array([0]), end: new Uint8Array([0xff]), limit: 10 }], 0);
+  assert.equal(all!.pop()!.expiresAt, 8_640_000_000_000_000);
   assert.deepEqual(
     all!.map((e) => ({ size: e.data.byteLength, fill: e.data[0], vs: e.versionstamp[0], exp: e.expiresAt, meta: e.metadata })),
     rows.map((r, i) => ({ size: r.size, fill: r.fill, vs: i + 1, exp: r.exp, meta: r.meta })),

@@ -6,8 +6,8 @@ import { randomBytes } from "node:crypto";
 import type { Backend, BatchItem } from "./backend.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { KvError } from "./errors.ts";
+import { validateWrite } from "./validate.ts";
 import { keyId } from "./keys.ts";
-import { ENGINE_LIMITS } from "./limits.ts";
 import {
   DEFAULT_BACKOFF_SCHEDULE,
   type AtomicWrite,
@@ -423,26 +423,3 @@ class QueueListener {
     this.#timer.unref();
   }
 }
-
-/** The most a V8 string header adds: version (2 bytes), tag, and a 5-byte varint length. */
-const V8_HEADER_BYTES = 8;
-
-function validateWrite(write: AtomicWrite): void {
-  if (write.checks.length > ENGINE_LIMITS.maxChecks) {
-    throw new KvError("limit_exceeded", `Too many checks (max ${ENGINE_LIMITS.maxChecks})`);
-  }
-  if (write.mutations.length + write.enqueues.length > ENGINE_LIMITS.maxMutations) {
-    throw new KvError("limit_exceeded", `Too many mutations (max ${ENGINE_LIMITS.maxMutations})`);
-  }
-  for (const m of write.mutations) {
-    if (m.key.byteLength === 0) throw new KvError("invalid_key", "Key cannot be empty");
-    if (m.key.byteLength > ENGINE_LIMITS.maxKeyBytes) {
-      throw new KvError("key_too_large", `Key too large (max ${ENGINE_LIMITS.maxKeyBytes} bytes)`);
-    }
-    // A V8 value wraps its payload in a few header bytes: a 25 MiB Workers string is 25 MiB + 7 as V8.
-    if ("value" in m && m.value.data.byteLength > ENGINE_LIMITS.maxValueBytes + (m.value.encoding === "v8" ? V8_HEADER_BYTES : 0)) {
-      throw new KvError("value_too_large", `Value too large (max ${ENGINE_LIMITS.maxValueBytes} bytes)`);
-    }
-  }
-}
-

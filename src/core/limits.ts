@@ -35,4 +35,13 @@ export const ENGINE_LIMITS = {
   maxValueBytes: WORKERS_LIMITS.maxValueBytes,
   maxChecks: DENO_LIMITS.maxChecks,
   maxMutations: DENO_LIMITS.maxMutations,
+  /** Workers metadata is the only metadata there is: its limit is the engine's. */
+  maxMetadataBytes: WORKERS_LIMITS.maxMetadataBytes,
+  /**
+   * The latest expiry or queue delivery time, in epoch ms: the last instant a JS Date can hold
+   * (year 275760). Anything later would not survive a round trip through a JS number.
+   */
+  maxTimestampMs: 8_640_000_000_000_000,
+  /** How deep a value or metadata may nest: our V8 codec's limit, and far more than JSON needs. */
+  maxNestingDepth: 1000,
 } as const;

@@ -522,13 +522,23 @@ function isNodeBuffer(v: object): v is Uint8Array {
   return v instanceof Uint8Array && v.constructor !== Uint8Array && v.constructor?.name === "Buffer";
 }
 
+/** Outputs of `serializeV8` in this process: valid by construction, so write validation skips decoding them. */
+const ownEncodings = new WeakSet<Uint8Array>();
+
+/** True when `bytes` is an unmodified-by-reference output of `serializeV8` from this process. */
+export function isOwnEncoding(bytes: Uint8Array): boolean {
+  return ownEncodings.has(bytes);
+}
+
 export function serializeV8(value: unknown): Uint8Array {
   return guardStack(() => {
     const w = new Writer();
     w.byte(T.version);
     w.varint(WRITE_VERSION);
     w.value(value);
-    return w.buf.slice(0, w.len);
+    const out = w.buf.slice(0, w.len);
+    ownEncodings.add(out);
+    return out;
   });
 }
 

@@ -7,8 +7,9 @@
  *   le64 is the decimal number.
  */
 import { KvError } from "./errors.ts";
+import { ENGINE_LIMITS } from "./limits.ts";
 import type { StoredValue } from "./types.ts";
-import { deserializeV8, serializeV8 } from "./v8.ts";
+import { deserializeV8, serializeV8, V8CodecError } from "./v8.ts";
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
@@ -71,28 +72,66 @@ export function decodeStored<U>(v: StoredValue, makeU64: (n: bigint) => U): unkn
   }
 }
 
-function jsonReplacer(_key: string, value: unknown): unknown {
+/**
+ * A decoded V8 value as something JSON.stringify takes without throwing: bigints as decimal strings,
+ * Maps as objects, Sets and byte views as arrays, and a reference back to an enclosing object (Deno
+ * values may be cyclic) as the string "[Circular]". Depth is bounded by the V8 decoder's own limit.
+ */
+function toJsonable(value: unknown, ancestors: object[]): unknown {
   if (typeof value === "bigint") return value.toString();
-  if (value instanceof Map) return Object.fromEntries(value);
-  if (value instanceof Set) return [...value];
-  if (value instanceof Uint8Array) return Array.from(value);
-  return value;
+  if (typeof value !== "object" || value === null) return value;
+  if (ancestors.includes(value)) return "[Circular]";
+  ancestors.push(value);
+  try {
+    if (value instanceof Map) {
+      const out: Record<string, unknown> = Object.create(null);
+      for (const [k, v] of value) out[String(k)] = toJsonable(v, ancestors);
+      return out;
+    }
+    if (value instanceof Set) return [...value].map((v) => toJsonable(v, ancestors));
+    if (ArrayBuffer.isView(value)) return Array.from(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+    if (value instanceof ArrayBuffer) return Array.from(new Uint8Array(value));
+    if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+    if (Array.isArray(value)) return value.map((v) => toJsonable(v, ancestors));
+    const out: Record<string, unknown> = Object.create(null);
+    for (const k of Object.keys(value)) out[k] = toJsonable((value as Record<string, unknown>)[k], ancestors);
+    return out;
+  } finally {
+    ancestors.pop();
+  }
 }
 
-/** The text a Workers `get(k, "text")` (or REST) returns for any stored value. */
+/**
+ * A stored V8 value decoded, or — for bytes no decoder can read (written before writes were
+ * validated) — null, so readers fall back to the raw bytes instead of failing on the row.
+ */
+function decodeV8OrNull(data: Uint8Array): { value: unknown } | null {
+  try {
+    return { value: deserializeV8(data) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The text a Workers `get(k, "text")` (or REST) returns for any stored value. Never throws: whatever is
+ * stored can be read, and a value no decoder understands reads as its raw bytes.
+ */
 export function storedToText(v: StoredValue): string {
   switch (v.encoding) {
-    case "bytes":
-      return utf8Decoder.decode(v.data);
     case "le64":
-      return u64FromStored(v).toString();
+      if (v.data.byteLength === 8) return u64FromStored(v).toString();
+      return utf8Decoder.decode(v.data);
     case "v8": {
       const body = v8Utf8Body(v.data);
       if (body) return utf8Decoder.decode(body);
-      const value = deserializeV8(v.data);
-      if (typeof value === "string") return value;
-      return JSON.stringify(value, jsonReplacer) ?? "null";
+      const decoded = decodeV8OrNull(v.data);
+      if (!decoded) return utf8Decoder.decode(v.data);
+      if (typeof decoded.value === "string") return decoded.value;
+      return JSON.stringify(toJsonable(decoded.value, [])) ?? "null";
     }
+    default:
+      return utf8Decoder.decode(v.data);
   }
 }
 
@@ -106,17 +145,47 @@ export function storedToBytes(v: StoredValue): Uint8Array {
   return utf8.encode(storedToText(v));
 }
 
-/** A JSON-able JS value (REST `PUT {"value": …}`) as stored: strings and objects alike go to v8. */
+/**
+ * A JSON-able JS value (REST `PUT {"value": …}`) as stored: strings and objects alike go to v8. A value
+ * nested deeper than the codec allows is the caller's mistake.
+ */
 export function jsonToStored(value: unknown): StoredValue {
   if (typeof value === "string") return { encoding: "v8", data: encodeV8String(value) };
-  return { encoding: "v8", data: serializeV8(value) };
+  const depth = jsonNesting(value);
+  if (depth > ENGINE_LIMITS.maxNestingDepth) {
+    throw new KvError("invalid_value", `The value nests ${depth} levels deep; the most is ${ENGINE_LIMITS.maxNestingDepth}`);
+  }
+  try {
+    return { encoding: "v8", data: serializeV8(value) };
+  } catch (e) {
+    if (e instanceof V8CodecError) throw new KvError("invalid_value", `The value cannot be stored: ${e.message}`);
+    throw e;
+  }
 }
 
-/** A stored value as JSON text (REST `GET`). Bytes become a number array, u64 a decimal string. */
+/** How deep parsed JSON nests (arrays and objects), measured without recursion. */
+function jsonNesting(value: unknown): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth > max) max = depth;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return max;
+}
+
+/** A stored value as JSON text (REST `GET`). Bytes become a number array, u64 a decimal string. Never throws. */
 export function storedToJsonText(v: StoredValue): string {
-  if (v.encoding === "bytes") return JSON.stringify(Array.from(v.data));
-  if (v.encoding === "le64") return JSON.stringify(u64FromStored(v).toString());
-  const body = v8Utf8Body(v.data);
-  if (body) return JSON.stringify(utf8Decoder.decode(body));
-  return JSON.stringify(deserializeV8(v.data), jsonReplacer) ?? "null";
+  if (v.encoding === "le64" && v.data.byteLength === 8) return JSON.stringify(u64FromStored(v).toString());
+  if (v.encoding === "v8") {
+    const body = v8Utf8Body(v.data);
+    if (body) return JSON.stringify(utf8Decoder.decode(body));
+    const decoded = decodeV8OrNull(v.data);
+    if (decoded) return JSON.stringify(toJsonable(decoded.value, [])) ?? "null";
+  }
+  return JSON.stringify(Array.from(v.data));
 }

@@ -10,6 +10,20 @@ export interface MultipartValue {
   metadata: unknown;
 }
 
+/**
+ * How many bracket segments a metadata field name may have. Metadata is at most 1 KiB of JSON, which
+ * cannot nest deeper than this anyway; a deeper name is refused before anything is built from it.
+ */
+const MAX_METADATA_PATH = 64;
+/** Each field adds at least a byte to the 1 KiB of metadata JSON: more fields than that cannot fit. */
+const MAX_METADATA_FIELDS = 1024;
+
+/**
+ * Objects built from field names have no prototype: a segment such as `__proto__` or `constructor` is
+ * an ordinary key of the metadata, never a way to reach `Object.prototype`.
+ */
+const record = (): Record<string, unknown> => Object.create(null) as Record<string, unknown>;
+
 /** Sets `metadata[a][b]` → target.a.b; an empty segment (`metadata[list][]`) appends to an array. */
 function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
   let node: Record<string, unknown> | unknown[] = target;
@@ -20,7 +34,7 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
     if (Array.isArray(node)) {
       if (last) node.push(value);
       else {
-        const child: Record<string, unknown> | unknown[] = nextIsAppend ? [] : {};
+        const child: Record<string, unknown> | unknown[] = nextIsAppend ? [] : record();
         node.push(child);
         node = child;
       }
@@ -31,7 +45,7 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
       break;
     }
     const existing = node[seg];
-    if (typeof existing !== "object" || existing === null) node[seg] = nextIsAppend ? [] : {};
+    if (typeof existing !== "object" || existing === null) node[seg] = nextIsAppend ? [] : record();
     node = node[seg] as Record<string, unknown> | unknown[];
     if (nextIsAppend && Array.isArray(node)) {
       i++;
@@ -39,7 +53,7 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
         node.push(value);
         break;
       }
-      const child: Record<string, unknown> = {};
+      const child = record();
       node.push(child);
       node = child;
     }
@@ -77,13 +91,21 @@ export async function parseMultipartValue(body: Uint8Array, contentType: string)
       throw new CfError(400, CF_CODES.badRequest, "metadata must be valid JSON");
     }
   } else {
-    const nested: Record<string, unknown> = {};
+    const nested = record();
     let found = false;
+    let fields = 0;
     for (const [name, v] of form.entries()) {
       const m = /^metadata((?:\[[^\]]*\])+)$/.exec(name);
       if (!m || typeof v !== "string") continue;
+      if (++fields > MAX_METADATA_FIELDS) {
+        throw new CfError(400, CF_CODES.badRequest, `The metadata has more than ${MAX_METADATA_FIELDS} fields`);
+      }
       found = true;
-      setPath(nested, [...m[1]!.matchAll(/\[([^\]]*)\]/g)].map((x) => x[1]!), v);
+      const path = [...m[1]!.matchAll(/\[([^\]]*)\]/g)].map((x) => x[1]!);
+      if (path.length > MAX_METADATA_PATH) {
+        throw new CfError(400, CF_CODES.badRequest, `The metadata field name nests deeper than ${MAX_METADATA_PATH} levels`);
+      }
+      setPath(nested, path, v);
     }
     if (found) metadata = restoreArrays(nested);
   }

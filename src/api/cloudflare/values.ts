@@ -210,7 +210,7 @@ async function bulkGet(ctx: RouteContext): Promise<void> {
   if (body.withMetadata === true) {
     const map = (await viaBinding(() => kv.getWithMetadata(keys, type as "text"))) as unknown as Map<string, { value: unknown; metadata: unknown } | null>;
     const expirations = await Promise.all([...map.keys()].map((k) => ctx.deps.engine.get(ctx.namespace!.id, workersKey(k))));
-    const values: Record<string, unknown> = {};
+    const values: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
     [...map.entries()].forEach(([k, v], i) => {
       const exp = expirations[i]?.expiresAt;
       values[k] = v === null ? null : { value: v.value, metadata: v.metadata, ...(exp ? { expiration: Math.floor(exp / 1000) } : {}) };

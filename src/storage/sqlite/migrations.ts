@@ -8,6 +8,9 @@
  */
 export const INLINE_VALUE_BYTES = 512;
 
+/** The latest instant a JS Date holds; a migration spells its numbers out, so it never changes once shipped. */
+const MAX_TIMESTAMP_MS = 8_640_000_000_000_000;
+
 export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
    INSERT INTO meta (name, value) VALUES ('versionstamp', 0);
@@ -39,7 +42,8 @@ export const MIGRATIONS: readonly string[] = [
      backoff_schedule TEXT
    );
    CREATE INDEX queue_ready ON queue (ns, ready_at);`,
-  // 2: values over INLINE_VALUE_BYTES move to a rowid table; triggers free a blob whenever its row goes
+  // 2: values over INLINE_VALUE_BYTES move to a rowid table (and times that a JS number cannot hold, which
+  // earlier versions let in and node:sqlite then refused to read, are clamped to the latest JS date); triggers free a blob whenever its row goes
   // (delete, namespace delete, purge, overwrite), so no write path can leak one. Rows are renumbered in
   // key order with the same window in both statements, so each big value finds its blob id.
   `CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
@@ -69,5 +73,8 @@ export const MIGRATIONS: readonly string[] = [
    BEGIN DELETE FROM blobs WHERE id = old.blob_id; END;
    CREATE TRIGGER entries_free_blob_on_update AFTER UPDATE OF blob_id ON entries
    WHEN old.blob_id IS NOT NULL AND old.blob_id IS NOT new.blob_id
-   BEGIN DELETE FROM blobs WHERE id = old.blob_id; END;`,
+   BEGIN DELETE FROM blobs WHERE id = old.blob_id; END;
+   UPDATE entries SET expires_at = ${MAX_TIMESTAMP_MS} WHERE expires_at > ${MAX_TIMESTAMP_MS};
+   UPDATE entries SET expires_at = 1 WHERE expires_at < 1;
+   UPDATE queue SET ready_at = ${MAX_TIMESTAMP_MS} WHERE ready_at > ${MAX_TIMESTAMP_MS};`,
 ];
