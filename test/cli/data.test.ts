@@ -264,3 +264,29 @@ test("importing wrangler's local state (real wrangler kv key put / bulk put --lo
     assert.deepEqual(ours.bytes, theirs.bytes, `value of ${key}`);
   }
 });
+
+test("import checks each entry with the engine's rules: bad ones are named and skipped, the rest land, the exit code says so", async () => {
+  const dir = tempDir("import-invalid");
+  const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
+  const lines = [
+    { name: "good", key: b64(encodeKey(["good"])), encoding: "bytes", value: b64(new Uint8Array([1, 2])) },
+    { name: "bad-v8", key: b64(encodeKey(["bad-v8"])), encoding: "v8", value: b64(new Uint8Array([0xff, 0x0f, 0x6f])) },
+    { key: b64(encodeKey(["far", 1])), encoding: "bytes", value: "AA==", expiration_ms: 2 ** 62 },
+    { name: "good-2", key: b64(encodeKey(["good-2"])), encoding: "le64", value: b64(new Uint8Array(8)) },
+  ];
+  writeFileSync(join(dir, "dump.ndjson"), lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+  const run = await openkv(["import", "dump.ndjson", "--persist-to", "a"], { cwd: dir, env: cleanEnv(dir) });
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /Skipped entry "bad-v8": The value is not valid V8 serialized data: /);
+  assert.match(run.stderr, /Skipped entry \["far",1\]: Invalid expiration 4611686018427388000: /);
+  assert.match(run.stderr, /2 entries could not be stored \(listed above\): fix them in dump\.ndjson and import it again\./);
+  assert.match(run.stdout + run.stderr, /Imported 2 entries into namespace default/);
+  const engine = openStore(join(dir, "a"));
+  try {
+    const ns = await engine.getNamespace("default");
+    const [rows] = await engine.read(ns.id, [{ ...ALL, limit: 10 }]);
+    assert.deepEqual(rows!.map((e) => e.encoding), ["bytes", "le64"]);
+  } finally {
+    await engine.close();
+  }
+});

@@ -2,7 +2,11 @@
  * `openkv import <file>`: an OpenKV export, a Deno KV SQLite file or wrangler's local state directory
  * into the data directory, every value exactly as it was (versionstamps are issued anew).
  */
+import { KvError } from "../../core/errors.ts";
+import { decodeKey } from "../../core/keys.ts";
 import type { Mutation, NamespaceInfo } from "../../core/types.ts";
+import { validateWrite } from "../../core/validate.ts";
+import { workersName } from "../data/export-format.ts";
 import { defineCommand } from "../command.ts";
 import { importNamespace, localStore } from "../data/local-target.ts";
 import { openSource } from "../data/sources.ts";
@@ -18,6 +22,19 @@ interface Args extends NamespaceTargetArgs {
 /** Entries per atomic write (the engine takes up to 1,000 mutations) and writes in flight (group commit). */
 const BATCH = 500;
 const IN_FLIGHT = 4;
+/** Entries that cannot be stored are each named on stderr, up to this many. */
+const MAX_REPORTED = 10;
+
+/** A key as the user knows it: its Workers name when it is one, else Deno's key parts. */
+function describeKey(key: Uint8Array): string {
+  const name = workersName(key);
+  if (name !== undefined) return JSON.stringify(name);
+  try {
+    return JSON.stringify(decodeKey(key), (_k, v: unknown) => (typeof v === "bigint" ? `${v}n` : v instanceof Uint8Array ? `bytes(${v.length})` : v));
+  } catch {
+    return Buffer.from(key).toString("base64");
+  }
+}
 
 export const storeImportCommand = defineCommand<Args>({
   command: ["import"],
@@ -50,6 +67,7 @@ export const storeImportCommand = defineCommand<Args>({
     const bar = ctx.progress("Importing", source.total ?? 0);
     let imported = 0;
     let expired = 0;
+    let rejected = 0;
     let batch: Mutation[] = [];
     let batchNs: NamespaceInfo | null = null;
     const inFlight = new Set<Promise<unknown>>();
@@ -80,16 +98,27 @@ export const storeImportCommand = defineCommand<Args>({
           bar.tick(1);
           continue;
         }
-        if (batchNs !== current || batch.length >= BATCH) await flush();
-        batchNs = current;
-        used.set(current.id, current);
-        batch.push({
+        const mutation: Mutation = {
           type: "set",
           key: record.key,
           value: { encoding: record.encoding, data: record.data },
           expiresAt: record.expiresAt,
           metadata: record.metadata,
-        });
+        };
+        // Checked one by one with the engine's own rules, so one bad entry is named and skipped
+        // instead of failing the batch of 500 it would share.
+        try {
+          validateWrite({ checks: [], mutations: [mutation], enqueues: [] });
+        } catch (e) {
+          if (!(e instanceof KvError)) throw e;
+          if (++rejected <= MAX_REPORTED) ctx.out.warn(`Skipped entry ${describeKey(record.key)}: ${e.message}`);
+          bar.tick(1);
+          continue;
+        }
+        if (batchNs !== current || batch.length >= BATCH) await flush();
+        batchNs = current;
+        used.set(current.id, current);
+        batch.push(mutation);
       }
       await flush();
       await Promise.all(inFlight);
@@ -100,5 +129,10 @@ export const storeImportCommand = defineCommand<Args>({
     const into = targets.length === 1 ? `namespace ${targets[0]}` : `${targets.length} namespaces: ${targets.join(", ")}`;
     ctx.out.log(`✨ Imported ${formatNumber(imported)} entries into ${targets.length === 0 ? "no namespace" : into}.`);
     if (expired > 0) ctx.out.log(`Skipped ${formatNumber(expired)} entries that had already expired.`);
+    if (rejected > 0) {
+      throw new UserError(
+        `${formatNumber(rejected)} ${rejected === 1 ? "entry" : "entries"} could not be stored${rejected > MAX_REPORTED ? ` (the first ${MAX_REPORTED} are listed above)` : " (listed above)"}: fix them in ${args.file} and import it again.`,
+      );
+    }
   },
 });
