@@ -1,7 +1,8 @@
 /**
  * The local OpenKV data directory, the one `openkv serve --data DIR` uses: `DIR/openkv.sqlite` (WAL, so a
  * CLI or a test may open it while a server is running), `DIR/account-id`, `DIR/admin-token`,
- * `DIR/tokens.json`.
+ * `DIR/tokens.json` (and `tokens.json.lock`, which orders its writers), `DIR/server.lock` (held by running
+ * servers; see src/storage/sqlite/data-dir-lock.ts).
  */
 import { mkdirSync } from "node:fs";
 import { join, relative, resolve, isAbsolute } from "node:path";
@@ -18,6 +19,7 @@ export const DATA_FILES = {
   accountId: "account-id",
   adminToken: "admin-token",
   tokens: "tokens.json",
+  serverLock: "server.lock",
 } as const;
 
 export function sqlitePath(dir: string): string {

@@ -3,6 +3,7 @@
  * status tables, the listener (HTTP/1.1 + h2c + TLS on one port), metrics and rate limits. It imports
  * core and auth only; `src/server` composes it with the APIs.
  */
+export { audit, auditRequest } from "./audit.ts";
 export { HttpError, describeError, KV_ERROR_STATUS, type StatusTable } from "./errors.ts";
 export { parseJson, readBody, sendJson, sendJsonText, sendText } from "./http.ts";
 export { createListener, type Handler, type Listener, type Request, type Response } from "./listener.ts";

@@ -8,6 +8,7 @@ import type { NamespaceInfo } from "../core/types.ts";
 import type { StatusTable } from "./errors.ts";
 import type { Request, Response } from "./listener.ts";
 import type { Metrics, OperationKind } from "./metrics.ts";
+import type { AuditLog } from "../auth/audit-log.ts";
 import type { Principal, Permission, TokenStore } from "../auth/tokens.ts";
 
 export type Method = "GET" | "PUT" | "POST" | "DELETE" | "PATCH" | "HEAD";
@@ -26,6 +27,8 @@ export interface ServerDeps {
   limits: ServerLimits;
   /** Aborts when the server starts to stop: long-lived streams (watch, queue listen) end on it. */
   shutdown: AbortSignal;
+  /** Where namespace, token and bulk-delete changes are recorded (`--audit-log`); see ./audit.ts. */
+  audit?: AuditLog;
 }
 
 export interface RouteContext {

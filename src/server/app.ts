@@ -5,6 +5,7 @@
 import FindMyWay from "find-my-way";
 import { KvError } from "../core/errors.ts";
 import type { NamespaceInfo } from "../core/types.ts";
+import { auditRequest } from "../http/audit.ts";
 import { describeError, HttpError } from "../http/http.ts";
 import type { Handler, Request, Response } from "../http/listener.ts";
 import { RateLimiter } from "../http/rate-limit.ts";
@@ -77,7 +78,10 @@ export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions
       const name = route.namespace === "default" ? "default" : params[route.namespace.param]!;
       const create = route.namespace === "default" || route.namespace.createIfMissing;
       namespace = await deps.engine.findNamespace(name);
-      if (!namespace && create && allows(principal, "write")) namespace = await deps.engine.ensureNamespace(name);
+      if (!namespace && create && allows(principal, "write")) {
+        namespace = await deps.engine.ensureNamespace(name);
+        auditRequest(deps, req, principal, { action: "namespace.create", namespace: { id: namespace.id, title: namespace.title } });
+      }
       if (!namespace) {
         // A token limited to some namespaces gets the same 403 whether or not others exist: probing
         // titles must not tell it which namespaces there are.

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join } from "node:path";
 import { systemClock, type Clock } from "../core/clock.ts";
 import { Engine } from "../core/engine.ts";
-import { openBackend, type Durability } from "../storage/index.ts";
+import { holdShared, openBackend, type Durability } from "../storage/index.ts";
 import { cloudflareRoutes } from "../api/cloudflare/index.ts";
 import { kvConnectRoutes, type KvConnectOptions } from "../api/kv-connect/index.ts";
 import { restRoutes } from "../api/rest/routes.ts";
@@ -16,6 +16,7 @@ import { createListener, type Listener } from "../http/listener.ts";
 import { Metrics } from "../http/metrics.ts";
 import type { Route, ServerDeps } from "../http/route.ts";
 import { systemRoutes } from "./system-routes.ts";
+import { AuditLog } from "../auth/audit-log.ts";
 import { generateSecret, TokenStore } from "../auth/tokens.ts";
 
 export interface ServerConfig {
@@ -33,6 +34,10 @@ export interface ServerConfig {
   clock?: Clock;
   /** KV Connect tuning (keep-alive interval, metadata expiry, queue lease). */
   kvConnect?: KvConnectOptions;
+  /** Append one JSON line per namespace create/rename/delete, token create/revoke and bulk delete to this file. */
+  auditLog?: string;
+  /** How often tokens.json is checked for changes made by `openkv token …`, in ms. Default 250. */
+  tokenPollMs?: number;
   /** Extra routes (e.g. other front ends), mounted after the built-in ones. */
   routes?: Route[];
   log?: (line: string) => void;
@@ -85,10 +90,35 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   let admin = { value: config.adminToken ?? "", created: false };
   if (!config.adminToken) admin = persisted(dir, "admin-token", generateSecret, 0o600);
 
-  const backend = openBackend(dir ? join(dir, "openkv.sqlite") : ":memory:", config.durability ? { durability: config.durability } : {});
-  const engine = new Engine(backend, { clock });
-  await engine.ensureNamespace("default");
-  const tokens = new TokenStore(admin.value, dir ? join(dir, "tokens.json") : null);
+  const log = config.log ?? ((line: string) => process.stderr.write(line + "\n"));
+  // Held until close: `openkv restore` refuses to swap the store under a running server.
+  const dirLock = dir ? holdShared(join(dir, "server.lock")) : null;
+  if (dir && !dirLock) {
+    throw new Error(`A restore is replacing the store in ${dir}: start the server once \`openkv restore\` has finished.`);
+  }
+  // Everything opened from here on is closed again if a later step fails.
+  const opened: (() => unknown)[] = [() => dirLock?.release()];
+  const unwind = async () => {
+    for (const close of opened.splice(0).reverse()) await close();
+  };
+  let engine: Engine;
+  let tokens: TokenStore;
+  let audit: AuditLog | undefined;
+  try {
+    const backend = openBackend(dir ? join(dir, "openkv.sqlite") : ":memory:", config.durability ? { durability: config.durability } : {});
+    engine = new Engine(backend, { clock });
+    opened.push(() => engine.close());
+    await engine.ensureNamespace("default");
+    tokens = new TokenStore(admin.value, dir ? join(dir, "tokens.json") : null, { pollMs: config.tokenPollMs ?? 250, log });
+    opened.push(() => tokens.close());
+    if (config.auditLog) {
+      audit = new AuditLog(config.auditLog, () => clock.now());
+      opened.push(() => audit!.close());
+    }
+  } catch (e) {
+    await unwind();
+    throw e;
+  }
   const stopping = new AbortController();
   const deps: ServerDeps = {
     shutdown: stopping.signal,
@@ -98,20 +128,17 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     clock,
     accountId,
     limits: { maxBodyBytes: config.maxBodyBytes ?? 100 * 1024 * 1024 },
+    ...(audit ? { audit } : {}),
   };
   const routes = [...builtinRoutes(config.kvConnect), ...(config.routes ?? [])];
-  const handler = createApp(deps, routes, { ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}), ...(config.log ? { log: config.log } : {}) });
+  const handler = createApp(deps, routes, { ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}), log });
   let listener: Listener;
-  if (config.tls) {
-    listener = createListener({ handler, tls: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } });
-  } else {
-    listener = createListener({ handler });
-  }
   let address;
   try {
+    listener = createListener(config.tls ? { handler, tls: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : { handler });
     address = await listener.listen(config.port, config.host);
   } catch (e) {
-    await engine.close();
+    await unwind();
     throw e;
   }
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -128,7 +155,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       // End watch and queue streams first: the drain then waits only for ordinary requests.
       stopping.abort();
       await listener.close();
-      await engine.close();
+      await unwind();
     },
   };
 }

@@ -1,5 +1,6 @@
 /** Routes that belong to the server itself: health, metrics, and the admin token endpoints. */
 import { KvError } from "../core/errors.ts";
+import { audit } from "../http/audit.ts";
 import { HttpError, parseJson, readBody, sendJson, sendText } from "../http/http.ts";
 import type { ErrorEncoder, Route } from "../http/route.ts";
 
@@ -44,10 +45,12 @@ export function systemRoutes(): Route[] {
             namespaces.push(ns.id);
           }
         }
-        const created = ctx.deps.tokens.create(
+        const created = await ctx.deps.tokens.create(
           { name: body.name as string, namespaces, permission: (body.permission ?? "write") as "read" | "write" },
           ctx.deps.clock.now(),
         );
+        const { id, name, permission } = created.record;
+        audit(ctx, { action: "token.create", token: { id, name, permission, namespaces: created.record.namespaces } });
         sendJson(ctx.res, 201, { token: created.token, ...created.record });
       },
     },
@@ -63,8 +66,10 @@ export function systemRoutes(): Route[] {
       method: "DELETE",
       path: "/admin/tokens/:id",
       access: "admin",
-      handle: (ctx) => {
-        if (!ctx.deps.tokens.revoke(ctx.params.id!)) throw new HttpError(404, `No token with id ${ctx.params.id}`);
+      handle: async (ctx) => {
+        const revoked = await ctx.deps.tokens.revoke(ctx.params.id!);
+        if (!revoked) throw new HttpError(404, `No token with id ${ctx.params.id}`);
+        audit(ctx, { action: "token.revoke", token: { id: revoked.id, name: revoked.name } });
         sendJson(ctx.res, 200, { ok: true });
       },
     },

@@ -4,6 +4,7 @@ import { MemoryBackend } from "./memory/memory-backend.ts";
 import { SqliteBackend, type Durability } from "./sqlite/sqlite-backend.ts";
 
 export { MemoryBackend, SqliteBackend, type Durability };
+export { holdExclusive, holdShared, type HeldLock } from "./sqlite/data-dir-lock.ts";
 
 export interface BackendOptions {
   durability?: Durability;

@@ -266,7 +266,7 @@ test("open: bad tokens, unknown namespaces and unreachable servers fail clearly"
   await assert.rejects(openNamespace(server.url, { token: "nope" }), { message: /openNamespace: GET .*\/accounts failed: 401 Invalid API token \(check the token\)/ });
   await assert.rejects(openNamespace(server.url, { token: ADMIN, strict: true }), { name: "TypeError", message: /strict/ });
 
-  const reader = server.tokens.create({ name: "reader", namespaces: null, permission: "read" }, Date.now()).token;
+  const reader = (await server.tokens.create({ name: "reader", namespaces: null, permission: "read" }, Date.now())).token;
   await assert.rejects(openNamespace(server.url, { token: reader, namespace: "not-there" }), {
     message: /there is no namespace "not-there" and this token may not create one/,
   });

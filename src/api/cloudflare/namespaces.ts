@@ -1,5 +1,6 @@
 /** Namespace endpoints of the Cloudflare REST API v4. */
 import type { NamespaceInfo } from "../../core/types.ts";
+import { audit } from "../../http/audit.ts";
 import { parseJson, readBody } from "../../http/http.ts";
 import type { Route, RouteContext } from "../../http/route.ts";
 import { allows } from "../../auth/tokens.ts";
@@ -64,7 +65,9 @@ export function namespaceRoutes(): Route[] {
       access: "manage",
       handle: async (ctx) => {
         checkAccount(ctx);
-        ok(ctx.res, view(await ctx.deps.engine.createNamespace(await titleFrom(ctx))));
+        const ns = await ctx.deps.engine.createNamespace(await titleFrom(ctx));
+        audit(ctx, { action: "namespace.create", namespace: { id: ns.id, title: ns.title } });
+        ok(ctx.res, view(ns));
       },
     },
     {
@@ -86,7 +89,9 @@ export function namespaceRoutes(): Route[] {
       namespace: { param: "namespace_id" },
       handle: async (ctx) => {
         checkAccount(ctx);
-        ok(ctx.res, view(await ctx.deps.engine.renameNamespace(ctx.namespace!.id, await titleFrom(ctx))));
+        const ns = await ctx.deps.engine.renameNamespace(ctx.namespace!.id, await titleFrom(ctx));
+        audit(ctx, { action: "namespace.rename", namespace: { id: ns.id, title: ns.title, previousTitle: ctx.namespace!.title } });
+        ok(ctx.res, view(ns));
       },
     },
     {
@@ -98,6 +103,7 @@ export function namespaceRoutes(): Route[] {
       handle: async (ctx) => {
         checkAccount(ctx);
         await ctx.deps.engine.deleteNamespace(ctx.namespace!.id);
+        audit(ctx, { action: "namespace.delete", namespace: { id: ctx.namespace!.id, title: ctx.namespace!.title } });
         ok(ctx.res, {});
       },
     },

@@ -9,6 +9,7 @@ import { WorkersKvNamespace } from "../workers/kv-namespace.ts";
 import { workersKey } from "../workers/key-range.ts";
 import { listKeys } from "../workers/list-keys.ts";
 import { checkKeyLength, checkKeyName, encodeCursor, listOptions } from "../workers/validation.ts";
+import { audit } from "../../http/audit.ts";
 import { HttpError, parseJson, readBody } from "../../http/http.ts";
 import type { Route, RouteContext } from "../../http/route.ts";
 import { CF_CODES, CfError, cfErrors, fromBindingError, ok, validated } from "./envelope.ts";
@@ -195,6 +196,12 @@ async function bulkDelete(ctx: RouteContext): Promise<void> {
     }),
   );
   const unsuccessful = names.filter((_, i) => results[i]!.status === "rejected").map(String);
+  // Counts only: key names can carry data as well as values do.
+  audit(ctx, {
+    action: "kv.bulk_delete",
+    namespace: { id: ctx.namespace!.id, title: ctx.namespace!.title },
+    keys: { requested: names.length, deleted: names.length - unsuccessful.length },
+  });
   ok(ctx.res, { successful_key_count: names.length - unsuccessful.length, unsuccessful_keys: unsuccessful });
 }
 

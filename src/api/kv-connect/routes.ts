@@ -95,17 +95,18 @@ function sendProtobuf(response: Response, bytes: Uint8Array): void {
 
 /**
  * Starts a framed stream and calls `run` with a writer; keep-alive frames go out every `keepAliveMs`.
- * The stream ends when `run` resolves (or fails); the returned promise resolves when the client has gone
+ * The stream ends when `run` resolves (or fails), when the server stops, or when the caller's token is
+ * revoked; the returned promise resolves when the client has gone
  * (after `onClose`). `done` is that same moment, for a `run` that only waits.
  */
 function stream(
-  response: Response,
-  shutdown: AbortSignal,
+  ctx: RouteContext,
   keepAliveMs: number,
   run: (write: (message: Uint8Array) => Promise<void>, closed: () => boolean, done: Promise<void>) => Promise<void>,
   onClose: () => void,
 ): Promise<void> {
-  const res = response as ServerResponse;
+  const res = ctx.res as ServerResponse;
+  const shutdown = ctx.deps.shutdown;
   res.writeHead(200, { "content-type": STREAM, "cache-control": "no-store" });
   let closed = false;
   let drained: (() => void) | null = null;
@@ -128,7 +129,13 @@ function stream(
   };
   if (shutdown.aborted) queueMicrotask(stop);
   else shutdown.addEventListener("abort", stop, { once: true });
-  void done.then(() => shutdown.removeEventListener("abort", stop));
+  // The stream lives no longer than the token it was opened with: a revoked token's client reconnects
+  // and is turned away. (The token was checked once, when the stream began.)
+  const unwatch = ctx.principal.kind === "token" ? ctx.deps.tokens.onRevoked(ctx.principal.id, stop) : () => {};
+  void done.then(() => {
+    shutdown.removeEventListener("abort", stop);
+    unwatch();
+  });
   // Send the headers now: a watch's first frame may take a read, a queue's first message much longer.
   (res as { flushHeaders?: () => void }).flushHeaders?.();
   const write = async (message: Uint8Array) => {
@@ -207,8 +214,7 @@ export function kvConnectRoutes(options: KvConnectOptions = {}): Route[] {
         // clients compare versionstamps), and Deno 2.9.6 reads a `changed: false` key as absent.
         const allChanged = keys.map(() => true);
         await stream(
-          ctx.res,
-          ctx.deps.shutdown,
+          ctx,
           keepAliveMs,
           async (write, closed) => {
             for (;;) {
@@ -233,8 +239,7 @@ export function kvConnectRoutes(options: KvConnectOptions = {}): Route[] {
         leases ??= new QueueLeases(options.queueLeaseMs ?? 50_000, ctx.deps.clock);
         const session = { close: () => {} };
         await stream(
-          ctx.res,
-          ctx.deps.shutdown,
+          ctx,
           keepAliveMs,
           (write, _closed, done) => {
             session.close = leases!.open(ctx.deps.engine, ctx.namespace!.id, (delivery) => void write(delivery)).close;

@@ -18,6 +18,8 @@ Options:
   --insecure           Allow a non-loopback --host without TLS
   --durability MODE    fsync (default: a write survives a power cut) or process (survives a crash only)
   --rate-limit N       Requests per second per token (default unlimited)
+  --audit-log FILE     Append a JSON line per namespace create/rename/delete, token create/revoke and
+                       bulk delete to FILE (or env OPENKV_AUDIT_LOG; never a token secret or a value)
   --help               Show this help`;
 
 /** Parses its own flags (node:util parseArgs): its messages are relied on by scripts and tests. */
@@ -40,6 +42,7 @@ export const serveCommand: RawCommandDefinition = {
         insecure: { type: "boolean", default: false },
         durability: { type: "string", default: "fsync" },
         "rate-limit": { type: "string" },
+        "audit-log": { type: "string" },
         help: { type: "boolean", default: false },
       },
     });
@@ -66,6 +69,7 @@ export const serveCommand: RawCommandDefinition = {
       return 1;
     }
     const adminToken = values["admin-token"] ?? (ctx.env.OPENKV_ADMIN_TOKEN || undefined);
+    const auditLog = values["audit-log"] ?? (ctx.env.OPENKV_AUDIT_LOG || undefined);
     // Loaded on demand: the server (and its protocol stacks) would slow every other command's start.
     const { startServer } = await import("../../server/server.ts");
     const server = await startServer({
@@ -78,6 +82,7 @@ export const serveCommand: RawCommandDefinition = {
       insecure: values.insecure!,
       durability: values.durability,
       rateLimit,
+      ...(auditLog ? { auditLog } : {}),
     });
     const out = ctx.stdout;
     const where = values.memory ? "memory (nothing is kept after exit)" : `${values.data} (SQLite)`;
@@ -89,6 +94,7 @@ export const serveCommand: RawCommandDefinition = {
         `  KV REST API             ${server.url}/kv/{keypath}  and  ${server.url}/ns/{namespace}/kv/{keypath}`,
         `  KV Connect (Deno)       ${server.url}/kv-connect/{namespace}`,
         `  Health / metrics        ${server.url}/healthz   ${server.url}/metrics`,
+        ...(auditLog ? [`  Audit log               ${auditLog}`] : []),
         ``,
         server.adminTokenGenerated
           ? `Admin token (shown once; kept in ${values.memory ? "memory only" : `${values.data}/admin-token`}):\n  ${server.adminToken}`

@@ -1,11 +1,15 @@
 /**
  * `openkv restore <file>`: puts a backup back as the store of a data directory, byte for byte
  * (namespaces, entries, versionstamps, queues). It refuses to replace a store that holds data unless
- * --force.
+ * --force, and refuses a directory a server is running on: the server keeps what it knows of the store
+ * in memory (namespaces, versionstamps, queue timers, open watches), which a store swapped underneath
+ * would contradict. It holds the directory's lock while it copies, so no server starts meanwhile.
  */
 import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { backup, DatabaseSync } from "node:sqlite";
-import { sqlitePath } from "../../config/data-dir.ts";
+import { DATA_FILES, sqlitePath } from "../../config/data-dir.ts";
+import { holdExclusive } from "../../storage/index.ts";
 import { defineCommand } from "../command.ts";
 import { isLocal } from "../context.ts";
 import { localStore } from "../data/local-target.ts";
@@ -39,33 +43,42 @@ export const storeRestoreCommand = defineCommand<Args>({
     const dir = ctx.dataDir(args);
     const where = ctx.location(args).where;
     const target = sqlitePath(dir);
-    const existing = summarize(target);
-    if (existing && !existing.empty && !args.force) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const lock = holdExclusive(join(dir, DATA_FILES.serverLock));
+    if (!lock) {
       throw new UserError(
-        `The store in ${where} is not empty (${formatNumber(existing.namespaces)} namespaces, ${formatNumber(existing.entries)} entries): restoring would replace it.\nPass --force to replace it, or restore into another directory with --persist-to.`,
+        `An OpenKV server is running on ${where}: restoring would replace its store underneath it.\nStop the server, run this again, then start the server; or restore into another directory with --persist-to and start a server there.`,
       );
     }
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const db = new DatabaseSync(src, { readOnly: true });
-    const bar = ctx.progress("Copying pages", 0);
-    let copied = 0;
     try {
-      const pages = await backup(db, target, {
-        rate: 1024,
-        progress: ({ totalPages, remainingPages }) => {
-          bar.setTotal(totalPages);
-          bar.tick(totalPages - remainingPages - copied);
-          copied = totalPages - remainingPages;
-        },
-      });
-      // A store smaller than one step is copied without a progress call: finish the bar from the result.
-      bar.setTotal(pages);
-      bar.tick(pages - copied);
+      const existing = summarize(target);
+      if (existing && !existing.empty && !args.force) {
+        throw new UserError(
+          `The store in ${where} is not empty (${formatNumber(existing.namespaces)} namespaces, ${formatNumber(existing.entries)} entries): restoring would replace it.\nPass --force to replace it, or restore into another directory with --persist-to.`,
+        );
+      }
+      const db = new DatabaseSync(src, { readOnly: true });
+      const bar = ctx.progress("Copying pages", 0);
+      let copied = 0;
+      try {
+        const pages = await backup(db, target, {
+          rate: 1024,
+          progress: ({ totalPages, remainingPages }) => {
+            bar.setTotal(totalPages);
+            bar.tick(totalPages - remainingPages - copied);
+            copied = totalPages - remainingPages;
+          },
+        });
+        // A store smaller than one step is copied without a progress call: finish the bar from the result.
+        bar.setTotal(pages);
+        bar.tick(pages - copied);
+      } finally {
+        bar.done();
+        db.close();
+      }
     } finally {
-      bar.done();
-      db.close();
+      lock.release();
     }
     ctx.out.log(`✨ Restored ${args.file} (${formatNumber(incoming.namespaces)} namespaces, ${formatNumber(incoming.entries)} entries) into ${where}.`);
-    ctx.out.log("If an OpenKV server is running on this data directory, restart it so that it sees the restored namespaces.");
   },
 });

@@ -2,7 +2,7 @@
 import { defineCommand } from "../command.ts";
 import { CommandLineArgsError } from "../errors.ts";
 import { locationArgs } from "../kv/args.ts";
-import { describeScope, LOCAL_TOKENS_NOTE, openTokens } from "../token/token-store.ts";
+import { auditLogArg, describeScope, openTokens } from "../token/token-store.ts";
 
 interface Args {
   name: string;
@@ -12,6 +12,7 @@ interface Args {
   local?: boolean;
   remote?: boolean;
   persistTo?: string;
+  auditLog?: string;
 }
 
 export const tokenCreateCommand = defineCommand<Args>({
@@ -24,6 +25,7 @@ export const tokenCreateCommand = defineCommand<Args>({
     permission: { type: "string", choices: ["read", "write"], default: "write", describe: "read: read only; write: read and write" },
     json: { type: "boolean", describe: "Print the token and its record as JSON" },
     ...locationArgs,
+    ...auditLogArg,
   },
   behaviour: { printBanner: (a) => !a.json, resourceLocation: (a) => (a.json ? "stderr" : "stdout") },
   validateArgs(args) {
@@ -44,6 +46,5 @@ export const tokenCreateCommand = defineCommand<Args>({
       ctx.out.log("It is shown only this once; keep it somewhere safe:");
       ctx.out.log(`  ${created.token}`);
     }
-    if (tokens.location === "local") ctx.out.note(LOCAL_TOKENS_NOTE);
   },
 });

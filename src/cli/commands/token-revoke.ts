@@ -1,13 +1,14 @@
 /** `openkv token revoke <id>`. */
 import { defineCommand } from "../command.ts";
 import { locationArgs } from "../kv/args.ts";
-import { LOCAL_TOKENS_NOTE, openTokens } from "../token/token-store.ts";
+import { auditLogArg, openTokens } from "../token/token-store.ts";
 
 interface Args {
   id: string;
   local?: boolean;
   remote?: boolean;
   persistTo?: string;
+  auditLog?: string;
 }
 
 export const tokenRevokeCommand = defineCommand<Args>({
@@ -17,12 +18,12 @@ export const tokenRevokeCommand = defineCommand<Args>({
   args: {
     id: { type: "string", demandOption: true, describe: "The token's id (see `openkv token list`)" },
     ...locationArgs,
+    ...auditLogArg,
   },
   behaviour: { resourceLocation: "stdout" },
   async handler(args, ctx) {
     const tokens = await openTokens(args, ctx);
     await tokens.revoke(args.id);
     ctx.out.log(`✨ Revoked token ${args.id}.`);
-    if (tokens.location === "local") ctx.out.note(LOCAL_TOKENS_NOTE);
   },
 });

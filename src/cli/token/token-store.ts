@@ -1,13 +1,17 @@
 /**
  * Where `openkv token …` manages tokens: locally `<data dir>/tokens.json` through the server's own
- * TokenStore (hashes only; a server reads the file when it starts), remotely the server's
- * `/admin/tokens` endpoints with the admin token (OPENKV_ADMIN_TOKEN, else OPENKV_TOKEN).
+ * TokenStore (hashes only, changed under a lock; a server running on that directory picks the change up
+ * within a second), remotely the server's `/admin/tokens` endpoints with the admin token
+ * (OPENKV_ADMIN_TOKEN, else OPENKV_TOKEN). Locally, creating and revoking append to the audit log given
+ * by `--audit-log` or OPENKV_AUDIT_LOG, the variable `openkv serve` also reads; remotely the server logs.
  */
 import { randomBytes } from "node:crypto";
+import { userInfo } from "node:os";
 import { join } from "node:path";
 import type { Engine } from "../../core/engine.ts";
 import { DATA_FILES } from "../../config/data-dir.ts";
 import { remoteSettings } from "../../config/remote.ts";
+import { AuditLog, type AuditActor, type AuditEvent } from "../../auth/audit-log.ts";
 import { TokenStore, type Permission, type TokenRecord } from "../../auth/tokens.ts";
 import type { CommandContext, LocationArgs } from "../command.ts";
 import { isLocal } from "../context.ts";
@@ -38,28 +42,60 @@ async function resolveNamespaces(engine: Engine, names: readonly string[]): Prom
   return ids;
 }
 
-export async function openTokens(args: LocationArgs, ctx: CommandContext): Promise<Tokens> {
+function localActor(): AuditActor {
+  try {
+    return { type: "local", user: userInfo().username };
+  } catch {
+    // No passwd entry (some containers): the uid still says who.
+    return { type: "local", user: String(process.getuid?.() ?? "unknown") };
+  }
+}
+
+export async function openTokens(args: LocationArgs & { auditLog?: string }, ctx: CommandContext): Promise<Tokens> {
   if (isLocal(args)) {
     const store = (await ctx.store(args)) as LocalStore;
     // The admin token only matters for verifying requests, which the CLI never does.
     const tokens = new TokenStore(randomBytes(32).toString("hex"), join(ctx.dataDir(args), DATA_FILES.tokens));
+    const auditPath = args.auditLog ?? (ctx.env.OPENKV_AUDIT_LOG || undefined);
+    // Opened before the change, so a log that cannot be written to stops it rather than missing it.
+    const audited = async <T>(change: () => Promise<T>, event: (result: T) => AuditEvent | null): Promise<T> => {
+      const audit = auditPath ? new AuditLog(ctx.resolve(auditPath)) : null;
+      try {
+        const result = await change();
+        const line = audit && event(result);
+        if (line) audit!.record(line);
+        return result;
+      } finally {
+        audit?.close();
+      }
+    };
     return {
       location: "local",
       async create(input) {
         const namespaces = input.namespaces ? await resolveNamespaces(store.engine, input.namespaces) : null;
-        const { token, record } = tokens.create({ ...input, namespaces }, Date.now());
+        const { token, record } = await audited(
+          () => tokens.create({ ...input, namespaces }, Date.now()),
+          ({ record: { id, name, permission, namespaces } }) => ({ action: "token.create", actor: localActor(), token: { id, name, permission, namespaces } }),
+        );
         return { token, ...record };
       },
       async list() {
         return tokens.list();
       },
       async revoke(id) {
-        if (!tokens.revoke(id)) throw new UserError(`No token with id ${id}`);
+        const revoked = await audited(
+          () => tokens.revoke(id),
+          (r) => r && { action: "token.revoke", actor: localActor(), token: { id: r.id, name: r.name } },
+        );
+        if (!revoked) throw new UserError(`No token with id ${id}`);
       },
       async titles() {
         return new Map((await store.engine.listNamespaces()).map((ns) => [ns.id, ns.title]));
       },
     };
+  }
+  if (args.auditLog !== undefined) {
+    throw new UserError("--audit-log is for tokens changed locally: with --remote the server writes its own audit log (openkv serve --audit-log).");
   }
   const settings = remoteSettings({ config: ctx.config(), env: ctx.env, ...(ctx.env.OPENKV_ADMIN_TOKEN ? { token: ctx.env.OPENKV_ADMIN_TOKEN } : {}) });
   const client = new RestClient(settings.url, settings.token, ctx.env.OPENKV_ACCOUNT_ID || undefined);
@@ -92,5 +128,11 @@ export function describeScope(namespaces: readonly string[] | null, titles: Map<
   return namespaces.map((id) => (titles.has(id) ? `${titles.get(id)} (id: ${id})` : `id: ${id}`)).join(", ");
 }
 
-export const LOCAL_TOKENS_NOTE =
-  "A server already running on this data directory read tokens.json when it started: restart it for this change to apply, or manage tokens with --remote.";
+/** `--audit-log` for the commands that change tokens. */
+export const auditLogArg = {
+  "audit-log": {
+    type: "string",
+    requiresArg: true,
+    describe: "Append a JSON line saying who changed which token to this file (default $OPENKV_AUDIT_LOG; local only: a server logs its own)",
+  },
+} as const;
