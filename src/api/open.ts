@@ -4,6 +4,7 @@
  */
 import type { Clock } from "../core/clock.ts";
 import { Engine } from "../core/engine.ts";
+import { parseEncryptionKey } from "../core/keyring.ts";
 import type { NamespaceInfo } from "../core/types.ts";
 import { openBackend, type Durability } from "../storage/index.ts";
 
@@ -16,6 +17,13 @@ export interface OpenOptions {
   durability?: Durability;
   /** Use an already-open engine (shared by several front ends); it is not closed with this handle. */
   engine?: Engine;
+  /**
+   * Encryption at rest: the store's 256-bit key, as bytes or as base64 (what `openssl rand -base64 32`
+   * prints). Values, metadata and queue payloads are then sealed with AES-256-GCM; a plaintext store
+   * given a key is encrypted from then on. An encrypted store opened without its key, or with another
+   * one, is refused.
+   */
+  encryptionKey?: Uint8Array | string;
 }
 
 export interface Opened {
@@ -32,9 +40,13 @@ export function resolvePath(path: string | undefined): string {
 
 export async function openEngine(path: string | undefined, options: OpenOptions = {}): Promise<Opened> {
   const owned = options.engine === undefined;
+  const key = typeof options.encryptionKey === "string" ? parseEncryptionKey(options.encryptionKey, "The encryptionKey option") : options.encryptionKey;
   const engine =
     options.engine ??
-    new Engine(openBackend(resolvePath(path), options.durability ? { durability: options.durability } : {}), options.clock ? { clock: options.clock } : {});
+    (await Engine.open(openBackend(resolvePath(path), options.durability ? { durability: options.durability } : {}), {
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(key ? { encryptionKey: key } : {}),
+    }));
   try {
     const namespace = await engine.ensureNamespace(options.namespace ?? "default");
     return { engine, namespace, owned };

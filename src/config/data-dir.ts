@@ -38,10 +38,10 @@ export function displayPath(dir: string, cwd: string = process.cwd()): string {
  * Opens the store in a data directory (created when missing) with the `default` namespace the server
  * also creates, so a directory looks the same whoever opened it first.
  */
-export async function openDataDir(dir: string): Promise<Engine> {
+export async function openDataDir(dir: string, options: { encryptionKey?: Uint8Array; allowLocked?: boolean } = {}): Promise<Engine> {
   // Private, as `openkv serve` makes it: it holds the admin token and the tokens file.
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const engine = new Engine(openBackend(sqlitePath(dir)));
+  const engine = await Engine.open(openBackend(sqlitePath(dir)), options);
   try {
     await engine.ensureNamespace("default");
   } catch (e) {

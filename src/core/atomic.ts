@@ -1,8 +1,11 @@
 /**
  * The one write path's rules, shared by every backend: checks first, then mutations in order on an
  * overlay (so later mutations see earlier ones), then the overlay is written. Nothing is written if a
- * check fails or a mutation throws.
+ * check fails or a mutation throws. On an encrypted store this is also where values are sealed and
+ * opened: the overlay holds plaintext (sum/min/max read and compute on it), and each entry is sealed as
+ * it leaves for the backend — once, here, whatever the backend.
  */
+import type { BatchItem } from "./backend.ts";
 import { KvError } from "./errors.ts";
 import { bytesToHex, compareBytes, concatBytes, keyId } from "./keys.ts";
 import type { AtomicWrite, CommitResult, Entry, Enqueue, StoredValue } from "./types.ts";
@@ -15,6 +18,21 @@ export interface TxView {
   put(entry: Entry): void;
   delete(key: Uint8Array): void;
   enqueue(message: Enqueue): void;
+  /** A store setting (Backend.getSetting) as of this transaction. */
+  setting(name: string): string | null;
+}
+
+/**
+ * Seals what a write stores and opens what it reads (the engine's Keyring, src/core/keyring.ts). Every
+ * method throws a KvError when it cannot (no key for an encrypted store, an entry that fails to
+ * authenticate): that write fails, the batch goes on.
+ */
+export interface Sealer {
+  /** Adopts the store's keyring as this transaction sees it, so every process seals under the active key. */
+  sync(setting: (name: string) => string | null): void;
+  sealEntry(namespaceId: string, entry: Entry): Entry;
+  openEntry(namespaceId: string, entry: Entry): Entry;
+  sealMessage(namespaceId: string, message: Enqueue): Enqueue;
 }
 
 export interface AppliedWrite {
@@ -118,14 +136,44 @@ function applyV8Sum(
   return { encoding: "v8", data: serializeV8(result) };
 }
 
+/** The view executeAtomic works on: plaintext in and out, sealed on the backend's side. */
+function plaintextView(view: TxView, namespaceId: string, sealer: Sealer): TxView {
+  let synced = false;
+  const ready = () => {
+    if (!synced) sealer.sync((name) => view.setting(name));
+    synced = true;
+  };
+  return {
+    get(key) {
+      const e = view.get(key);
+      if (e === null || !e.sealed) return e;
+      ready();
+      return sealer.openEntry(namespaceId, e);
+    },
+    put(entry) {
+      ready();
+      view.put(sealer.sealEntry(namespaceId, entry));
+    },
+    delete: (key) => view.delete(key),
+    enqueue(message) {
+      ready();
+      view.enqueue(sealer.sealMessage(namespaceId, message));
+    },
+    setting: (name) => view.setting(name),
+  };
+}
+
 /**
  * Applies one atomic write inside a backend transaction. `versionstamp` is the commit's, issued by the
  * backend inside the same transaction.
  */
-export function executeAtomic(view: TxView, write: AtomicWrite, versionstamp: Uint8Array, now: number): AppliedWrite {
+export function executeAtomic(tx: TxView, item: BatchItem, versionstamp: Uint8Array, now: number): AppliedWrite {
+  const { write } = item;
+  const view = item.sealer ? plaintextView(tx, item.namespaceId, item.sealer) : tx;
   const failed: number[] = [];
   write.checks.forEach((check, i) => {
-    const current = view.get(check.key);
+    // A check compares versionstamps only: the stored entry as it is, never decrypted.
+    const current = tx.get(check.key);
     const live = isLive(current, now) ? current : null;
     const ok = check.versionstamp === null ? live === null : live !== null && compareBytes(live.versionstamp, check.versionstamp) === 0;
     if (!ok) failed.push(i);

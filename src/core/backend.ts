@@ -7,9 +7,12 @@
  * - `commit` applies each AtomicWrite of the batch all-or-nothing through `executeAtomic`, in batch
  *   order, each with a versionstamp strictly larger than every earlier one, and the whole batch is durable
  *   (per the backend's durability setting) before the promise resolves: this is the group commit;
- * - deleting a namespace deletes its entries and its queue.
+ * - deleting a namespace deletes its entries and its queue;
+ * - `Entry.sealed` and `QueueMessage.sealed` are stored and returned as given: sealed bytes and sealed
+ *   metadata are opaque (the engine seals and opens them, src/core/keyring.ts); a backend never looks
+ *   inside them and needs no key.
  */
-import type { AppliedWrite } from "./atomic.ts";
+import type { AppliedWrite, Sealer } from "./atomic.ts";
 import type { KvError } from "./errors.ts";
 import type { AtomicWrite, Entry, NamespaceInfo, QueueMessage, ReadRange } from "./types.ts";
 
@@ -18,6 +21,27 @@ export interface BatchItem {
   readonly write: AtomicWrite;
   /** A queue message consumed by this same transaction (dead-lettering writes keysIfUndelivered). */
   readonly consumeMessage?: number;
+  /** Seals what the write stores and opens what it reads (the engine's keyring); absent = plaintext. */
+  readonly sealer?: Sealer;
+}
+
+/** Re-encrypted bytes for one entry (key rotation, sealing a plaintext store in place). */
+export interface Reseal {
+  readonly key: Uint8Array;
+  /** The versionstamp the entry had when it was read: the rewrite applies only if it still has it. */
+  readonly versionstamp: Uint8Array;
+  readonly data: Uint8Array;
+  readonly metadata: string | null;
+  readonly sealed: boolean;
+}
+
+/** Re-encrypted bytes for one queue message. */
+export interface MessageReseal {
+  readonly id: number;
+  /** The payload as read: the rewrite applies only if the message still exists with these bytes. */
+  readonly from: Uint8Array;
+  readonly payload: Uint8Array;
+  readonly sealed: boolean;
 }
 
 export interface ExpiredKey {
@@ -58,6 +82,37 @@ export interface Backend {
   retryMessage(id: number, readyAt: number): Promise<void>;
   /** The earliest time a message of the namespace becomes deliverable, or null. */
   nextMessageAt(namespaceId: string): Promise<number | null>;
+
+  /**
+   * Store-level settings (the keyring of an encrypted store): small texts by name, null when absent.
+   * A commit reads them inside its own transaction (`TxView.setting`), so a `putSetting` is seen by
+   * every later commit of every process sharing the store — that is how a key rotation makes all
+   * writers seal under the new key at once.
+   */
+  getSetting(name: string): Promise<string | null>;
+  /** Sets (null: removes) a setting iff its current value is `expected`; false when it was not. */
+  putSetting(name: string, value: string | null, expected: string | null): Promise<boolean>;
+
+  /**
+   * Rewrites entries' stored bytes in place — data, metadata and the sealed flag, nothing else — each
+   * only if its versionstamp is still the one given; says per item whether it did. A reseal is not a
+   * write: it issues no versionstamp, keeps expiry and encoding, and wakes no watcher, so a key
+   * rotation is invisible to readers, to compare-and-swap checks and to caches keyed by versionstamp.
+   * An entry written meanwhile keeps its new bytes (they were sealed under the new key already).
+   * Expired entries not yet purged are rewritten like live ones.
+   */
+  reseal(namespaceId: string, items: readonly Reseal[]): Promise<boolean[]>;
+  /** Queue messages of a namespace with an id above `afterId`, in id order, leased or not, expired or not. */
+  listMessages(namespaceId: string, afterId: number, limit: number): Promise<QueueMessage[]>;
+  /** Rewrites messages' payloads, each only if the message still exists with payload `from`. */
+  resealMessages(items: readonly MessageReseal[]): Promise<boolean[]>;
+  /**
+   * For encrypted stores: from now on, bytes that a write replaces or deletes are overwritten in the
+   * store's files instead of lingering in free space; with `checkpoint`, also fold the write-ahead log
+   * into the database and truncate it, so replaced bytes still in the log leave the files too. (SQLite:
+   * `secure_delete`, then `wal_checkpoint(TRUNCATE)`; space freed before the first call is not erased.)
+   */
+  scrub(options: { checkpoint: boolean }): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import type { Backend, BatchItem } from "./backend.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { KvError } from "./errors.ts";
+import { Keyring, UnknownDataKeyError } from "./keyring.ts";
 import { validateWrite } from "./validate.ts";
 import { keyId } from "./keys.ts";
 import {
@@ -24,6 +25,16 @@ export interface EngineOptions {
   purgeIntervalMs?: number;
   /** Random 32-hex namespace ids; injectable for tests. */
   newId?: () => string;
+  /**
+   * The user key (256 bits) of an encrypted store, or the key that turns encryption on for a plaintext
+   * one. Takes effect through `Engine.open`, which checks it against the store.
+   */
+  encryptionKey?: Uint8Array;
+}
+
+export interface OpenEngineOptions extends EngineOptions {
+  /** Open an encrypted store without its key (a backup copies ciphertext); its reads and writes then fail. */
+  allowLocked?: boolean;
 }
 
 export type QueueHandler = (payload: Uint8Array, message: QueueMessage) => unknown;
@@ -41,6 +52,8 @@ const NAMESPACE_CACHE_MS = 1000;
 export class Engine {
   readonly backend: Backend;
   readonly clock: Clock;
+  /** Seals and opens entries and queue payloads of an encrypted store; passes plaintext through otherwise. */
+  readonly keyring: Keyring;
   #newId: () => string;
   #pending: Pending[] = [];
   #flushing = false;
@@ -55,9 +68,29 @@ export class Engine {
   constructor(backend: Backend, options: EngineOptions = {}) {
     this.backend = backend;
     this.clock = options.clock ?? systemClock;
+    this.keyring = new Keyring(options.encryptionKey);
     this.#newId = options.newId ?? (() => randomBytes(16).toString("hex"));
     this.#purgeTimer = setInterval(() => void this.purgeExpired().catch(() => {}), options.purgeIntervalMs ?? 1000);
     this.#purgeTimer.unref();
+  }
+
+  /**
+   * An engine over `backend`, its encryption settled first: a store with a keyring is refused without
+   * its key or with a wrong one (KvError "encryption_key", saying what to do), and a plaintext store
+   * given a key becomes encrypted — every write from now on is sealed.
+   *
+   * @example
+   * const engine = await Engine.open(openBackend("./data.sqlite"), { encryptionKey });
+   */
+  static async open(backend: Backend, options: OpenEngineOptions = {}): Promise<Engine> {
+    const engine = new Engine(backend, options);
+    try {
+      await engine.keyring.unlock(backend, { allowLocked: options.allowLocked ?? false, now: engine.clock.now() });
+    } catch (e) {
+      await engine.close();
+      throw e;
+    }
+    return engine;
   }
 
   get closed(): boolean {
@@ -147,7 +180,35 @@ export class Engine {
     for (const r of ranges) {
       if (!(r.limit > 0)) throw new KvError("invalid_argument", "A read range limit must be greater than 0");
     }
-    return this.backend.read(namespaceId, ranges, this.clock.now());
+    return this.backend.read(namespaceId, ranges, this.clock.now()).then((rows) => this.#opened(namespaceId, rows));
+  }
+
+  /** Entries with sealed bytes replaced by their plaintext; a plaintext store pays one flag test per entry. */
+  #opened(namespaceId: string, rows: Entry[][]): Entry[][] | Promise<Entry[][]> {
+    const openAll = () => {
+      for (const list of rows) {
+        for (let i = 0; i < list.length; i++) if (list[i]!.sealed) list[i] = this.keyring.openEntry(namespaceId, list[i]!);
+      }
+      return rows;
+    };
+    try {
+      return openAll();
+    } catch (e) {
+      // Another process may have rotated to a data key this one has not seen yet: look once more.
+      if (!(e instanceof UnknownDataKeyError)) throw e;
+      return this.keyring.refresh(this.backend).then(openAll);
+    }
+  }
+
+  /** A queue message's payload in plaintext. */
+  async openPayload(namespaceId: string, message: QueueMessage): Promise<Uint8Array> {
+    try {
+      return this.keyring.openPayload(namespaceId, message);
+    } catch (e) {
+      if (!(e instanceof UnknownDataKeyError)) throw e;
+      await this.keyring.refresh(this.backend);
+      return this.keyring.openPayload(namespaceId, message);
+    }
   }
 
   async get(namespaceId: string, key: Uint8Array): Promise<Entry | null> {
@@ -171,7 +232,8 @@ export class Engine {
   atomic(namespaceId: string, write: AtomicWrite, consumeMessage?: number): Promise<CommitResult> {
     this.#assertOpen();
     validateWrite(write);
-    const item: BatchItem = consumeMessage === undefined ? { namespaceId, write } : { namespaceId, write, consumeMessage };
+    const sealer = this.keyring;
+    const item: BatchItem = consumeMessage === undefined ? { namespaceId, write, sealer } : { namespaceId, write, consumeMessage, sealer };
     return new Promise((resolve, reject) => {
       this.#pending.push({ item, resolve, reject });
       if (!this.#flushScheduled && !this.#flushing) {
@@ -385,8 +447,11 @@ class QueueListener {
   async #deliver(m: QueueMessage): Promise<void> {
     const engine = this.#engine;
     let ok = false;
+    // Null when a sealed payload cannot be opened: a failed attempt, and nothing to dead-letter.
+    let payload: Uint8Array | null = null;
     try {
-      await this.#handler(m.payload, m);
+      payload = m.sealed ? await engine.openPayload(this.#ns, m) : m.payload;
+      await this.#handler(payload, m.sealed ? { ...m, payload, sealed: false } : m);
       ok = true;
     } catch {
       ok = false;
@@ -397,7 +462,8 @@ class QueueListener {
     const delay = schedule[m.attempts - 1];
     if (delay !== undefined) return engine.backend.retryMessage(m.id, engine.clock.now() + delay);
     // Out of retries: write the payload to keysIfUndelivered and drop the message in one transaction.
-    const mutations = m.keysIfUndelivered.map((key) => ({ type: "set" as const, key, value: { encoding: "v8" as const, data: m.payload } }));
+    const data = payload;
+    const mutations = data === null ? [] : m.keysIfUndelivered.map((key) => ({ type: "set" as const, key, value: { encoding: "v8" as const, data } }));
     try {
       await engine.atomic(this.#ns, { checks: [], mutations, enqueues: [] }, m.id);
     } catch {

@@ -20,6 +20,10 @@ export const KV_ERROR_CODES = [
   "rate_limited",
   "closed",
   "busy",
+  /** A sealed entry or message failed to decrypt: altered, moved, or under a data key the store lacks. */
+  "decrypt_failed",
+  /** The encryption key cannot open this store: none given for an encrypted store, a wrong one, a bad one. */
+  "encryption_key",
 ] as const;
 
 export type KvErrorCode = (typeof KV_ERROR_CODES)[number];

@@ -15,6 +15,12 @@ export interface Entry extends StoredValue {
   readonly expiresAt: number | null;
   /** JSON text of Workers KV metadata, or null. */
   readonly metadata: string | null;
+  /**
+   * True when `data` and `metadata` are sealed (AES-256-GCM envelopes, src/core/sealing.ts) rather than
+   * plaintext. Backends store and return the flag as they got it; the engine opens sealed entries before
+   * anything above it sees them, so front ends never meet a sealed entry.
+   */
+  readonly sealed?: boolean;
 }
 
 /** A `[start, end)` scan. `limit` > 0. */
@@ -68,6 +74,8 @@ export interface Enqueue {
   readonly keysIfUndelivered: readonly Uint8Array[];
   /** Delays in ms between retries; absent = the default schedule. */
   readonly backoffSchedule?: readonly number[];
+  /** True when `payload` is sealed (see `Entry.sealed`); backends keep the flag with the message. */
+  readonly sealed?: boolean;
 }
 
 export interface AtomicWrite {
@@ -95,6 +103,8 @@ export interface QueueMessage {
   readonly attempts: number;
   readonly keysIfUndelivered: readonly Uint8Array[];
   readonly backoffSchedule: readonly number[] | null;
+  /** True when `payload` is sealed; the engine opens it before a handler sees it. */
+  readonly sealed?: boolean;
 }
 
 /** Deno's default: retry after 100 ms, 1 s, 5 s, 30 s, 60 s. */

@@ -35,7 +35,14 @@ export const KV_ERROR_STATUS: StatusTable = {
   // A closed store is the server's trouble, not the caller's: answered like any other internal error.
   closed: 500,
   busy: 503,
+  // Neither is the caller's doing, and retrying will not help: a 500, logged, whose message (the entry,
+  // the data key id, what to do; nothing secret) is answered too, so the report reaches whoever can act.
+  decrypt_failed: 500,
+  encryption_key: 500,
 };
+
+/** Codes whose message is answered even though the status is 500 (it names no secret and says what to do). */
+const SAID_ALOUD: ReadonlySet<KvErrorCode> = new Set(["decrypt_failed", "encryption_key"]);
 
 export interface DescribedError {
   status: number;
@@ -50,6 +57,7 @@ export function describeError(e: unknown, table: StatusTable = KV_ERROR_STATUS):
   if (e instanceof HttpError) return { status: e.status, message: e.message, headers: e.headers, internal: false };
   if (e instanceof KvError) {
     const status = table[e.code];
+    if (SAID_ALOUD.has(e.code)) return { status, message: e.message, headers: {}, internal: true };
     if (status !== 500) return { status, message: e.message, headers: {}, internal: false };
   }
   return { status: 500, message: "Internal server error", headers: {}, internal: true };

@@ -38,6 +38,8 @@ export interface ServerConfig {
   auditLog?: string;
   /** How often tokens.json is checked for changes made by `openkv token …`, in ms. Default 250. */
   tokenPollMs?: number;
+  /** The store's 256-bit encryption key (encryption at rest); see Engine.open for what it checks. */
+  encryptionKey?: Uint8Array;
   /** Extra routes (e.g. other front ends), mounted after the built-in ones. */
   routes?: Route[];
   log?: (line: string) => void;
@@ -106,7 +108,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   let audit: AuditLog | undefined;
   try {
     const backend = openBackend(dir ? join(dir, "openkv.sqlite") : ":memory:", config.durability ? { durability: config.durability } : {});
-    engine = new Engine(backend, { clock });
+    // Engine.open checks the encryption key against the store and closes the backend when it refuses.
+    engine = await Engine.open(backend, { clock, ...(config.encryptionKey ? { encryptionKey: config.encryptionKey } : {}) });
     opened.push(() => engine.close());
     await engine.ensureNamespace("default");
     tokens = new TokenStore(admin.value, dir ? join(dir, "tokens.json") : null, { pollMs: config.tokenPollMs ?? 250, log });

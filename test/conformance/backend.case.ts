@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import type { Backend } from "../../src/core/backend.ts";
 import { KvError } from "../../src/core/errors.ts";
 import { compareBytes, encodeKey, type KvKey } from "../../src/core/keys.ts";
-import { u64Bytes } from "../../src/core/atomic.ts";
-import type { AtomicWrite, Mutation, StoredValue } from "../../src/core/types.ts";
+import { u64Bytes, type Sealer } from "../../src/core/atomic.ts";
+import type { AtomicWrite, Entry, Mutation, StoredValue } from "../../src/core/types.ts";
 import { counterFromVersionstamp } from "../../src/core/versionstamp.ts";
 import { deserializeV8, serializeV8 } from "../../src/core/v8.ts";
 
@@ -40,6 +40,22 @@ async function commitOne(b: Backend, w: AtomicWrite, nsId = ns1.id, now = NOW) {
 async function all(b: Backend, nsId = ns1.id, now = NOW, reverse = false) {
   const [rows] = await b.read(nsId, [{ start: new Uint8Array(), end: Uint8Array.of(0xff, 0xff), limit: 10_000, reverse }], now);
   return rows!;
+}
+
+/**
+ * A stand-in for the keyring: "seals" by reversing the bytes and prefixing metadata, so a test can see
+ * what the backend stored and that executeAtomic opened it again; records each keyring setting it synced.
+ */
+function reversingSealer(): Sealer & { synced: (string | null)[] } {
+  const rev = (b: Uint8Array) => Uint8Array.from(b).reverse();
+  const synced: (string | null)[] = [];
+  return {
+    synced,
+    sync: (setting) => void synced.push(setting("keyring")),
+    sealEntry: (_ns, e) => ({ ...e, data: rev(e.data), metadata: e.metadata === null ? null : `S:${e.metadata}`, sealed: true }),
+    openEntry: (_ns, e): Entry => (e.sealed ? { ...e, data: rev(e.data), metadata: e.metadata?.slice(2) ?? null, sealed: false } : e),
+    sealMessage: (_ns, q) => ({ ...q, payload: rev(q.payload), sealed: true }),
+  };
 }
 
 export function defineBackendSuite(name: string, factory: BackendFactory): void {
@@ -280,21 +296,123 @@ export function defineBackendSuite(name: string, factory: BackendFactory): void 
     assert.equal((await all(b)).length, 1);
   });
 
+  withBackend("settings: absent is null; put is compare-and-set; null removes; a commit reads them inside its transaction", async (b) => {
+    assert.equal(await b.getSetting("keyring"), null);
+    assert.equal(await b.putSetting("keyring", "one", "wrong"), false);
+    assert.equal(await b.getSetting("keyring"), null);
+    assert.equal(await b.putSetting("keyring", "one", null), true);
+    assert.equal(await b.putSetting("keyring", "two", null), false, "expected absent, but it is set");
+    assert.equal(await b.putSetting("keyring", "two", "one"), true);
+    assert.equal(await b.getSetting("keyring"), "two");
+    const sealer = reversingSealer();
+    const [r] = await b.commit([{ namespaceId: ns1.id, write: write([{ type: "set", key: k("s"), value: bytes(1) }]), sealer }], NOW);
+    assert.ok(!(r instanceof KvError) && r!.result.ok);
+    assert.deepEqual(sealer.synced, ["two"]);
+    assert.equal(await b.putSetting("keyring", null, "two"), true);
+    assert.equal(await b.getSetting("keyring"), null);
+  });
+
+  withBackend("sealed entries and payloads: stored opaque with their flag; sum/min/max open them inside the commit", async (b) => {
+    const sealer = reversingSealer();
+    const [r] = await b.commit(
+      [
+        {
+          namespaceId: ns1.id,
+          write: write(
+            [
+              { type: "set", key: k("v"), value: bytes(1, 2, 3), metadata: '{"m":1}' },
+              { type: "set", key: k("n"), value: u64(0x0102n) },
+            ],
+            [],
+            [{ payload: Uint8Array.of(7, 8), readyAt: NOW, keysIfUndelivered: [] }],
+          ),
+          sealer,
+        },
+      ],
+      NOW,
+    );
+    assert.ok(!(r instanceof KvError) && r!.result.ok);
+    const [n, v] = await all(b);
+    assert.deepEqual([[...v!.data], v!.metadata, v!.sealed, v!.encoding], [[3, 2, 1], 'S:{"m":1}', true, "bytes"]);
+    assert.equal(n!.sealed, true);
+    const [[listed]] = await b.read(ns1.id, [{ start: k("v"), end: k("w"), limit: 1, keysOnly: true }], NOW);
+    assert.deepEqual([listed!.data.length, listed!.metadata, listed!.sealed], [0, 'S:{"m":1}', true]);
+    const [[point]] = await b.read(ns1.id, [{ start: k("v"), end: Uint8Array.from([...k("v"), 0]), limit: 1 }], NOW);
+    assert.equal(point!.sealed, true);
+    const [m] = await b.claimMessages(ns1.id, NOW, 10, 1000);
+    assert.deepEqual([[...m!.payload], m!.sealed], [[8, 7], true]);
+    // The stored u64 is byte-reversed; sum sees it opened (0x0102) and stores the sum sealed again.
+    const [s] = await b.commit([{ namespaceId: ns1.id, write: write([{ type: "sum", key: k("n"), value: u64(1n) }]), sealer }], NOW);
+    assert.ok(!(s instanceof KvError) && s!.result.ok);
+    const [sum] = (await all(b)).filter((e) => e.encoding === "le64");
+    assert.deepEqual([...sum!.data].reverse(), [...u64Bytes(0x0103n)]);
+    // A write without a sealer stores plaintext, flag off.
+    await commitOne(b, write([{ type: "set", key: k("v"), value: bytes(9) }]));
+    const [, plain] = await all(b);
+    assert.deepEqual([[...plain!.data], plain!.sealed ?? false], [[9], false]);
+  });
+
+  withBackend("reseal rewrites bytes iff the versionstamp is unchanged, issuing no versionstamp", async (b) => {
+    await commitOne(b, write([{ type: "set", key: k("a"), value: bytes(1), metadata: "{}", expiresAt: NOW + 10 }]));
+    await commitOne(b, write([{ type: "set", key: k("b"), value: bytes(2) }]));
+    const [a, bEntry] = await all(b);
+    await commitOne(b, write([{ type: "set", key: k("b"), value: bytes(3) }]));
+    const applied = await b.reseal(ns1.id, [
+      { key: k("a"), versionstamp: a!.versionstamp, data: Uint8Array.of(0xaa), metadata: "sealed-meta", sealed: true },
+      { key: k("b"), versionstamp: bEntry!.versionstamp, data: Uint8Array.of(0xbb), metadata: null, sealed: true },
+      { key: k("gone"), versionstamp: a!.versionstamp, data: Uint8Array.of(0xcc), metadata: null, sealed: true },
+    ]);
+    assert.deepEqual(applied, [true, false, false]);
+    const [a2, b2] = await all(b);
+    assert.deepEqual(
+      [[...a2!.data], a2!.metadata, a2!.sealed, a2!.encoding, a2!.expiresAt, compareBytes(a2!.versionstamp, a!.versionstamp)],
+      [[0xaa], "sealed-meta", true, "bytes", NOW + 10, 0],
+    );
+    assert.deepEqual([[...b2!.data], b2!.sealed ?? false], [[3], false], "b was written meanwhile: it keeps its new bytes");
+    const next = await commitOne(b, write([]));
+    assert.ok(next.ok && counterFromVersionstamp(next.versionstamp) === counterFromVersionstamp(b2!.versionstamp) + 1n, "a reseal takes no versionstamp");
+    // Expired but not yet purged entries are rewritten too (nothing may stay under a retired key).
+    assert.deepEqual(await b.reseal(ns1.id, [{ key: k("a"), versionstamp: a!.versionstamp, data: Uint8Array.of(0xab), metadata: null, sealed: false }]), [true]);
+    assert.deepEqual((await all(b, ns1.id, 0))[0]!.data, Uint8Array.of(0xab));
+  });
+
+  withBackend("listMessages lists every message in id order; resealMessages rewrites a payload iff unchanged", async (b) => {
+    const q = (n: number) => ({ payload: Uint8Array.of(n), readyAt: NOW + n, keysIfUndelivered: [] });
+    await commitOne(b, write([], [], [q(1), q(2), q(3)]));
+    await b.claimMessages(ns1.id, NOW + 1, 1, 1000);
+    const listed = await b.listMessages(ns1.id, 0, 10);
+    assert.deepEqual(listed.map((m) => m.payload[0]), [1, 2, 3], "leased and not-yet-ready messages are listed too");
+    assert.deepEqual((await b.listMessages(ns1.id, listed[0]!.id, 1)).map((m) => m.payload[0]), [2]);
+    const applied = await b.resealMessages([
+      { id: listed[0]!.id, from: Uint8Array.of(1), payload: Uint8Array.of(0x11, 0x11), sealed: true },
+      { id: listed[1]!.id, from: Uint8Array.of(9), payload: Uint8Array.of(0x22), sealed: true },
+    ]);
+    assert.deepEqual(applied, [true, false]);
+    const after = await b.listMessages(ns1.id, 0, 10);
+    assert.deepEqual(after.map((m) => [[...m.payload], m.sealed ?? false]), [[[0x11, 0x11], true], [[2], false], [[3], false]]);
+  });
+
   if (factory.reopen) {
     test(`${name}: data, namespaces, queue and the versionstamp counter survive a reopen`, async () => {
       let b = await factory.open();
       await b.createNamespace(ns1);
       const r = await commitOne(b, write([{ type: "set", key: k("p"), value: bytes(1), metadata: "{}" }], [], [{ payload: serializeV8(1), readyAt: NOW, keysIfUndelivered: [] }]));
       assert.ok(r.ok);
+      const [sealed] = await b.commit([{ namespaceId: ns1.id, write: write([{ type: "set", key: k("q"), value: bytes(5) }], [], [{ payload: Uint8Array.of(6), readyAt: NOW, keysIfUndelivered: [] }]), sealer: reversingSealer() }], NOW);
+      assert.ok(!(sealed instanceof KvError));
+      assert.equal(await b.putSetting("keyring", "kept", null), true);
       b = await factory.reopen!(b);
       try {
         assert.deepEqual(await b.listNamespaces(), [ns1]);
-        const [e] = await all(b);
+        const [e, q] = await all(b);
         assert.deepEqual([...e!.data], [1]);
         assert.equal(e!.metadata, "{}");
+        assert.deepEqual([q!.sealed, e!.sealed], [true, false]);
+        assert.deepEqual((await b.listMessages(ns1.id, 0, 10)).map((m) => m.sealed), [false, true]);
+        assert.equal(await b.getSetting("keyring"), "kept");
         assert.equal(await b.nextMessageAt(ns1.id), NOW);
         const next = await commitOne(b, write([]));
-        assert.ok(next.ok && counterFromVersionstamp(next.versionstamp) > counterFromVersionstamp(r.versionstamp));
+        assert.ok(next.ok && counterFromVersionstamp(next.versionstamp) > counterFromVersionstamp(sealed!.result.ok ? sealed!.result.versionstamp : r.versionstamp));
       } finally {
         await b.close();
       }

@@ -44,7 +44,12 @@ const STREAM = "application/octet-stream";
 /** Deno caps a write at 800 KiB of keys and values; protobuf framing adds a little. */
 const MAX_DATA_BODY = 4 * 1024 * 1024;
 
-/** KvErrors are the caller's (400) unless the store is going away (503, which clients retry). */
+/**
+ * KvErrors are the caller's (400) unless the store is going away (503, which clients retry). An entry
+ * that fails to decrypt, or a store whose key cannot open it, is the store's trouble but permanent:
+ * Deno retries every 5xx forever, so these answer 400 too — the client throws with the message at once
+ * — and are logged like a 500 (src/http/errors.ts).
+ */
 export const KV_CONNECT_STATUS: StatusTable = {
   ...Object.fromEntries(KV_ERROR_CODES.map((code) => [code, 400])),
   closed: 503,

@@ -3,9 +3,9 @@
  * namespace (latin1 strings compare exactly like the bytes they hold).
  */
 import { executeAtomic, isLive, type AppliedWrite, type TxView } from "../../core/atomic.ts";
-import type { Backend, BatchItem, ExpiredKey } from "../../core/backend.ts";
+import type { Backend, BatchItem, ExpiredKey, MessageReseal, Reseal } from "../../core/backend.ts";
 import { KvError } from "../../core/errors.ts";
-import { keyId } from "../../core/keys.ts";
+import { compareBytes, keyId } from "../../core/keys.ts";
 import type { Entry, NamespaceInfo, QueueMessage, ReadRange } from "../../core/types.ts";
 import { versionstampFromCounter } from "../../core/versionstamp.ts";
 
@@ -51,6 +51,7 @@ export class MemoryBackend implements Backend {
   #queue = new Map<number, StoredMessage>();
   #counter = 0n;
   #nextMessageId = 1;
+  #settings = new Map<string, string>();
 
   #entries(ns: string): SortedEntries {
     let e = this.#data.get(ns);
@@ -144,6 +145,7 @@ export class MemoryBackend implements Backend {
       const enqueues: StoredMessage[] = [];
       const view: TxView = {
         get: (key) => store.map.get(keyId(key)) ?? null,
+        setting: (name) => this.#settings.get(name) ?? null,
         put: (e) => puts.push(e),
         delete: (key) => deletes.push(keyId(key)),
         enqueue: (q) =>
@@ -156,11 +158,12 @@ export class MemoryBackend implements Backend {
             keysIfUndelivered: q.keysIfUndelivered,
             backoffSchedule: q.backoffSchedule ?? null,
             leasedUntil: 0,
+            sealed: q.sealed ?? false,
           }),
       };
       let applied: AppliedWrite;
       try {
-        applied = executeAtomic(view, item.write, versionstampFromCounter(this.#counter + 1n), now);
+        applied = executeAtomic(view, item, versionstampFromCounter(this.#counter + 1n), now);
       } catch (e) {
         if (e instanceof KvError) return e;
         throw e;
@@ -222,6 +225,47 @@ export class MemoryBackend implements Backend {
       if (next === null || at < next) next = at;
     }
     return next;
+  }
+
+  async getSetting(name: string): Promise<string | null> {
+    return this.#settings.get(name) ?? null;
+  }
+
+  async putSetting(name: string, value: string | null, expected: string | null): Promise<boolean> {
+    if ((this.#settings.get(name) ?? null) !== expected) return false;
+    if (value === null) this.#settings.delete(name);
+    else this.#settings.set(name, value);
+    return true;
+  }
+
+  async reseal(nsId: string, items: readonly Reseal[]): Promise<boolean[]> {
+    const store = this.#data.get(nsId);
+    return items.map((r) => {
+      const e = store?.map.get(keyId(r.key));
+      if (!store || !e || compareBytes(e.versionstamp, r.versionstamp) !== 0) return false;
+      store.put({ ...e, data: r.data, metadata: r.metadata, sealed: r.sealed });
+      return true;
+    });
+  }
+
+  async listMessages(nsId: string, afterId: number, limit: number): Promise<QueueMessage[]> {
+    return [...this.#queue.values()]
+      .filter((m) => m.namespaceId === nsId && m.id > afterId)
+      .sort((a, b) => a.id - b.id)
+      .slice(0, limit);
+  }
+
+  async resealMessages(items: readonly MessageReseal[]): Promise<boolean[]> {
+    return items.map((r) => {
+      const m = this.#queue.get(r.id);
+      if (!m || compareBytes(m.payload, r.from) !== 0) return false;
+      this.#queue.set(r.id, { ...m, payload: r.payload, sealed: r.sealed });
+      return true;
+    });
+  }
+
+  async scrub(): Promise<void> {
+    // Nothing outlives the process.
   }
 
   async close(): Promise<void> {

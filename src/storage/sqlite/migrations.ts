@@ -77,4 +77,8 @@ export const MIGRATIONS: readonly string[] = [
    UPDATE entries SET expires_at = ${MAX_TIMESTAMP_MS} WHERE expires_at > ${MAX_TIMESTAMP_MS};
    UPDATE entries SET expires_at = 1 WHERE expires_at < 1;
    UPDATE queue SET ready_at = ${MAX_TIMESTAMP_MS} WHERE ready_at > ${MAX_TIMESTAMP_MS};`,
+  // 3: encryption at rest: store-level settings (the keyring), and which queue payloads are sealed. Sealed
+  // entries need no column: bit 0x10 of entries.encoding marks them.
+  `CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+   ALTER TABLE queue ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;`,
 ];

@@ -8,7 +8,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { executeAtomic, type AppliedWrite, type TxView } from "../../core/atomic.ts";
-import type { Backend, BatchItem, ExpiredKey } from "../../core/backend.ts";
+import type { Backend, BatchItem, ExpiredKey, MessageReseal, Reseal } from "../../core/backend.ts";
 import { KvError } from "../../core/errors.ts";
 import { bytesToHex, hexToBytes } from "../../core/keys.ts";
 import type { Entry, NamespaceInfo, QueueMessage, ReadRange, ValueEncoding } from "../../core/types.ts";
@@ -23,29 +23,39 @@ export interface SqliteBackendOptions {
 
 const ENCODING_CODE: Record<ValueEncoding, number> = { v8: 1, le64: 2, bytes: 3 };
 const CODE_ENCODING: Record<number, ValueEncoding> = { 1: "v8", 2: "le64", 3: "bytes" };
+/** Set in `entries.encoding` when the row's value and metadata are sealed (Entry.sealed). */
+const SEALED = 0x10;
+
+function encodingCode(e: Entry): number {
+  return ENCODING_CODE[e.encoding] | (e.sealed ? SEALED : 0);
+}
 
 type Row = Record<string, unknown>;
 
 /** A row of `cols` read with setReturnArrays(true): no per-row object with named keys to build. */
 function arrayToEntry(r: unknown[]): Entry {
+  const code = r[2] as number;
   return {
     key: r[0] as Uint8Array,
     data: r[1] as Uint8Array,
-    encoding: CODE_ENCODING[r[2] as number]!,
+    encoding: CODE_ENCODING[code & ~SEALED]!,
     versionstamp: r[3] as Uint8Array,
     expiresAt: (r[4] as number | null) ?? null,
     metadata: (r[5] as string | null) ?? null,
+    sealed: (code & SEALED) !== 0,
   };
 }
 
 function toEntry(r: Row): Entry {
+  const code = r.encoding as number;
   return {
     key: r.key as Uint8Array,
     data: r.value as Uint8Array,
-    encoding: CODE_ENCODING[r.encoding as number]!,
+    encoding: CODE_ENCODING[code & ~SEALED]!,
     versionstamp: r.versionstamp as Uint8Array,
     expiresAt: (r.expires_at as number | null) ?? null,
     metadata: (r.metadata as string | null) ?? null,
+    sealed: (code & SEALED) !== 0,
   };
 }
 
@@ -62,6 +72,7 @@ function toMessage(r: Row, namespaceId: string): QueueMessage {
     attempts: r.attempts as number,
     keysIfUndelivered: (JSON.parse(r.keys_if_undelivered as string) as string[]).map(hexToBytes),
     backoffSchedule: r.backoff_schedule === null ? null : (JSON.parse(r.backoff_schedule as string) as number[]),
+    sealed: r.sealed === 1,
   };
 }
 
@@ -137,11 +148,21 @@ export class SqliteBackend implements Backend {
         "SELECT e.ns AS ns, e.key AS key, n.id AS nsid FROM entries e JOIN namespaces n ON n.seq = e.ns WHERE e.expires_at IS NOT NULL AND e.expires_at <= ? LIMIT ?",
       ),
       enqueue: p(
-        "INSERT INTO queue (ns, payload, ready_at, keys_if_undelivered, backoff_schedule) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO queue (ns, payload, ready_at, keys_if_undelivered, backoff_schedule, sealed) VALUES (?, ?, ?, ?, ?, ?)",
       ),
       claim: p(
-        "SELECT id, payload, ready_at, attempts, keys_if_undelivered, backoff_schedule FROM queue WHERE ns = ? AND ready_at <= ? AND leased_until <= ? ORDER BY ready_at, id LIMIT ?",
+        "SELECT id, payload, ready_at, attempts, keys_if_undelivered, backoff_schedule, sealed FROM queue WHERE ns = ? AND ready_at <= ? AND leased_until <= ? ORDER BY ready_at, id LIMIT ?",
       ),
+      messages: p(
+        "SELECT id, payload, ready_at, attempts, keys_if_undelivered, backoff_schedule, sealed FROM queue WHERE ns = ? AND id > ? ORDER BY id LIMIT ?",
+      ),
+      resealMessage: p("UPDATE queue SET payload = ?, sealed = ? WHERE id = ? AND payload = ?"),
+      resealCheck: p("SELECT 1 AS ok FROM entries WHERE ns = ? AND key = ? AND versionstamp = ?"),
+      // Changing blob_id fires the trigger that frees the old blob (migration 2).
+      reseal: p(`UPDATE entries SET value = ?, blob_id = ?, encoding = (encoding & ~${SEALED}) | ?, metadata = ? WHERE ns = ? AND key = ?`),
+      settingGet: p("SELECT value FROM settings WHERE name = ?"),
+      settingPut: p("INSERT OR REPLACE INTO settings (name, value) VALUES (?, ?)"),
+      settingDelete: p("DELETE FROM settings WHERE name = ?"),
       lease: p("UPDATE queue SET attempts = attempts + 1, leased_until = ? WHERE id = ?"),
       ack: p("DELETE FROM queue WHERE id = ?"),
       retry: p("UPDATE queue SET ready_at = ?, leased_until = 0 WHERE id = ?"),
@@ -259,14 +280,16 @@ export class SqliteBackend implements Backend {
     if (isPointRange(r) && !r.keysOnly) {
       const row = this.#s.pointGet!.get(ns, r.start, now) as unknown as unknown[] | undefined;
       if (!row) return [];
+      const code = row[1] as number;
       return [
         {
           key: r.start,
           data: row[0] as Uint8Array,
-          encoding: CODE_ENCODING[row[1] as number]!,
+          encoding: CODE_ENCODING[code & ~SEALED]!,
           versionstamp: row[2] as Uint8Array,
           expiresAt: (row[3] as number | null) ?? null,
           metadata: (row[4] as string | null) ?? null,
+          sealed: (code & SEALED) !== 0,
         },
       ];
     }
@@ -320,14 +343,16 @@ export class SqliteBackend implements Backend {
               q.readyAt,
               JSON.stringify(q.keysIfUndelivered.map(bytesToHex)),
               q.backoffSchedule ? JSON.stringify(q.backoffSchedule) : null,
+              q.sealed ? 1 : 0,
             ),
+          setting: (name) => (s.settingGet!.get(name)?.value as string | undefined) ?? null,
         };
         // A savepoint per write: a mutation that throws halfway leaves nothing behind. A batch of one
         // needs none (the whole transaction rolls back instead), which keeps the 1-in-flight path lean.
         const guarded = batch.length > 1;
         if (guarded) s.savepoint!.run();
         try {
-          const applied = executeAtomic(view, item.write, versionstampFromCounter(counter + 1n), now);
+          const applied = executeAtomic(view, item, versionstampFromCounter(counter + 1n), now);
           if (applied.result.ok) {
             counter++;
             if (item.consumeMessage !== undefined) s.ack!.run(item.consumeMessage);
@@ -355,7 +380,7 @@ export class SqliteBackend implements Backend {
       blobId = s.putBlob!.run(e.data).lastInsertRowid;
       inline = null;
     }
-    s.put!.run(ns, e.key, inline, blobId, ENCODING_CODE[e.encoding], e.versionstamp, e.expiresAt, e.metadata);
+    s.put!.run(ns, e.key, inline, blobId, encodingCode(e), e.versionstamp, e.expiresAt, e.metadata);
   }
 
   async purgeExpired(now: number, limit: number): Promise<ExpiredKey[]> {
@@ -392,6 +417,53 @@ export class SqliteBackend implements Backend {
     const ns = this.#seq(nsId);
     if (ns === null) return null;
     return (this.#s.nextAt!.get(ns)!.at as number | null) ?? null;
+  }
+
+  async getSetting(name: string): Promise<string | null> {
+    return (this.#s.settingGet!.get(name)?.value as string | undefined) ?? null;
+  }
+
+  async putSetting(name: string, value: string | null, expected: string | null): Promise<boolean> {
+    return this.#transaction(() => {
+      const current = (this.#s.settingGet!.get(name)?.value as string | undefined) ?? null;
+      if (current !== expected) return false;
+      if (value === null) this.#s.settingDelete!.run(name);
+      else this.#s.settingPut!.run(name, value);
+      return true;
+    });
+  }
+
+  async reseal(nsId: string, items: readonly Reseal[]): Promise<boolean[]> {
+    const ns = this.#seq(nsId);
+    if (ns === null) return items.map(() => false);
+    const s = this.#s;
+    return this.#transaction(() =>
+      items.map((r) => {
+        if (!s.resealCheck!.get(ns, r.key, r.versionstamp)) return false;
+        // Sealing adds a few bytes, so a value may cross the inline limit either way.
+        const big = r.data.byteLength > INLINE_VALUE_BYTES;
+        const blobId = big ? s.putBlob!.run(r.data).lastInsertRowid : null;
+        s.reseal!.run(big ? null : r.data, blobId, r.sealed ? SEALED : 0, r.metadata, ns, r.key);
+        return true;
+      }),
+    );
+  }
+
+  async listMessages(nsId: string, afterId: number, limit: number): Promise<QueueMessage[]> {
+    const ns = this.#seq(nsId);
+    if (ns === null) return [];
+    return this.#s.messages!.all(ns, afterId, limit).map((r) => toMessage(r, nsId));
+  }
+
+  async resealMessages(items: readonly MessageReseal[]): Promise<boolean[]> {
+    return this.#transaction(() =>
+      items.map((r) => Number(this.#s.resealMessage!.run(r.payload, r.sealed ? 1 : 0, r.id, r.from).changes) === 1),
+    );
+  }
+
+  async scrub(options: { checkpoint: boolean }): Promise<void> {
+    this.#db.exec("PRAGMA secure_delete = ON");
+    if (options.checkpoint) this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
   }
 
   /** What SQLite actually runs with: for diagnostics and the durability tests. */

@@ -1,0 +1,126 @@
+/**
+ * The sealed envelope: AES-256-GCM over one value, one metadata text or one queue payload.
+ *
+ *   [1 byte format = 1][4 bytes data key id, big-endian][12 bytes nonce][ciphertext][16 bytes tag]
+ *
+ * The key id travels with every envelope, so rows sealed before a key rotation stay readable and the
+ * rotation can tell, without decrypting, which rows still need it. The associated data binds an envelope
+ * to where it belongs — what it is (value, metadata, payload), the namespace id, the key and the value's
+ * encoding — so bytes moved to another key or namespace, or relabelled, fail authentication instead of
+ * decrypting to someone else's data. Keys themselves stay plaintext: ordering and ranges need them.
+ *
+ * Nonces are random (96 bits) and drawn from a pool refilled in bulk: a fresh `randomBytes(12)` per seal
+ * costs more than the encryption of a small value. NIST SP 800-38D bounds random nonces at 2^32 seals per
+ * key; `openkv key rotate` starts a new data key.
+ */
+import { createCipheriv, createDecipheriv, randomFillSync, type KeyObject } from "node:crypto";
+
+export const ENVELOPE_FORMAT = 1;
+const HEADER = 5;
+const NONCE = 12;
+const TAG = 16;
+/** Bytes an envelope adds to what it seals. */
+export const ENVELOPE_OVERHEAD = HEADER + NONCE + TAG;
+
+/** What an envelope holds; part of its associated data, so one kind cannot pass for another. */
+export type SealedPart = "value" | "metadata" | "payload";
+const PART_TAG: Record<SealedPart, number> = { value: 0x76, metadata: 0x6d, payload: 0x71 };
+const DOMAIN = Buffer.from("openkv/sealed/1\0", "latin1");
+
+/** Where an envelope belongs: any difference on opening is an authentication failure. */
+export interface SealContext {
+  readonly part: SealedPart;
+  readonly namespaceId: string;
+  /** The entry's key (empty for queue payloads). */
+  readonly key: Uint8Array;
+  /** The plaintext value's encoding code (0 for metadata and payloads). */
+  readonly encoding: number;
+}
+
+/** Thrown when an envelope is malformed or fails authentication; the keyring turns it into a KvError. */
+export class EnvelopeError extends Error {
+  readonly keyId: number | null;
+  constructor(message: string, keyId: number | null) {
+    super(message);
+    this.name = "EnvelopeError";
+    this.keyId = keyId;
+  }
+}
+
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+
+function nonceInto(out: Buffer, at: number): void {
+  if (poolAt + NONCE > pool.length) {
+    pool = randomFillSync(Buffer.allocUnsafe(NONCE * 4096));
+    poolAt = 0;
+  }
+  pool.copy(out, at, poolAt, poolAt + NONCE);
+  poolAt += NONCE;
+}
+
+function associatedData(header: Uint8Array, ctx: SealContext): Buffer {
+  const ns = Buffer.from(ctx.namespaceId, "utf8");
+  const aad = Buffer.allocUnsafe(DOMAIN.length + 1 + HEADER + 1 + 2 + ns.length + ctx.key.length);
+  let at = DOMAIN.copy(aad, 0);
+  aad[at++] = PART_TAG[ctx.part];
+  aad.set(header.subarray(0, HEADER), at);
+  at += HEADER;
+  aad[at++] = ctx.encoding;
+  aad.writeUInt16BE(ns.length, at);
+  at += 2;
+  at += ns.copy(aad, at);
+  aad.set(ctx.key, at);
+  return aad;
+}
+
+/** Seals `plaintext` under data key `keyId`. */
+export function seal(key: KeyObject, keyId: number, plaintext: Uint8Array, ctx: SealContext): Uint8Array {
+  const out = Buffer.allocUnsafe(HEADER + NONCE + plaintext.length + TAG);
+  out[0] = ENVELOPE_FORMAT;
+  out.writeUInt32BE(keyId, 1);
+  nonceInto(out, HEADER);
+  const cipher = createCipheriv("aes-256-gcm", key, out.subarray(HEADER, HEADER + NONCE));
+  cipher.setAAD(associatedData(out, ctx));
+  let at = HEADER + NONCE;
+  at += cipher.update(plaintext).copy(out, at);
+  at += cipher.final().copy(out, at);
+  cipher.getAuthTag().copy(out, at);
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+/** The data key id an envelope was sealed with, read without decrypting; null when it is no envelope. */
+export function envelopeKeyId(envelope: Uint8Array): number | null {
+  if (envelope.length < ENVELOPE_OVERHEAD || envelope[0] !== ENVELOPE_FORMAT) return null;
+  return new DataView(envelope.buffer, envelope.byteOffset, HEADER).getUint32(1);
+}
+
+/** Opens an envelope with the key `keyOf(id)` returns; throws EnvelopeError when it cannot. */
+export function open(keyOf: (id: number) => KeyObject, envelope: Uint8Array, ctx: SealContext): Uint8Array {
+  const keyId = envelopeKeyId(envelope);
+  if (keyId === null) throw new EnvelopeError("it is not a sealed envelope", null);
+  const key = keyOf(keyId);
+  const buf = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.length);
+  const decipher = createDecipheriv("aes-256-gcm", key, buf.subarray(HEADER, HEADER + NONCE), { authTagLength: TAG });
+  decipher.setAAD(associatedData(buf, ctx));
+  decipher.setAuthTag(buf.subarray(buf.length - TAG));
+  const body = decipher.update(buf.subarray(HEADER + NONCE, buf.length - TAG));
+  try {
+    decipher.final();
+  } catch {
+    throw new EnvelopeError("it does not authenticate (altered, or moved from another key or namespace)", keyId);
+  }
+  return new Uint8Array(body.buffer, body.byteOffset, body.length);
+}
+
+/** Sealed metadata is stored as text (the Backend keeps metadata as a string): a prefix, then base64. */
+const METADATA_PREFIX = "sealed:";
+
+export function metadataText(envelope: Uint8Array): string {
+  return METADATA_PREFIX + Buffer.from(envelope.buffer, envelope.byteOffset, envelope.length).toString("base64");
+}
+
+export function metadataEnvelope(text: string): Uint8Array {
+  if (!text.startsWith(METADATA_PREFIX)) throw new EnvelopeError("it is not sealed metadata", null);
+  return new Uint8Array(Buffer.from(text.slice(METADATA_PREFIX.length), "base64"));
+}
