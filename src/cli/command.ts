@@ -34,6 +34,8 @@ export interface LocationArgs {
   local?: boolean;
   remote?: boolean;
   persistTo?: string;
+  /** The local store's encryption key file (else $OPENKV_ENCRYPTION_KEY). */
+  encryptionKeyFile?: string;
 }
 
 export interface Location {
@@ -64,8 +66,11 @@ export interface CommandContext {
   config(): WranglerConfig;
   /** Where a command with these flags acts: local unless --remote, as in wrangler. */
   location(args: LocationArgs): Location;
-  /** The store at that location, opened once and closed when the command ends. */
-  store(args: LocationArgs): Promise<KvStore>;
+  /**
+   * The store at that location, opened once and closed when the command ends. `allowLocked` opens an
+   * encrypted local store without its key (for copying its files, which needs none).
+   */
+  store(args: LocationArgs, options?: { allowLocked?: boolean }): Promise<KvStore>;
   /** The local data directory (absolute) for these flags. */
   dataDir(args: LocationArgs): string;
   confirm(text: string, options?: ConfirmOptions): Promise<boolean>;

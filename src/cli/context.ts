@@ -2,6 +2,7 @@
 import { resolve } from "node:path";
 import { localDataDir } from "../config/bindings.ts";
 import { displayPath } from "../config/data-dir.ts";
+import { loadEncryptionKey } from "../config/encryption-key.ts";
 import { remoteSettings } from "../config/remote.ts";
 import { readWranglerConfig, type WranglerConfig } from "../config/wrangler-config.ts";
 import type { CommandContext, GlobalArgs, Location, LocationArgs } from "./command.ts";
@@ -67,12 +68,15 @@ export class Context implements CommandContext {
     return { kind: "remote", where: this.#remote().url };
   }
 
-  store(args: LocationArgs): Promise<KvStore> {
+  store(args: LocationArgs, options: { allowLocked?: boolean } = {}): Promise<KvStore> {
     this.#store ??= (async () => {
       const location = this.location(args);
       const store: KvStore =
         location.kind === "local"
-          ? await LocalStore.open(this.dataDir(args), location.where)
+          ? await LocalStore.open(this.dataDir(args), location.where, {
+              encryptionKey: loadEncryptionKey(args.encryptionKeyFile, this.env, this.cwd),
+              allowLocked: options.allowLocked ?? false,
+            })
           : new RemoteStore(this.#remote().url, this.#remote().token, this.env.OPENKV_ACCOUNT_ID || undefined);
       this.onClose(() => store.close());
       return store;

@@ -1,5 +1,6 @@
 /** Every CLI command and command group, declared once; main.ts builds the parser from these lists. */
 import type { CommandDefinition, GroupDefinition, RawCommandDefinition } from "./command.ts";
+import { keyRotateCommand } from "./commands/key-rotate.ts";
 import { kvBulkDeleteCommand } from "./commands/kv-bulk-delete.ts";
 import { kvBulkGetCommand } from "./commands/kv-bulk-get.ts";
 import { kvBulkPutCommand } from "./commands/kv-bulk-put.ts";
@@ -26,6 +27,7 @@ export const GROUPS: readonly GroupDefinition[] = [
   { command: ["kv", "key"], description: "Individually manage Workers KV key-value pairs" },
   { command: ["kv", "bulk"], description: "Interact with multiple Workers KV key-value pairs at once" },
   { command: ["token"], description: "🔐 Manage the API tokens of an OpenKV server" },
+  { command: ["key"], description: "🔒 Manage the encryption at rest of a local store" },
 ];
 
 export const COMMANDS: readonly CommandDefinition[] = [
@@ -47,6 +49,7 @@ export const COMMANDS: readonly CommandDefinition[] = [
   storeImportCommand,
   storeBackupCommand,
   storeRestoreCommand,
+  keyRotateCommand,
 ];
 
 export const RAW_COMMANDS: readonly RawCommandDefinition[] = [serveCommand];

@@ -15,7 +15,9 @@ import { resolve } from "node:path";
 import { workersNamespace } from "../api/workers/kv-namespace.ts";
 import type { KVNamespace } from "../api/workers/types.ts";
 import { openRemoteNamespace } from "../client/workers-remote.ts";
+import { parseEncryptionKey } from "../core/keyring.ts";
 import { DEFAULT_DATA_DIR, localNamespace, openDataDir } from "./data-dir.ts";
+import { loadEncryptionKey } from "./encryption-key.ts";
 import { remoteSettings } from "./remote.ts";
 import { configBaseDir, ConfigError, readWranglerConfig, type KvNamespaceBinding, type WranglerConfig } from "./wrangler-config.ts";
 
@@ -34,6 +36,8 @@ export interface GetBindingsOptions {
   remote?: boolean;
   url?: string;
   token?: string;
+  /** The local store's encryption key (bytes or base64); default `OPENKV_ENCRYPTION_KEY`. */
+  encryptionKey?: Uint8Array | string;
 }
 
 /** `{ BINDING: KVNamespace }`, plus a non-enumerable `close()` that closes the local store. */
@@ -103,7 +107,11 @@ export async function getBindings(options: GetBindingsOptions = {}): Promise<Bin
   const ids = config.kvNamespaces.map((ns) => [ns.binding, bindingNamespaceId(ns, options.preview ?? false, local)] as const);
   const out = {} as Bindings;
   if (local) {
-    const engine = await openDataDir(localDataDir(config, cwd, options.persistTo));
+    const key =
+      typeof options.encryptionKey === "string"
+        ? parseEncryptionKey(options.encryptionKey, "The encryptionKey option")
+        : (options.encryptionKey ?? loadEncryptionKey(undefined, process.env));
+    const engine = await openDataDir(localDataDir(config, cwd, options.persistTo), key ? { encryptionKey: key } : {});
     try {
       for (const [binding, id] of ids) {
         const ns = (await localNamespace(engine, id, { create: true }))!;

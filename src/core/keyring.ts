@@ -264,7 +264,8 @@ export class Keyring implements Sealer {
   /**
    * A keyring document with a fresh data key made active: the next id after `from`'s keys, wrapped
    * under this user key and `alsoUnder` (a new user key during a rotation, which also gets every older
-   * data key). The new key is held at once, so this process can seal under it as soon as it is stored.
+   * data key). The new key is not held until the document is stored and adopted: another process may
+   * win the race for the same id.
    */
   newDocument(from: KeyringDocument | null, now: number, alsoUnder: { key: KeyObject; fingerprint: string } | undefined, rotation?: { keep: string }): KeyringDocument {
     const userKey = this.#userKey!;
@@ -279,7 +280,7 @@ export class Keyring implements Sealer {
     const wrapped: Record<string, string> = { [this.fingerprint!]: wrapDataKey(userKey, id, raw) };
     if (alsoUnder) wrapped[alsoUnder.fingerprint] = wrapDataKey(alsoUnder.key, id, raw);
     keys.push({ id, createdAt: now, wrapped });
-    this.#dataKeys.set(id, createSecretKey(raw));
+    raw.fill(0);
     return { format: 1, active: id, keys, ...(rotation ? { rotation: { to: id, keep: rotation.keep, startedAt: now } } : {}) };
   }
 

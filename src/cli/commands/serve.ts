@@ -1,5 +1,7 @@
 /** `openkv serve`: start the server (what `npm start` runs). */
 import { parseArgs } from "node:util";
+import { loadEncryptionKey } from "../../config/encryption-key.ts";
+import { KvError } from "../../core/errors.ts";
 import type { RawCommandDefinition } from "../command.ts";
 
 const HELP = `openkv serve — start the OpenKV server
@@ -20,6 +22,9 @@ Options:
   --rate-limit N       Requests per second per token (default unlimited)
   --audit-log FILE     Append a JSON line per namespace create/rename/delete, token create/revoke and
                        bulk delete to FILE (or env OPENKV_AUDIT_LOG; never a token secret or a value)
+  --encryption-key-file FILE
+                       Encrypt values, metadata and queue payloads at rest with the 256-bit key in FILE
+                       (base64, e.g. from \`openssl rand -base64 32\`; or env OPENKV_ENCRYPTION_KEY)
   --help               Show this help`;
 
 /** Parses its own flags (node:util parseArgs): its messages are relied on by scripts and tests. */
@@ -43,6 +48,7 @@ export const serveCommand: RawCommandDefinition = {
         durability: { type: "string", default: "fsync" },
         "rate-limit": { type: "string" },
         "audit-log": { type: "string" },
+        "encryption-key-file": { type: "string" },
         help: { type: "boolean", default: false },
       },
     });
@@ -70,21 +76,43 @@ export const serveCommand: RawCommandDefinition = {
     }
     const adminToken = values["admin-token"] ?? (ctx.env.OPENKV_ADMIN_TOKEN || undefined);
     const auditLog = values["audit-log"] ?? (ctx.env.OPENKV_AUDIT_LOG || undefined);
+    let encryptionKey: Uint8Array | undefined;
+    try {
+      encryptionKey = loadEncryptionKey(values["encryption-key-file"], ctx.env);
+    } catch (e) {
+      ctx.stderr.write(`${(e as Error).message}\n`);
+      return 1;
+    }
     // Loaded on demand: the server (and its protocol stacks) would slow every other command's start.
     const { startServer } = await import("../../server/server.ts");
-    const server = await startServer({
-      host: values.host!,
-      port,
-      dataDir: values.memory ? null : values.data!,
-      ...(values["account-id"] ? { accountId: values["account-id"] } : {}),
-      ...(adminToken ? { adminToken } : {}),
-      ...(values["tls-cert"] ? { tls: { cert: values["tls-cert"], key: values["tls-key"]! } } : {}),
-      insecure: values.insecure!,
-      durability: values.durability,
-      rateLimit,
-      ...(auditLog ? { auditLog } : {}),
-    });
+    let server: Awaited<ReturnType<typeof startServer>>;
+    try {
+      server = await startServer({
+        host: values.host!,
+        port,
+        dataDir: values.memory ? null : values.data!,
+        ...(values["account-id"] ? { accountId: values["account-id"] } : {}),
+        ...(adminToken ? { adminToken } : {}),
+        ...(values["tls-cert"] ? { tls: { cert: values["tls-cert"], key: values["tls-key"]! } } : {}),
+        insecure: values.insecure!,
+        durability: values.durability,
+        rateLimit,
+        ...(auditLog ? { auditLog } : {}),
+        ...(encryptionKey ? { encryptionKey } : {}),
+      });
+    } catch (e) {
+      // A store the key cannot open is refused at start, with what to do.
+      if (e instanceof KvError && e.code === "encryption_key") {
+        ctx.stderr.write(`${e.message}\n`);
+        return 1;
+      }
+      throw e;
+    }
     const out = ctx.stdout;
+    const { keyring } = server.engine;
+    const encryption = keyring.encrypted
+      ? `on (AES-256-GCM; data key ${keyring.activeKeyId}, key fingerprint ${keyring.fingerprint})`
+      : "off (pass --encryption-key-file to turn it on)";
     const where = values.memory ? "memory (nothing is kept after exit)" : `${values.data} (SQLite)`;
     out.write(
       [
@@ -95,6 +123,7 @@ export const serveCommand: RawCommandDefinition = {
         `  KV Connect (Deno)       ${server.url}/kv-connect/{namespace}`,
         `  Health / metrics        ${server.url}/healthz   ${server.url}/metrics`,
         ...(auditLog ? [`  Audit log               ${auditLog}`] : []),
+        `  Encryption at rest      ${encryption}`,
         ``,
         server.adminTokenGenerated
           ? `Admin token (shown once; kept in ${values.memory ? "memory only" : `${values.data}/admin-token`}):\n  ${server.adminToken}`

@@ -19,6 +19,7 @@ interface Args {
   local?: boolean;
   remote?: boolean;
   persistTo?: string;
+  encryptionKeyFile?: string;
 }
 
 export const storeBackupCommand = defineCommand<Args>({
@@ -32,7 +33,8 @@ export const storeBackupCommand = defineCommand<Args>({
   },
   behaviour: { resourceLocation: "stdout" },
   async handler(args, ctx) {
-    const store = await localStore("backup", args, ctx);
+    // A backup copies the store's pages as they are: an encrypted store's stay sealed, and need no key.
+    const store = await localStore("backup", args, ctx, { allowLocked: true });
     const dest = ctx.resolve(args.file);
     if (existsSync(dest)) {
       if (!args.force) throw new UserError(`${args.file} already exists: pass --force to overwrite it.`);

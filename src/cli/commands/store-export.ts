@@ -74,6 +74,11 @@ export const storeExportCommand = defineCommand<Args>({
         await once(file, "close");
       }
     }
+    if (engine.keyring.encrypted) {
+      ctx.out.note(
+        `The export is plaintext: this store is encrypted at rest, and its values and metadata were written decrypted to ${args.output ?? "stdout"}. Keep it safe, or use \`openkv backup\`, which stays encrypted.`,
+      );
+    }
     const what = single ? `namespace ${namespaces[0]!.title} (id: ${namespaces[0]!.id})` : `${formatNumber(namespaces.length)} namespaces`;
     ctx.out.note(`Exported ${formatNumber(written)} entries of ${what} from ${store.location} (${store.where}) to ${args.output ?? "stdout"}.`);
   },

@@ -8,7 +8,7 @@ import { UserError } from "../errors.ts";
 import type { LocalStore } from "../store/local.ts";
 
 /** The local store, or a UserError explaining why these commands need one. */
-export async function localStore(command: string, args: LocationArgs, ctx: CommandContext): Promise<LocalStore> {
+export async function localStore(command: string, args: LocationArgs, ctx: CommandContext, options: { allowLocked?: boolean } = {}): Promise<LocalStore> {
   if (!isLocal(args)) {
     throw new UserError(
       [
@@ -17,7 +17,7 @@ export async function localStore(command: string, args: LocationArgs, ctx: Comma
       ].join("\n"),
     );
   }
-  return (await ctx.store(args)) as LocalStore;
+  return (await ctx.store(args, options)) as LocalStore;
 }
 
 const HEX_ID = /^[0-9a-f]{32}$/;

@@ -2,11 +2,19 @@
 import type { ArgSpec } from "../command.ts";
 import { CommandLineArgsError } from "../errors.ts";
 
-/** `--local` / `--remote` / `--persist-to`, as wrangler declares them (here `kv namespace …` has them too). */
+/**
+ * `--local` / `--remote` / `--persist-to`, as wrangler declares them (here `kv namespace …` has them too),
+ * and OpenKV's `--encryption-key-file` for a local store that is encrypted at rest.
+ */
 export const locationArgs = {
   local: { type: "boolean", describe: "Interact with local storage" },
   remote: { type: "boolean", describe: "Interact with remote storage", conflicts: "local" },
   "persist-to": { type: "string", describe: "Directory for local persistence", requiresArg: true },
+  "encryption-key-file": {
+    type: "string",
+    describe: "The local store's encryption key (base64 of 32 bytes; default: $OPENKV_ENCRYPTION_KEY)",
+    requiresArg: true,
+  },
 } as const satisfies Record<string, ArgSpec>;
 
 /** `--binding` / `--namespace-id` / `--preview` for a command that acts "to"/"from" a namespace. */
@@ -54,4 +62,5 @@ export interface NamespaceTargetArgs {
   local?: boolean;
   remote?: boolean;
   persistTo?: string;
+  encryptionKeyFile?: string;
 }

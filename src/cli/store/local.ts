@@ -35,8 +35,9 @@ export class LocalStore implements KvStore {
   }
 
   /** Opens (creating when missing) the data directory `dir`; `where` is how to name it to the user. */
-  static async open(dir: string, where: string): Promise<LocalStore> {
-    return new LocalStore(await openDataDir(dir), where);
+  static async open(dir: string, where: string, options: { encryptionKey?: Uint8Array | undefined; allowLocked?: boolean } = {}): Promise<LocalStore> {
+    const { encryptionKey, allowLocked } = options;
+    return new LocalStore(await openDataDir(dir, { ...(encryptionKey ? { encryptionKey } : {}), allowLocked: allowLocked ?? false }), where);
   }
 
   async listNamespaces(): Promise<NamespaceRecord[]> {
