@@ -150,6 +150,32 @@ test("sqlite: a blob is freed whenever its row goes — overwrite, delete, expir
   await b.close();
 });
 
+test("sqlite: a reseal that moves a value across the inline limit frees the blob it replaces, and keeps the row's versionstamp", async () => {
+  const path = join(dir, "reseal-blobs.sqlite");
+  const b = new SqliteBackend(path);
+  await b.createNamespace({ id: NS, title: "rs", createdAt: 0 });
+  await b.commit([{ namespaceId: NS, write: setWrite("small", bytes(INLINE_VALUE_BYTES - 10, 1)) }, { namespaceId: NS, write: setWrite("big", bytes(4096, 2)) }], 0);
+  const count = () => {
+    const db = new DatabaseSync(path);
+    try {
+      return db.prepare("SELECT count(*) AS n FROM blobs").get()!.n as number;
+    } finally {
+      db.close();
+    }
+  };
+  assert.equal(count(), 1);
+  const [[big, small]] = await b.read(NS, [{ start: new Uint8Array([0]), end: new Uint8Array([0xff]), limit: 10 }], 0);
+  const applied = await b.reseal(NS, [
+    { key: small!.key, versionstamp: small!.versionstamp, data: bytes(INLINE_VALUE_BYTES + 23, 3).data, metadata: null, sealed: true },
+    { key: big!.key, versionstamp: big!.versionstamp, data: bytes(40, 4).data, metadata: null, sealed: true },
+  ]);
+  assert.deepEqual(applied, [true, true]);
+  assert.equal(count(), 1, "small grew into a blob; big's blob was freed");
+  const [[big2, small2]] = await b.read(NS, [{ start: new Uint8Array([0]), end: new Uint8Array([0xff]), limit: 10 }], 0);
+  assert.deepEqual([big2!.data, small2!.data.length, big2!.versionstamp, small2!.versionstamp], [bytes(40, 4).data, INLINE_VALUE_BYTES + 23, big!.versionstamp, small!.versionstamp]);
+  await b.close();
+});
+
 test("sqlite: a schema-1 store upgrades in place; every value, small or big, reads back the same", async () => {
   const path = join(dir, "v1.sqlite");
   const db = new DatabaseSync(path);

@@ -371,6 +371,13 @@ export function defineBackendSuite(name: string, factory: BackendFactory): void 
     assert.deepEqual([[...b2!.data], b2!.sealed ?? false], [[3], false], "b was written meanwhile: it keeps its new bytes");
     const next = await commitOne(b, write([]));
     assert.ok(next.ok && counterFromVersionstamp(next.versionstamp) === counterFromVersionstamp(b2!.versionstamp) + 1n, "a reseal takes no versionstamp");
+    // Sealing adds bytes: a rewrite may grow a value past what a backend keeps inline, or shrink it back.
+    const grown = Uint8Array.from({ length: 5000 }, (_, i) => i & 0xff);
+    const [b3] = (await all(b)).slice(1);
+    assert.deepEqual(await b.reseal(ns1.id, [{ key: k("b"), versionstamp: b3!.versionstamp, data: grown, metadata: null, sealed: true }]), [true]);
+    assert.deepEqual((await all(b))[1]!.data, grown);
+    assert.deepEqual(await b.reseal(ns1.id, [{ key: k("b"), versionstamp: b3!.versionstamp, data: Uint8Array.of(4), metadata: null, sealed: true }]), [true]);
+    assert.deepEqual((await all(b))[1]!.data, Uint8Array.of(4));
     // Expired but not yet purged entries are rewritten too (nothing may stay under a retired key).
     assert.deepEqual(await b.reseal(ns1.id, [{ key: k("a"), versionstamp: a!.versionstamp, data: Uint8Array.of(0xab), metadata: null, sealed: false }]), [true]);
     assert.deepEqual((await all(b, ns1.id, 0))[0]!.data, Uint8Array.of(0xab));
