@@ -11,6 +11,8 @@ import type { Progress } from "../progress.ts";
 import { locationArgs } from "../kv/args.ts";
 import { formatNumber } from "../output.ts";
 
+const count = (n: number, one: string, many: string) => `${formatNumber(n)} ${n === 1 ? one : many}`;
+
 interface Args {
   newKeyFile?: string;
   local?: boolean;
@@ -46,7 +48,7 @@ export const keyRotateCommand = defineCommand<Args>({
         onStart(p) {
           plan = p;
           ctx.out.log(
-            `${p.resumed ? "Resuming the rotation" : "Rotating"} to data key ${p.target}: ${formatNumber(p.entries)} entries and ${formatNumber(p.messages)} queue messages to look at.`,
+            `${p.resumed ? "Resuming the rotation" : "Rotating"} to data key ${p.target}: ${count(p.entries, "entry", "entries")} and ${count(p.messages, "queue message", "queue messages")} to look at.`,
           );
           bar = ctx.progress("Re-encrypting", p.entries + p.messages);
         },
@@ -55,12 +57,12 @@ export const keyRotateCommand = defineCommand<Args>({
       (bar as Progress | null)?.done();
       const inPlace = report.sealedInPlace > 0 ? ` (${formatNumber(report.sealedInPlace)} of them were plaintext)` : "";
       ctx.out.log(
-        `Re-encrypted ${formatNumber(report.resealed)} entries${inPlace} and ${formatNumber(report.messagesResealed)} queue messages under data key ${report.target}; ${formatNumber(report.changedMeanwhile)} were written meanwhile, already under it.`,
+        `Re-encrypted ${count(report.resealed, "entry", "entries")}${inPlace} and ${count(report.messagesResealed, "queue message", "queue messages")} under data key ${report.target}; ${formatNumber(report.changedMeanwhile)} written meanwhile were already under it.`,
       );
       if (!report.finished) {
         ctx.out.error(
           [
-            `${formatNumber(report.failures.length)} entries or messages could not be decrypted, so the older data keys are kept:`,
+            `${count(report.failures.length, "entry or message", "entries or messages")} could not be decrypted, so the older data keys are kept:`,
             ...report.failures,
             "Delete or restore them, then run `openkv key rotate` again to finish.",
           ].join("\n"),
