@@ -1,9 +1,10 @@
 /**
  * The Deno KV conformance suite (test/conformance/deno-kv.case.ts) against OpenKV's own `openKv`, on
- * the memory backend and on SQLite files. test/deno-kv-real.test.ts checks the same cases against the
- * real Deno.
+ * the memory backend (plain and encrypted at rest) and on SQLite files. test/deno-kv-real.test.ts checks
+ * the same cases against the real Deno.
  */
 import { after, describe, test } from "node:test";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +19,11 @@ function env(open: () => Promise<unknown>): SuiteEnv {
 
 describe("openKv(':memory:')", () => {
   defineDenoKvSuite({ test: (name, fn) => test(name, fn) }, env(() => openKv(":memory:", quiet)));
+});
+
+// Every case again with every value, metadata and queue payload sealed: encryption changes nothing seen.
+describe("openKv(':memory:', { encryptionKey })", () => {
+  defineDenoKvSuite({ test: (name, fn) => test(name, fn) }, env(() => openKv(":memory:", { ...quiet, encryptionKey: randomBytes(32) })));
 });
 
 describe("openKv(<sqlite file>)", () => {

@@ -1,11 +1,12 @@
 /**
- * The Workers KV conformance suite against Miniflare's real workerd binding, OpenKV on memory and
- * OpenKV on SQLite — then a check that OpenKV observed exactly what Miniflare did, case by case,
+ * The Workers KV conformance suite against Miniflare's real workerd binding, OpenKV on memory, OpenKV
+ * on SQLite and OpenKV on SQLite encrypted at rest — then a check that OpenKV observed exactly what Miniflare did, case by case,
  * except for the deliberate differences listed below. Node-only tests follow: expiry with a manual
  * clock (Miniflare cannot take one), strict mode, the shared key space with Deno KV, persistence.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -44,8 +45,8 @@ const DELIBERATE_DIFFERENCES: Readonly<Record<string, string>> = {
 // ---------------------------------------------------------------------------------------------------
 // The three implementations
 
-type Impl = "miniflare" | "memory" | "sqlite";
-const observed: Record<Impl, Observations> = { miniflare: new Map(), memory: new Map(), sqlite: new Map() };
+type Impl = "miniflare" | "memory" | "sqlite" | "encrypted";
+const observed: Record<Impl, Observations> = { miniflare: new Map(), memory: new Map(), sqlite: new Map(), encrypted: new Map() };
 const observe = (impl: Impl) => recorder(observed[impl]);
 const run = (impl: Impl) => ({ label: impl, observed: observed[impl] });
 const CASE_NAMES = WORKERS_KV_CASES.map((c) => c.name);
@@ -82,12 +83,20 @@ const sqlite: WorkersKvFactory = async () => {
   return { kv, close: () => kv.close() };
 };
 
+const encryptionKey = randomBytes(32);
+let encryptedCase = 0;
+const encrypted: WorkersKvFactory = async () => {
+  const kv = await openNamespace(join(dir, "encrypted.sqlite"), { namespace: `case-${encryptedCase++}`, durability: "process", encryptionKey });
+  return { kv, close: () => kv.close() };
+};
+
 // Cases are independent (a namespace each), so Miniflare's round trips can overlap.
 defineWorkersKvSuite("miniflare", miniflare, { observe: observe("miniflare"), concurrency: 8 });
 defineWorkersKvSuite("memory", memory, { observe: observe("memory"), concurrency: 8 });
 defineWorkersKvSuite("sqlite", sqlite, { observe: observe("sqlite") });
+defineWorkersKvSuite("sqlite, encrypted", encrypted, { observe: observe("encrypted") });
 
-for (const impl of ["memory", "sqlite"] as const) {
+for (const impl of ["memory", "sqlite", "encrypted"] as const) {
   test(`${impl}: every observation is identical to Miniflare's`, () => {
     assert.deepEqual(mismatches(CASE_NAMES, run("miniflare"), run(impl), DELIBERATE_DIFFERENCES), []);
   });
