@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createSecretKey, randomBytes } from "node:crypto";
 import { describeKey, keyFingerprint, Keyring, KEYRING_SETTING, parseEncryptionKey } from "./keyring.ts";
 import { encodeKey } from "./keys.ts";
-import { envelopeKeyId, EnvelopeError, ENVELOPE_OVERHEAD, open, seal, type SealContext } from "./sealing.ts";
+import { envelopeKeyId, EnvelopeError, ENVELOPE_OVERHEAD, open, OpenedCache, seal, type SealContext } from "./sealing.ts";
 import type { Entry } from "./types.ts";
 import { MemoryBackend } from "../storage/memory/memory-backend.ts";
 
@@ -128,4 +128,33 @@ test("unlock refuses an encrypted store without its key, or with another, naming
   await assert.rejects(new Keyring(key).unlock(backend, { now: 1 }), {
     message: `This store's keyring does not authenticate under the encryption key given (fingerprint ${fp}): data key 1 was altered`,
   });
+});
+
+test("the opened cache answers only for identical bytes and context, hands out copies, and stays within its budget", () => {
+  const cache = new OpenedCache(1000, 300);
+  const key = createSecretKey(randomBytes(32));
+  const ctx: SealContext = { part: "value", namespaceId: "ns", key: encodeKey(["k"]), encoding: 1 };
+  const plaintext = Uint8Array.of(1, 2, 3);
+  const env = seal(key, 1, plaintext, ctx);
+  cache.put(env, ctx, plaintext);
+  const hit = cache.get(Uint8Array.from(env), { ...ctx, key: encodeKey(["k"]) })!;
+  assert.deepEqual(hit, plaintext);
+  hit[0] = 9;
+  assert.deepEqual(cache.get(env, ctx), plaintext, "a reader changing its copy changes nothing cached");
+  const altered = Uint8Array.from(env);
+  altered[30]! ^= 1;
+  assert.equal(cache.get(altered, ctx), undefined, "same nonce, other bytes: a miss");
+  assert.equal(cache.get(env, { ...ctx, key: encodeKey(["j"]) }), undefined, "moved to another key: a miss");
+  assert.equal(cache.get(env, { ...ctx, namespaceId: "other" }), undefined);
+  assert.equal(cache.get(env, { ...ctx, encoding: 3 }), undefined);
+  cache.put("sealed:text", { ...ctx, part: "metadata", encoding: 0 }, '{"m":1}');
+  assert.equal(cache.get("sealed:text", { ...ctx, part: "metadata", encoding: 0 }), '{"m":1}');
+  // Past the budget the least recently used go first; past maxItem nothing is kept.
+  const big = seal(key, 1, new Uint8Array(400), ctx);
+  cache.put(big, ctx, new Uint8Array(400));
+  assert.equal(cache.get(big, ctx), undefined);
+  const many = Array.from({ length: 40 }, (_, i) => seal(key, 1, Uint8Array.of(i), ctx));
+  many.forEach((e, i) => cache.put(e, ctx, Uint8Array.of(i)));
+  assert.equal(cache.get(env, ctx), undefined, "the first entry was evicted");
+  assert.deepEqual(cache.get(many[39]!, ctx), Uint8Array.of(39));
 });

@@ -20,7 +20,7 @@ import type { Sealer } from "./atomic.ts";
 import type { Backend } from "./backend.ts";
 import { KvError } from "./errors.ts";
 import { decodeKey } from "./keys.ts";
-import { envelopeKeyId, EnvelopeError, metadataEnvelope, metadataText, open, seal, type SealContext } from "./sealing.ts";
+import { envelopeKeyId, EnvelopeError, metadataEnvelope, metadataText, open, OpenedCache, seal, type SealContext } from "./sealing.ts";
 import type { Entry, Enqueue, QueueMessage, ValueEncoding } from "./types.ts";
 
 /** The name of the store setting holding the keyring. */
@@ -159,6 +159,7 @@ export class Keyring implements Sealer {
   #text: string | null | undefined = undefined;
   #doc: KeyringDocument | null = null;
   #dataKeys = new Map<number, KeyObject>();
+  #opened = new OpenedCache();
 
   constructor(userKey?: Uint8Array) {
     this.#userKey = userKey ? createSecretKey(userKey) : null;
@@ -334,11 +335,32 @@ export class Keyring implements Sealer {
   sealEntry(namespaceId: string, entry: Entry): Entry {
     if (!this.#doc) return entry;
     const [id, key] = this.#active();
-    const encoding = ENCODING_CODE[entry.encoding];
-    const data = seal(key, id, entry.data, { part: "value", namespaceId, key: entry.key, encoding });
-    const metadata =
-      entry.metadata === null ? null : metadataText(seal(key, id, Buffer.from(entry.metadata, "utf8"), { part: "metadata", namespaceId, key: entry.key, encoding: 0 }));
+    const valueCtx: SealContext = { part: "value", namespaceId, key: entry.key, encoding: ENCODING_CODE[entry.encoding] };
+    const data = seal(key, id, entry.data, valueCtx);
+    this.#opened.put(data, valueCtx, entry.data);
+    let metadata: string | null = null;
+    if (entry.metadata !== null) {
+      const metaCtx: SealContext = { part: "metadata", namespaceId, key: entry.key, encoding: 0 };
+      metadata = metadataText(seal(key, id, Buffer.from(entry.metadata, "utf8"), metaCtx));
+      this.#opened.put(metadata, metaCtx, entry.metadata);
+    }
     return { ...entry, data, metadata, sealed: true };
+  }
+
+  #openValue(envelope: Uint8Array, ctx: SealContext): Uint8Array {
+    const cached = this.#opened.get(envelope, ctx);
+    if (cached) return cached;
+    const plaintext = open(this.#keyOf, envelope, ctx);
+    this.#opened.put(envelope, ctx, plaintext);
+    return plaintext;
+  }
+
+  #openMetadata(text: string, ctx: SealContext): string {
+    const cached = this.#opened.get(text, ctx);
+    if (cached !== undefined) return cached;
+    const plaintext = Buffer.from(open(this.#keyOf, metadataEnvelope(text), ctx)).toString("utf8");
+    this.#opened.put(text, ctx, plaintext);
+    return plaintext;
   }
 
   openEntry(namespaceId: string, entry: Entry): Entry {
@@ -347,14 +369,9 @@ export class Keyring implements Sealer {
     try {
       // A keysOnly read carries no value: only the metadata needs opening. (A sealed value is never empty.)
       const data =
-        entry.data.length === 0
-          ? entry.data
-          : open(this.#keyOf, entry.data, { part: "value", namespaceId, key: entry.key, encoding: ENCODING_CODE[entry.encoding] });
+        entry.data.length === 0 ? entry.data : this.#openValue(entry.data, { part: "value", namespaceId, key: entry.key, encoding: ENCODING_CODE[entry.encoding] });
       what = "metadata";
-      const metadata =
-        entry.metadata === null
-          ? null
-          : Buffer.from(open(this.#keyOf, metadataEnvelope(entry.metadata), { part: "metadata", namespaceId, key: entry.key, encoding: 0 })).toString("utf8");
+      const metadata = entry.metadata === null ? null : this.#openMetadata(entry.metadata, { part: "metadata", namespaceId, key: entry.key, encoding: 0 });
       return { key: entry.key, data, encoding: entry.encoding, versionstamp: entry.versionstamp, expiresAt: entry.expiresAt, metadata };
     } catch (e) {
       throw this.#failure(e, what, namespaceId, entry.key);

@@ -59,8 +59,20 @@ function nonceInto(out: Buffer, at: number): void {
   poolAt += NONCE;
 }
 
+/** Namespace ids as bytes: every seal and open needs one, and a store has few namespaces. */
+const namespaceBytes = new Map<string, Buffer>();
+
+function nsBytes(id: string): Buffer {
+  let b = namespaceBytes.get(id);
+  if (!b) {
+    if (namespaceBytes.size > 10_000) namespaceBytes.clear();
+    namespaceBytes.set(id, (b = Buffer.from(id, "utf8")));
+  }
+  return b;
+}
+
 function associatedData(header: Uint8Array, ctx: SealContext): Buffer {
-  const ns = Buffer.from(ctx.namespaceId, "utf8");
+  const ns = nsBytes(ctx.namespaceId);
   const aad = Buffer.allocUnsafe(DOMAIN.length + 1 + HEADER + 1 + 2 + ns.length + ctx.key.length);
   let at = DOMAIN.copy(aad, 0);
   aad[at++] = PART_TAG[ctx.part];
@@ -100,11 +112,11 @@ export function open(keyOf: (id: number) => KeyObject, envelope: Uint8Array, ctx
   const keyId = envelopeKeyId(envelope);
   if (keyId === null) throw new EnvelopeError("it is not a sealed envelope", null);
   const key = keyOf(keyId);
-  const buf = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.length);
-  const decipher = createDecipheriv("aes-256-gcm", key, buf.subarray(HEADER, HEADER + NONCE), { authTagLength: TAG });
-  decipher.setAAD(associatedData(buf, ctx));
-  decipher.setAuthTag(buf.subarray(buf.length - TAG));
-  const body = decipher.update(buf.subarray(HEADER + NONCE, buf.length - TAG));
+  const n = envelope.length;
+  const decipher = createDecipheriv("aes-256-gcm", key, envelope.subarray(HEADER, HEADER + NONCE), { authTagLength: TAG });
+  decipher.setAAD(associatedData(envelope, ctx));
+  decipher.setAuthTag(envelope.subarray(n - TAG));
+  const body = decipher.update(envelope.subarray(HEADER + NONCE, n - TAG));
   try {
     decipher.final();
   } catch {
@@ -123,4 +135,79 @@ export function metadataText(envelope: Uint8Array): string {
 export function metadataEnvelope(text: string): Uint8Array {
   if (!text.startsWith(METADATA_PREFIX)) throw new EnvelopeError("it is not sealed metadata", null);
   return new Uint8Array(Buffer.from(text.slice(METADATA_PREFIX.length), "base64"));
+}
+
+interface Opened {
+  readonly envelope: Uint8Array | string;
+  readonly ctx: SealContext;
+  readonly plaintext: Uint8Array | string;
+  readonly size: number;
+}
+
+function sameContext(a: SealContext, b: SealContext): boolean {
+  return a.part === b.part && a.encoding === b.encoding && a.namespaceId === b.namespaceId && Buffer.compare(a.key, b.key) === 0;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
+
+/**
+ * The plaintext of envelopes this process sealed or opened lately, as a database's buffer pool holds
+ * decrypted pages: a hot entry is decrypted once, not on every read. Opening is a pure function of the
+ * envelope's exact bytes and where it belongs, and a hit requires both to be identical, so the cache
+ * never answers for altered or moved bytes (those miss, and fail to open). Only entries up to
+ * `maxItem` bytes are kept — for a big value the cipher's throughput, not its set-up, is the cost — and
+ * at most `budget` bytes in all, least recently used going first. Plaintext lives in this process's
+ * memory, as it does while any request handles it; nothing of it reaches the store's files.
+ */
+export class OpenedCache {
+  readonly #budget: number;
+  readonly #maxItem: number;
+  #bytes = 0;
+  #items = new Map<string | number, Opened>();
+
+  constructor(budget = 16 * 1024 * 1024, maxItem = 64 * 1024) {
+    this.#budget = budget;
+    this.#maxItem = maxItem;
+  }
+
+  /**
+   * The nonce names an envelope (it is random per seal): six of its bytes as a number, which costs no
+   * allocation (a hit still compares every byte). Sealed metadata text names itself.
+   */
+  static #id(envelope: Uint8Array | string): string | number {
+    if (typeof envelope === "string") return envelope;
+    const e = envelope;
+    return e[5]! + e[6]! * 0x100 + e[7]! * 0x10000 + e[8]! * 0x1000000 + e[9]! * 0x100000000 + e[10]! * 0x10000000000;
+  }
+
+  get<T extends Uint8Array | string>(envelope: T, ctx: SealContext): T | undefined {
+    const id = OpenedCache.#id(envelope);
+    const hit = this.#items.get(id);
+    if (!hit || !sameContext(hit.ctx, ctx)) return undefined;
+    if (typeof envelope !== "string" && !sameBytes(hit.envelope as Uint8Array, envelope)) return undefined;
+    this.#items.delete(id);
+    this.#items.set(id, hit);
+    // A copy: whoever reads the value may change its bytes, and the next reader must get what was stored.
+    return (typeof hit.plaintext === "string" ? hit.plaintext : hit.plaintext.slice()) as T;
+  }
+
+  put(envelope: Uint8Array | string, ctx: SealContext, plaintext: Uint8Array | string): void {
+    const size = (typeof envelope === "string" ? envelope.length : envelope.length) + (typeof plaintext === "string" ? plaintext.length : plaintext.length) + ctx.key.length;
+    if (size > this.#maxItem) return;
+    const id = OpenedCache.#id(envelope);
+    const old = this.#items.get(id);
+    if (old) {
+      this.#items.delete(id);
+      this.#bytes -= old.size;
+    }
+    this.#items.set(id, { envelope, ctx, plaintext: typeof plaintext === "string" ? plaintext : plaintext.slice(), size });
+    this.#bytes += size;
+    for (const [oldest, item] of this.#items) {
+      if (this.#bytes <= this.#budget) break;
+      this.#items.delete(oldest);
+      this.#bytes -= item.size;
+    }
+  }
 }
