@@ -30,6 +30,8 @@ export interface EngineOptions {
    * one. Takes effect through `Engine.open`, which checks it against the store.
    */
   encryptionKey?: Uint8Array;
+  /** Plaintext of hot encrypted entries kept in memory, in bytes (default 16 MiB; 0: decrypt every read). */
+  decryptedCacheBytes?: number;
 }
 
 export interface OpenEngineOptions extends EngineOptions {
@@ -68,7 +70,7 @@ export class Engine {
   constructor(backend: Backend, options: EngineOptions = {}) {
     this.backend = backend;
     this.clock = options.clock ?? systemClock;
-    this.keyring = new Keyring(options.encryptionKey);
+    this.keyring = new Keyring(options.encryptionKey, options.decryptedCacheBytes);
     this.#newId = options.newId ?? (() => randomBytes(16).toString("hex"));
     this.#purgeTimer = setInterval(() => void this.purgeExpired().catch(() => {}), options.purgeIntervalMs ?? 1000);
     this.#purgeTimer.unref();

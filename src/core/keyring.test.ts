@@ -133,28 +133,37 @@ test("unlock refuses an encrypted store without its key, or with another, naming
 test("the opened cache answers only for identical bytes and context, hands out copies, and stays within its budget", () => {
   const cache = new OpenedCache(1000, 300);
   const key = createSecretKey(randomBytes(32));
-  const ctx: SealContext = { part: "value", namespaceId: "ns", key: encodeKey(["k"]), encoding: 1 };
+  const ctxOf = (k: string): SealContext => ({ part: "value", namespaceId: "ns", key: encodeKey([k]), encoding: 1 });
+  const ctx = ctxOf("k");
   const plaintext = Uint8Array.of(1, 2, 3);
   const env = seal(key, 1, plaintext, ctx);
   cache.put(env, ctx, plaintext);
-  const hit = cache.get(Uint8Array.from(env), { ...ctx, key: encodeKey(["k"]) })!;
+  const hit = cache.get(Uint8Array.from(env), ctxOf("k"))!;
   assert.deepEqual(hit, plaintext);
   hit[0] = 9;
   assert.deepEqual(cache.get(env, ctx), plaintext, "a reader changing its copy changes nothing cached");
   const altered = Uint8Array.from(env);
   altered[30]! ^= 1;
-  assert.equal(cache.get(altered, ctx), undefined, "same nonce, other bytes: a miss");
-  assert.equal(cache.get(env, { ...ctx, key: encodeKey(["j"]) }), undefined, "moved to another key: a miss");
+  assert.equal(cache.get(altered, ctx), undefined, "other bytes for the same entry: a miss");
+  assert.equal(cache.get(env, ctxOf("j")), undefined, "moved to another key: a miss");
   assert.equal(cache.get(env, { ...ctx, namespaceId: "other" }), undefined);
   assert.equal(cache.get(env, { ...ctx, encoding: 3 }), undefined);
-  cache.put("sealed:text", { ...ctx, part: "metadata", encoding: 0 }, '{"m":1}');
-  assert.equal(cache.get("sealed:text", { ...ctx, part: "metadata", encoding: 0 }), '{"m":1}');
-  // Past the budget the least recently used go first; past maxItem nothing is kept.
-  const big = seal(key, 1, new Uint8Array(400), ctx);
-  cache.put(big, ctx, new Uint8Array(400));
-  assert.equal(cache.get(big, ctx), undefined);
-  const many = Array.from({ length: 40 }, (_, i) => seal(key, 1, Uint8Array.of(i), ctx));
-  many.forEach((e, i) => cache.put(e, ctx, Uint8Array.of(i)));
-  assert.equal(cache.get(env, ctx), undefined, "the first entry was evicted");
-  assert.deepEqual(cache.get(many[39]!, ctx), Uint8Array.of(39));
+  assert.equal(cache.get(env, { ...ctx, part: "metadata" }), undefined);
+  const text = "sealed:text";
+  cache.put(text, { ...ctx, part: "metadata", encoding: 0 }, '{"m":1}');
+  assert.equal(cache.get(text, { ...ctx, part: "metadata", encoding: 0 }), '{"m":1}');
+  assert.equal(cache.get("sealed:other", { ...ctx, part: "metadata", encoding: 0 }), undefined);
+  // A newer envelope for the same entry takes its slot.
+  const newer = seal(key, 1, Uint8Array.of(4), ctx);
+  cache.put(newer, ctx, Uint8Array.of(4));
+  assert.equal(cache.get(env, ctx), undefined);
+  assert.deepEqual(cache.get(newer, ctx), Uint8Array.of(4));
+  // Past maxItem nothing is kept; past the budget the least recently used go first.
+  const big = seal(key, 1, new Uint8Array(400), ctxOf("big"));
+  cache.put(big, ctxOf("big"), new Uint8Array(400));
+  assert.equal(cache.get(big, ctxOf("big")), undefined);
+  const many = Array.from({ length: 30 }, (_, i) => seal(key, 1, Uint8Array.of(i), ctxOf(`m${i}`)));
+  many.forEach((e, i) => cache.put(e, ctxOf(`m${i}`), Uint8Array.of(i)));
+  assert.equal(cache.get(newer, ctx), undefined, "the oldest entry was evicted");
+  assert.deepEqual(cache.get(many[29]!, ctxOf("m29")), Uint8Array.of(29));
 });

@@ -159,9 +159,11 @@ export class Keyring implements Sealer {
   #text: string | null | undefined = undefined;
   #doc: KeyringDocument | null = null;
   #dataKeys = new Map<number, KeyObject>();
-  #opened = new OpenedCache();
+  #opened: OpenedCache;
 
-  constructor(userKey?: Uint8Array) {
+  /** `cacheBytes`: how much plaintext of hot entries to keep (OpenedCache); 0 decrypts on every read. */
+  constructor(userKey?: Uint8Array, cacheBytes?: number) {
+    this.#opened = new OpenedCache(cacheBytes);
     this.#userKey = userKey ? createSecretKey(userKey) : null;
     this.fingerprint = userKey ? keyFingerprint(userKey) : null;
   }
@@ -335,15 +337,11 @@ export class Keyring implements Sealer {
   sealEntry(namespaceId: string, entry: Entry): Entry {
     if (!this.#doc) return entry;
     const [id, key] = this.#active();
-    const valueCtx: SealContext = { part: "value", namespaceId, key: entry.key, encoding: ENCODING_CODE[entry.encoding] };
-    const data = seal(key, id, entry.data, valueCtx);
-    this.#opened.put(data, valueCtx, entry.data);
-    let metadata: string | null = null;
-    if (entry.metadata !== null) {
-      const metaCtx: SealContext = { part: "metadata", namespaceId, key: entry.key, encoding: 0 };
-      metadata = metadataText(seal(key, id, Buffer.from(entry.metadata, "utf8"), metaCtx));
-      this.#opened.put(metadata, metaCtx, entry.metadata);
-    }
+    // Not remembered in the opened cache: most writes are never read back by this process, and a write
+    // should not pay for a read that may not come.
+    const data = seal(key, id, entry.data, { part: "value", namespaceId, key: entry.key, encoding: ENCODING_CODE[entry.encoding] });
+    const metadata =
+      entry.metadata === null ? null : metadataText(seal(key, id, Buffer.from(entry.metadata, "utf8"), { part: "metadata", namespaceId, key: entry.key, encoding: 0 }));
     return { ...entry, data, metadata, sealed: true };
   }
 

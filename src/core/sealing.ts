@@ -14,6 +14,7 @@
  * key; `openkv key rotate` starts a new data key.
  */
 import { createCipheriv, createDecipheriv, randomFillSync, type KeyObject } from "node:crypto";
+import { keyId } from "./keys.ts";
 
 export const ENVELOPE_FORMAT = 1;
 const HEADER = 5;
@@ -137,75 +138,69 @@ export function metadataEnvelope(text: string): Uint8Array {
   return new Uint8Array(Buffer.from(text.slice(METADATA_PREFIX.length), "base64"));
 }
 
-interface Opened {
-  readonly envelope: Uint8Array | string;
-  readonly ctx: SealContext;
-  readonly plaintext: Uint8Array | string;
-  readonly size: number;
-}
-
-function sameContext(a: SealContext, b: SealContext): boolean {
-  return a.part === b.part && a.encoding === b.encoding && a.namespaceId === b.namespaceId && Buffer.compare(a.key, b.key) === 0;
-}
-
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0;
 }
 
+interface Opened {
+  readonly envelope: Uint8Array | string;
+  readonly encoding: number;
+  readonly plaintext: Uint8Array | string;
+  readonly size: number;
+}
+
 /**
- * The plaintext of envelopes this process sealed or opened lately, as a database's buffer pool holds
- * decrypted pages: a hot entry is decrypted once, not on every read. Opening is a pure function of the
- * envelope's exact bytes and where it belongs, and a hit requires both to be identical, so the cache
- * never answers for altered or moved bytes (those miss, and fail to open). Only entries up to
- * `maxItem` bytes are kept — for a big value the cipher's throughput, not its set-up, is the cost — and
- * at most `budget` bytes in all, least recently used going first. Plaintext lives in this process's
- * memory, as it does while any request handles it; nothing of it reaches the store's files.
+ * The plaintext of entries this process sealed or opened lately, as a database's buffer pool holds
+ * decrypted pages: a hot entry is decrypted once, not on every read. One slot per namespace, key and
+ * part (value or metadata), holding the exact envelope it was decrypted from: opening is a pure
+ * function of those bytes and of where they belong, and a hit needs both identical, so the cache never
+ * answers for altered or moved bytes (they miss, and fail to open). Only small entries are kept (for a
+ * big value the cipher's throughput, not its set-up, is the cost), at most `budget` bytes in all, least
+ * recently used going first. Plaintext lives in this process's memory, as it does while any request
+ * handles it; none of it reaches the store's files.
  */
 export class OpenedCache {
   readonly #budget: number;
   readonly #maxItem: number;
   #bytes = 0;
-  #items = new Map<string | number, Opened>();
+  #items = new Map<string, Opened>();
 
   constructor(budget = 16 * 1024 * 1024, maxItem = 64 * 1024) {
     this.#budget = budget;
     this.#maxItem = maxItem;
   }
 
-  /**
-   * The nonce names an envelope (it is random per seal): six of its bytes as a number, which costs no
-   * allocation (a hit still compares every byte). Sealed metadata text names itself.
-   */
-  static #id(envelope: Uint8Array | string): string | number {
-    if (typeof envelope === "string") return envelope;
-    const e = envelope;
-    return e[5]! + e[6]! * 0x100 + e[7]! * 0x10000 + e[8]! * 0x1000000 + e[9]! * 0x100000000 + e[10]! * 0x10000000000;
+  static #slot(ctx: SealContext): string {
+    return `${ctx.part}\0${ctx.namespaceId}\0${keyId(ctx.key)}`;
   }
 
   get<T extends Uint8Array | string>(envelope: T, ctx: SealContext): T | undefined {
-    const id = OpenedCache.#id(envelope);
-    const hit = this.#items.get(id);
-    if (!hit || !sameContext(hit.ctx, ctx)) return undefined;
-    if (typeof envelope !== "string" && !sameBytes(hit.envelope as Uint8Array, envelope)) return undefined;
-    this.#items.delete(id);
-    this.#items.set(id, hit);
+    if (this.#bytes === 0) return undefined;
+    const slot = OpenedCache.#slot(ctx);
+    const hit = this.#items.get(slot);
+    if (!hit || hit.encoding !== ctx.encoding) return undefined;
+    if (typeof envelope === "string" ? hit.envelope !== envelope : typeof hit.envelope === "string" || !sameBytes(hit.envelope, envelope)) return undefined;
+    this.#items.delete(slot);
+    this.#items.set(slot, hit);
     // A copy: whoever reads the value may change its bytes, and the next reader must get what was stored.
     return (typeof hit.plaintext === "string" ? hit.plaintext : hit.plaintext.slice()) as T;
   }
 
   put(envelope: Uint8Array | string, ctx: SealContext, plaintext: Uint8Array | string): void {
-    const size = (typeof envelope === "string" ? envelope.length : envelope.length) + (typeof plaintext === "string" ? plaintext.length : plaintext.length) + ctx.key.length;
-    if (size > this.#maxItem) return;
-    const id = OpenedCache.#id(envelope);
-    const old = this.#items.get(id);
+    const size = envelope.length + plaintext.length + ctx.key.length + ctx.namespaceId.length;
+    if (size > this.#maxItem || size > this.#budget) return;
+    const slot = OpenedCache.#slot(ctx);
+    const old = this.#items.get(slot);
     if (old) {
-      this.#items.delete(id);
+      this.#items.delete(slot);
       this.#bytes -= old.size;
     }
-    this.#items.set(id, { envelope, ctx, plaintext: typeof plaintext === "string" ? plaintext : plaintext.slice(), size });
+    this.#items.set(slot, { envelope, encoding: ctx.encoding, plaintext: typeof plaintext === "string" ? plaintext : plaintext.slice(), size });
     this.#bytes += size;
+    if (this.#bytes <= this.#budget) return;
+    // Evict down to three quarters at once: a Map drops its oldest entries cheaply in bulk, not one at a time.
     for (const [oldest, item] of this.#items) {
-      if (this.#bytes <= this.#budget) break;
+      if (this.#bytes <= (this.#budget * 3) / 4) break;
       this.#items.delete(oldest);
       this.#bytes -= item.size;
     }

@@ -325,6 +325,12 @@ export class SqliteBackend implements Backend {
     const s = this.#s;
     return this.#transaction(() => {
       let counter = BigInt(s.counterGet!.get()!.value as number);
+      // Settings cannot change inside this transaction: every write of the batch reads them once.
+      const settings = new Map<string, string | null>();
+      const setting = (name: string) => {
+        if (!settings.has(name)) settings.set(name, (s.settingGet!.get(name)?.value as string | undefined) ?? null);
+        return settings.get(name)!;
+      };
       const results = batch.map((item): AppliedWrite | KvError => {
         const row = s.seqOf!.get(item.namespaceId);
         if (!row) return new KvError("namespace_not_found", "namespace not found");
@@ -345,7 +351,7 @@ export class SqliteBackend implements Backend {
               q.backoffSchedule ? JSON.stringify(q.backoffSchedule) : null,
               q.sealed ? 1 : 0,
             ),
-          setting: (name) => (s.settingGet!.get(name)?.value as string | undefined) ?? null,
+          setting,
         };
         // A savepoint per write: a mutation that throws halfway leaves nothing behind. A batch of one
         // needs none (the whole transaction rolls back instead), which keeps the 1-in-flight path lean.
