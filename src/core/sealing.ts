@@ -14,7 +14,6 @@
  * key; `openkv key rotate` starts a new data key.
  */
 import { createCipheriv, createDecipheriv, randomFillSync, type KeyObject } from "node:crypto";
-import { keyId } from "./keys.ts";
 
 export const ENVELOPE_FORMAT = 1;
 const HEADER = 5;
@@ -171,7 +170,9 @@ export class OpenedCache {
   }
 
   static #slot(ctx: SealContext): string {
-    return `${ctx.part}\0${ctx.namespaceId}\0${keyId(ctx.key)}`;
+    // The key's bytes as char codes: keyId() would reach for the key's ArrayBuffer, which for a small
+    // key made in JS means copying it out of the heap on every lookup.
+    return `${ctx.part}\0${ctx.namespaceId}\0${String.fromCharCode.apply(null, ctx.key as unknown as number[])}`;
   }
 
   get<T extends Uint8Array | string>(envelope: T, ctx: SealContext): T | undefined {
