@@ -38,6 +38,7 @@ export const DIFFERENCES = [
   "The old `kv:namespace` / `kv:key` / `kv:bulk` spelling still works with a deprecation warning; wrangler 4 rejects it.",
   "An unknown `--env` is an error listing the known environments even when the config has none; wrangler only warns then.",
   "Help: no --env-file flag (OpenKV loads no .env files) and `-e, --env` is described as selecting `env.<name>` of the config.",
+  "Help: commands that can open a local store list --encryption-key-file (the store's key for encryption at rest), which wrangler has no use for.",
   "Error output is coloured only on a terminal (wrangler colours errors even when piped).",
 ];
 
@@ -213,7 +214,7 @@ function normaliser(world: World) {
       }
       if (/🚧 `wrangler kv bulk get` is an open beta command/.test(line)) continue;
       if (/^(Uploaded|Deleted) \d+% \(/.test(line)) continue;
-      if (/^\s*--env-file /.test(line) || /^\s*-e, --env /.test(line)) continue;
+      if (/^\s*--env-file /.test(line) || /^\s*-e, --env /.test(line) || /^\s*--encryption-key-file /.test(line)) continue;
       line = line.replace(/A request to the Cloudflare API \(/, "A request to the server (").replace(/A request to the OpenKV server at \S+ \(/, "A request to the server (");
       line = line.replace(/About to delete (local|remote) KV namespace/, "About to delete <where> KV namespace");
       line = line.replace(/"expiration": 1\d{9}/g, '"expiration": <exp>');
