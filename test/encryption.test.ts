@@ -357,6 +357,30 @@ test("sqlite: another process that opened the store before encryption was turned
   await keyed.close();
 });
 
+test("sqlite: a process without the key leaves an encrypted store's queue messages to one that has it", async () => {
+  const path = join(dir, "queue-late.sqlite");
+  const keylessClock = new ManualClock();
+  const keyless = new Engine(new SqliteBackend(path), { clock: keylessClock });
+  const ns = await keyless.ensureNamespace("default");
+  const keyedClock = new ManualClock();
+  const keyed = await Engine.open(new SqliteBackend(path), { clock: keyedClock, encryptionKey: randomBytes(32) });
+  ok(await keyed.atomic(ns.id, write([], [{ payload: serializeV8("for the keyed"), readyAt: keyedClock.now(), keysIfUndelivered: [k("dead")], backoffSchedule: [] }])));
+  const seenByKeyless: unknown[] = [];
+  const keylessDone = keyless.listenQueue(ns.id, (p) => void seenByKeyless.push(p));
+  await keyless.tick();
+  await keyless.close();
+  await keylessDone;
+  assert.deepEqual(seenByKeyless, []);
+  assert.equal(await keyed.get(ns.id, k("dead")), null, "not dead-lettered: the keyless process could not even try");
+  const got: unknown[] = [];
+  const keyedDone = keyed.listenQueue(ns.id, (p) => void got.push(deserializeV8(p)));
+  keyedClock.advance(61_000); // the keyless process's lease lapses
+  await keyed.tick();
+  assert.deepEqual(got, ["for the keyed"]);
+  await keyed.close();
+  await keyedDone;
+});
+
 test("sqlite: a plaintext store is encrypted in place; afterwards its files hold none of the plaintext", async () => {
   const sub = mkdtempSync(join(dir, "inplace-"));
   const path = join(sub, "openkv.sqlite");

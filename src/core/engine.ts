@@ -453,6 +453,13 @@ class QueueListener {
     let payload: Uint8Array | null = null;
     try {
       payload = m.sealed ? await engine.openPayload(this.#ns, m) : m.payload;
+    } catch (e) {
+      // This process has no key for the store (it was encrypted since it started): leave the message
+      // leased, for a process that has the key once the lease lapses, rather than spend its attempts.
+      if (e instanceof KvError && e.code === "encryption_key") return;
+    }
+    try {
+      if (payload === null) throw new Error("undecryptable payload");
       await this.#handler(payload, m.sealed ? { ...m, payload, sealed: false } : m);
       ok = true;
     } catch {
