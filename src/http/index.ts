@@ -4,6 +4,7 @@
  * core and auth only; `src/server` composes it with the APIs.
  */
 export { audit, auditRequest } from "./audit.ts";
+export { CONNECTION_LIMITS, type ConnectionLimits } from "./connection-limits.ts";
 export { HttpError, describeError, KV_ERROR_STATUS, type StatusTable } from "./errors.ts";
 export { parseJson, readBody, sendJson, sendJsonText, sendText } from "./http.ts";
 export { createListener, type Handler, type Listener, type Request, type Response } from "./listener.ts";

@@ -12,6 +12,7 @@ import { cloudflareRoutes } from "../api/cloudflare/index.ts";
 import { kvConnectRoutes, type KvConnectOptions } from "../api/kv-connect/index.ts";
 import { restRoutes } from "../api/rest/routes.ts";
 import { createApp } from "./app.ts";
+import type { ConnectionLimits } from "../http/connection-limits.ts";
 import { createListener, type Listener } from "../http/listener.ts";
 import { Metrics } from "../http/metrics.ts";
 import type { Route, ServerDeps } from "../http/route.ts";
@@ -32,6 +33,8 @@ export interface ServerConfig {
   rateLimit?: number;
   maxBodyBytes?: number;
   clock?: Clock;
+  /** Overrides of the connection timeouts and caps (`CONNECTION_LIMITS`); tests shorten them. */
+  connectionLimits?: Partial<ConnectionLimits>;
   /** KV Connect tuning (keep-alive interval, metadata expiry, queue lease). */
   kvConnect?: KvConnectOptions;
   /** Append one JSON line per namespace create/rename/delete, token create/revoke and bulk delete to this file. */
@@ -138,7 +141,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   let listener: Listener;
   let address;
   try {
-    listener = createListener(config.tls ? { handler, tls: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : { handler });
+    listener = createListener({
+      handler,
+      ...(config.tls ? { tls: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
+      ...(config.connectionLimits ? { limits: config.connectionLimits } : {}),
+    });
     address = await listener.listen(config.port, config.host);
   } catch (e) {
     await unwind();
