@@ -15,6 +15,20 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * The client went away before its request arrived whole (it closed the connection or reset the stream
+ * mid-body). Its event, not our trouble: never logged, nothing is answered (no one is listening), and it
+ * is counted as status 499, nginx's "client closed request".
+ */
+export class ClientGoneError extends Error {
+  constructor() {
+    super("The client closed the connection before its request body was complete");
+  }
+}
+
+/** The status counted for a request whose client went away (`ClientGoneError`). */
+export const CLIENT_GONE_STATUS = 499;
+
 export type StatusTable = Readonly<Record<KvErrorCode, number>>;
 
 /** Core's codes as HTTP statuses. 500 means "our trouble": logged, and answered with a generic message. */
@@ -54,6 +68,7 @@ export interface DescribedError {
 
 /** Status and message for any error: KvError and HttpError are meant for users; anything else is not. */
 export function describeError(e: unknown, table: StatusTable = KV_ERROR_STATUS): DescribedError {
+  if (e instanceof ClientGoneError) return { status: CLIENT_GONE_STATUS, message: e.message, headers: {}, internal: false };
   if (e instanceof HttpError) return { status: e.status, message: e.message, headers: e.headers, internal: false };
   if (e instanceof KvError) {
     const status = table[e.code];

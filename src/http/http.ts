@@ -1,11 +1,21 @@
 /** Small request/response helpers shared by every front end mounted on the server. */
-export { describeError, HttpError } from "./errors.ts";
-import { HttpError } from "./errors.ts";
+export { ClientGoneError, describeError, HttpError } from "./errors.ts";
+import { ClientGoneError, HttpError } from "./errors.ts";
 import type { ServerResponse } from "node:http";
 import type { Request, Response } from "./listener.ts";
 
-/** Reads the whole body, refusing (413) past `limit` bytes without buffering the excess. */
+/** True once the client reset the stream or closed the connection before the request arrived whole. */
+export function clientGone(req: Request): boolean {
+  return (req as { aborted?: boolean }).aborted === true || req.readableAborted;
+}
+
+/**
+ * Reads the whole body, refusing (413) past `limit` bytes without buffering the excess. A client that
+ * goes away mid-body (or went away before this was called) rejects it with `ClientGoneError`: HTTP/2
+ * ends such a request as if it were complete, so "end" alone would hand a truncated body on.
+ */
 export function readBody(req: Request, limit: number): Promise<Buffer> {
+  if (clientGone(req)) return Promise.reject(new ClientGoneError());
   const declared = Number(req.headers["content-length"]);
   if (Number.isFinite(declared) && declared > limit) {
     req.resume();
@@ -14,24 +24,31 @@ export function readBody(req: Request, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let failed = false;
+    let settled = false;
+    const fail = (e: Error) => {
+      if (settled) return;
+      settled = true;
+      reject(e);
+    };
     req.on("data", (chunk: Buffer) => {
-      if (failed) return;
+      if (settled) return;
       size += chunk.length;
       if (size > limit) {
-        failed = true;
         req.resume();
-        reject(new HttpError(413, `Request body exceeds the limit of ${limit} bytes`));
+        fail(new HttpError(413, `Request body exceeds the limit of ${limit} bytes`));
         return;
       }
       chunks.push(chunk);
     });
+    req.on("aborted", () => fail(new ClientGoneError()));
     req.on("end", () => {
-      if (!failed) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      if (settled) return;
+      if (clientGone(req)) return fail(new ClientGoneError());
+      settled = true;
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     });
-    req.on("error", (e) => {
-      if (!failed) reject(e);
-    });
+    req.on("error", (e) => fail(clientGone(req) ? new ClientGoneError() : e));
+    req.on("close", () => fail(new ClientGoneError()));
   });
 }
 

@@ -5,7 +5,7 @@
  */
 export { audit, auditRequest } from "./audit.ts";
 export { CONNECTION_LIMITS, type ConnectionLimits } from "./connection-limits.ts";
-export { HttpError, describeError, KV_ERROR_STATUS, type StatusTable } from "./errors.ts";
-export { parseJson, readBody, sendJson, sendJsonText, sendText } from "./http.ts";
+export { CLIENT_GONE_STATUS, ClientGoneError, HttpError, describeError, KV_ERROR_STATUS, type StatusTable } from "./errors.ts";
+export { clientGone, parseJson, readBody, sendJson, sendJsonText, sendText } from "./http.ts";
 export { createListener, type Handler, type Listener, type Request, type Response } from "./listener.ts";
 export type { ErrorEncoder, Method, Route, RouteContext, ServerDeps, ServerLimits } from "./route.ts";

@@ -6,7 +6,7 @@ import FindMyWay from "find-my-way";
 import { KvError } from "../core/errors.ts";
 import type { NamespaceInfo } from "../core/types.ts";
 import { auditRequest } from "../http/audit.ts";
-import { describeError, HttpError } from "../http/http.ts";
+import { ClientGoneError, describeError, HttpError } from "../http/http.ts";
 import type { Handler, Request, Response } from "../http/listener.ts";
 import { RateLimiter } from "../http/rate-limit.ts";
 import type { Route, RouteContext, ServerDeps } from "../http/route.ts";
@@ -130,7 +130,8 @@ export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions
       const d = describeError(e, route.statuses);
       if (d.internal) log(`openkv: internal error on ${req.method} ${path}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       deps.metrics.error(d.status);
-      if (res.headersSent) {
+      // No one is left to answer when the client went away.
+      if (res.headersSent || e instanceof ClientGoneError) {
         res.destroy();
         return;
       }
