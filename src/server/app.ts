@@ -119,10 +119,14 @@ export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions
     const path = (q === -1 ? url : url.slice(0, q)).replace(/\/{2,}/g, "/");
     // The router decodes what it matches; escaping "%" first hands every parameter over exactly as
     // sent, so a malformed escape is our 400 rather than the router's 404, and the wildcard stays raw.
-    const found = router.find(req.method as "GET", path.replaceAll("%", "%25"));
+    const routed = path.replaceAll("%", "%25");
+    // HEAD is GET without the body (RFC 9110 §9.3.2): same route, status and headers; Node's HTTP/1.1 and
+    // HTTP/2 responses drop the body of a HEAD request themselves.
+    const found = router.find(req.method as "GET", routed) ?? (req.method === "HEAD" ? router.find("GET", routed) : null);
     if (!found) {
       deps.metrics.error(404);
-      return notFound(res, 404, `No route for ${req.method} ${path}`, {}, null);
+      // A HEAD's body is never sent, but its content-length must be GET's.
+      return notFound(res, 404, `No route for ${req.method === "HEAD" ? "GET" : req.method} ${path}`, {}, null);
     }
     const route = found.store as Route;
     const query = new URLSearchParams(q === -1 ? "" : url.slice(q + 1));
