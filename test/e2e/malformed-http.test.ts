@@ -7,7 +7,7 @@
  * namespace, nothing the token may not change changes (a snapshot of the store before and after). After
  * the admin phase, whatever the requests stored can still be listed and read on every API and exported.
  *
- * CI runs MALFORMED_RUNS (default 2,400) requests; `npm run test:malformed` runs 40,000.
+ * CI runs MALFORMED_RUNS (default 5,000) requests; `npm run test:malformed` runs 100,000.
  * Reproduce a failure with the seed it prints: MALFORMED_SEED=<seed> node --test test/e2e/malformed-http.test.ts
  */
 import { test } from "node:test";
@@ -24,7 +24,7 @@ import { anyRequest, describe, http1Bytes, http2Headers, knownHostile, type Fuzz
 import { sendHttp1, sendHttp2, UnsendableError, type Answer } from "./raw-http.ts";
 import { startChildServer, type ChildServer } from "./serve-child.ts";
 
-const RUNS = Number(process.env.MALFORMED_RUNS ?? 2_400);
+const RUNS = Number(process.env.MALFORMED_RUNS ?? 5_000);
 const SEED = Number(process.env.MALFORMED_SEED ?? 20_261_130);
 const ADMIN = "okv_malformed_admin_token_0123456789";
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
