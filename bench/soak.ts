@@ -1,0 +1,307 @@
+/**
+ * `npm run soak`: a real `openkv serve` (SQLite, fsync on commit) under mixed load for a long while —
+ * /kv reads, writes and lists; REST v4 reads, writes, bulk writes, bulk reads and key lists; KV Connect
+ * reads, writes and atomic sums through our remote client; and a 25 MiB value written and read back
+ * every few seconds. Capacity is measured first (the same mix, 32 clients flat out); the soak then
+ * offers half of it at a steady rate. It reports requests served, errors, the slowest request per kind
+ * and the server's RSS (after a warm-up of the first fifth, and at the end), and fails (exit 1) past the
+ * targets: RSS growth under 10%, 0 errors, no request slower than 1 s.
+ *
+ * Options: --minutes N (default 10), --capacity-seconds N (default 15), --rate N (requests/s; skips the
+ * capacity measurement), --big-every-seconds N (default 15).
+ */
+import { readFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { openKv, type Kv } from "../src/api/deno/index.ts";
+import { startChildServer, type ChildServer } from "../test/e2e/serve-child.ts";
+
+const { values: flags } = parseArgs({
+  options: {
+    minutes: { type: "string", default: "10" },
+    "capacity-seconds": { type: "string", default: "15" },
+    rate: { type: "string" },
+    "big-every-seconds": { type: "string", default: "15" },
+  },
+});
+const MINUTES = Number(flags.minutes);
+const CAPACITY_SECONDS = Number(flags["capacity-seconds"]);
+const BIG_EVERY_MS = Number(flags["big-every-seconds"]) * 1000;
+const TARGETS = { rssGrowth: 0.1, errors: 0, slowestMs: 1000 } as const;
+
+const ADMIN = "okv_soak_admin_token_0123456789abcdef";
+const ACCOUNT = "0123456789abcdef0123456789abcdef";
+/** Keys per API: writes overwrite within this range, so the store stops growing once it is full. */
+const KEYS = 2000;
+const BIG = 25 * 1024 * 1024;
+
+const auth = { authorization: `Bearer ${ADMIN}` };
+const json = { ...auth, "content-type": "application/json" };
+const pad = "p".repeat(1000);
+
+interface Env {
+  server: ChildServer;
+  kv: Kv;
+  values: string;
+}
+
+type Op = (env: Env, i: number) => Promise<void>;
+
+async function expectOk(r: Response, what: string): Promise<void> {
+  const body = await r.arrayBuffer();
+  if (r.status !== 200) throw new Error(`${what}: ${r.status} ${Buffer.from(body).toString("utf8").slice(0, 200)}`);
+}
+
+const k = (i: number) => i % KEYS;
+
+/** The mix, with weights: reads outnumber writes, as in most stores' traffic. */
+const MIX: { name: string; weight: number; run: Op }[] = [
+  { name: "/kv GET", weight: 25, run: async (e, i) => expectOk(await fetch(`${e.server.url}/kv/soak.kv.${k(i * 7)}`, { headers: auth }), "/kv GET") },
+  { name: "/kv PUT", weight: 12, run: async (e, i) => expectOk(await fetch(`${e.server.url}/kv/soak.kv.${k(i)}`, { method: "PUT", headers: json, body: JSON.stringify({ value: { i, pad } }) }), "/kv PUT") },
+  { name: "/kv list", weight: 4, run: async (e) => expectOk(await fetch(`${e.server.url}/kv/soak.kv?list=true&limit=100`, { headers: auth }), "/kv list") },
+  { name: "REST v4 GET", weight: 15, run: async (e, i) => expectOk(await fetch(`${e.values}/values/soak-cf-${k(i * 13)}`, { headers: auth }), "REST v4 GET") },
+  { name: "REST v4 PUT", weight: 10, run: async (e, i) => expectOk(await fetch(`${e.values}/values/soak-cf-${k(i)}`, { method: "PUT", headers: { ...auth, "content-type": "text/plain" }, body: `${i} ${pad}` }), "REST v4 PUT") },
+  {
+    name: "REST v4 bulk write (50)",
+    weight: 2,
+    run: async (e, i) => {
+      const pairs = Array.from({ length: 50 }, (_, j) => ({ key: `soak-cf-${k(i + j * 40)}`, value: `${i} ${j} ${pad}` }));
+      await expectOk(await fetch(`${e.values}/bulk`, { method: "PUT", headers: json, body: JSON.stringify(pairs) }), "REST v4 bulk write");
+    },
+  },
+  {
+    name: "REST v4 bulk get (20)",
+    weight: 3,
+    run: async (e, i) => {
+      const keys = Array.from({ length: 20 }, (_, j) => `soak-cf-${k(i + j * 97)}`);
+      await expectOk(await fetch(`${e.values}/bulk/get`, { method: "POST", headers: json, body: JSON.stringify({ keys }) }), "REST v4 bulk get");
+    },
+  },
+  { name: "REST v4 keys list", weight: 2, run: async (e) => expectOk(await fetch(`${e.values}/keys?prefix=soak-cf-1&limit=100`, { headers: auth }), "REST v4 keys") },
+  {
+    name: "KV Connect get",
+    weight: 12,
+    run: async (e, i) => {
+      await e.kv.get(["soak", "kvc", k(i * 11)]);
+    },
+  },
+  {
+    name: "KV Connect set",
+    weight: 10,
+    run: async (e, i) => {
+      if (!(await e.kv.set(["soak", "kvc", k(i)], { i, pad })).ok) throw new Error("KV Connect set was not committed");
+    },
+  },
+  {
+    name: "KV Connect atomic sum",
+    weight: 5,
+    run: async (e, i) => {
+      if (!(await e.kv.atomic().sum(["soak", "counter", i % 10], 1n).commit()).ok) throw new Error("KV Connect sum was not committed");
+    },
+  },
+];
+const TOTAL_WEIGHT = MIX.reduce((a, m) => a + m.weight, 0);
+
+function pick(i: number): (typeof MIX)[number] {
+  // A fixed interleaving (golden-ratio steps), so two runs offer the same sequence.
+  let x = ((i * 0.6180339887) % 1) * TOTAL_WEIGHT;
+  for (const m of MIX) {
+    if ((x -= m.weight) < 0) return m;
+  }
+  return MIX[0]!;
+}
+
+interface Stats {
+  served: number;
+  errors: number;
+  firstErrors: string[];
+  slowest: Map<string, number>;
+  count: Map<string, number>;
+}
+
+function newStats(): Stats {
+  return { served: 0, errors: 0, firstErrors: [], slowest: new Map(), count: new Map() };
+}
+
+async function timed(stats: Stats, name: string, run: () => Promise<void>): Promise<void> {
+  const started = performance.now();
+  try {
+    await run();
+    stats.served++;
+  } catch (e) {
+    stats.errors++;
+    if (stats.firstErrors.length < 5) stats.firstErrors.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const ms = performance.now() - started;
+  stats.count.set(name, (stats.count.get(name) ?? 0) + 1);
+  if (ms > (stats.slowest.get(name) ?? 0)) stats.slowest.set(name, ms);
+}
+
+function rssBytes(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+};
+const mib = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
+
+async function populate(env: Env): Promise<void> {
+  for (let i = 0; i < KEYS; i += 100) {
+    const pairs = Array.from({ length: 100 }, (_, j) => ({ key: `soak-cf-${i + j}`, value: `seed ${pad}` }));
+    await expectOk(await fetch(`${env.values}/bulk`, { method: "PUT", headers: json, body: JSON.stringify(pairs) }), "seed REST v4");
+  }
+  const put = async (i: number) => {
+    await expectOk(await fetch(`${env.server.url}/kv/soak.kv.${i}`, { method: "PUT", headers: json, body: JSON.stringify({ value: { i, pad } }) }), "seed /kv");
+    await env.kv.set(["soak", "kvc", i], { i, pad });
+  };
+  for (let i = 0; i < KEYS; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => put(i + j)));
+}
+
+/** The mix flat out with `clients` closed-loop clients for `seconds`: requests per second served. */
+async function capacity(env: Env, seconds: number, clients = 32): Promise<number> {
+  const stats = newStats();
+  const until = performance.now() + seconds * 1000;
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (performance.now() < until) {
+        const n = i++;
+        const op = pick(n);
+        await timed(stats, op.name, () => op.run(env, n));
+      }
+    }),
+  );
+  if (stats.errors > 0) throw new Error(`errors while measuring capacity: ${stats.firstErrors.join("; ")}`);
+  return stats.served / seconds;
+}
+
+/** 25 MiB values, one written through REST v4 and then read back whole (each timed on its own). */
+const bigBody = Buffer.alloc(BIG);
+
+async function bigPut(env: Env, n: number): Promise<void> {
+  bigBody.fill(n & 0xff);
+  await expectOk(await fetch(`${env.values}/values/soak-big-${n % 4}`, { method: "PUT", headers: { ...auth, "content-type": "application/octet-stream" }, body: bigBody }), "25 MiB PUT");
+}
+
+async function bigGet(env: Env, n: number): Promise<void> {
+  const r = await fetch(`${env.values}/values/soak-big-${n % 4}`, { headers: auth });
+  const back = Buffer.from(await r.arrayBuffer());
+  if (r.status !== 200 || back.length !== BIG || back[BIG - 1] !== (n & 0xff)) throw new Error(`25 MiB GET: ${r.status}, ${back.length} bytes`);
+}
+
+async function main(): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), "openkv-soak-"));
+  const server = await startChildServer({ dataDir: dir, adminToken: ADMIN, accountId: ACCOUNT });
+  const nsId = ((await (await fetch(`${server.url}/client/v4/accounts/${ACCOUNT}/storage/kv/namespaces`, { headers: auth })).json()) as { result: { id: string; title: string }[] }).result.find((n) => n.title === "default")!.id;
+  const kv = await openKv(`${server.url}/kv-connect/default`, { token: ADMIN });
+  const env: Env = { server, kv, values: `${server.url}/client/v4/accounts/${ACCOUNT}/storage/kv/namespaces/${nsId}` };
+  try {
+    process.stdout.write(`seeding ${KEYS} keys per API…\n`);
+    await populate(env);
+    let rate: number;
+    if (flags.rate) rate = Number(flags.rate);
+    else {
+      process.stdout.write(`measuring capacity (${CAPACITY_SECONDS} s, 32 clients)…\n`);
+      const full = await capacity(env, CAPACITY_SECONDS);
+      rate = Math.max(1, Math.round(full / 2));
+      process.stdout.write(`capacity ${Math.round(full)} req/s; soaking at ${rate} req/s for ${MINUTES} min\n`);
+    }
+
+    const stats = newStats();
+    const rss: { at: number; bytes: number }[] = [];
+    const durationMs = MINUTES * 60_000;
+    const started = performance.now();
+    let issued = 0;
+    let bigs = 0;
+    const inFlight = new Set<Promise<void>>();
+    let maxInFlight = 0;
+    const track = (work: Promise<void>) => {
+      const p = work.finally(() => inFlight.delete(p));
+      inFlight.add(p);
+      maxInFlight = Math.max(maxInFlight, inFlight.size);
+    };
+    const launch = (name: string, run: () => Promise<void>) => track(timed(stats, name, run));
+    await new Promise<void>((resolve) => {
+      let lastRss = -Infinity;
+      let lastReport = started;
+      const tick = setInterval(() => {
+        const now = performance.now();
+        const elapsed = now - started;
+        if (elapsed >= durationMs) {
+          clearInterval(tick);
+          return resolve();
+        }
+        // Open loop: requests go out on schedule whether or not earlier ones have finished.
+        const due = Math.floor((rate * elapsed) / 1000);
+        for (; issued < due; issued++) {
+          const n = issued;
+          const op = pick(n);
+          launch(op.name, () => op.run(env, n));
+        }
+        if (elapsed >= (bigs + 1) * BIG_EVERY_MS) {
+          const n = bigs++;
+          track(timed(stats, "25 MiB PUT", () => bigPut(env, n)).then(() => timed(stats, "25 MiB GET", () => bigGet(env, n))));
+        }
+        if (now - lastRss >= 1000) {
+          lastRss = now;
+          rss.push({ at: elapsed, bytes: rssBytes(server.child.pid!) });
+        }
+        if (now - lastReport >= Number(process.env.SOAK_REPORT_MS ?? 60_000)) {
+          lastReport = now;
+          process.stdout.write(`  ${Math.round(elapsed / 60_000)} min: ${stats.served} served, ${stats.errors} errors, RSS ${mib(rss.at(-1)!.bytes)}\n`);
+        }
+      }, 10);
+    });
+    await Promise.all(inFlight);
+
+    // Growth is steady state against steady state. The first fifth warms up: SQLite's cache and the
+    // allocator's pools for 25 MiB values fill (RSS then moves by ±50 MiB with each big value in flight,
+    // with no growth of the JS heap or its buffers). So: the median RSS (one sample a second) over the
+    // second fifth against the median over the last fifth.
+    const fifth = Math.max(1, Math.floor(rss.length / 5));
+    const initial = rss[0]!.bytes;
+    const first = median(rss.slice(fifth, 2 * fifth).map((s) => s.bytes));
+    const last = median(rss.slice(-fifth).map((s) => s.bytes));
+    const peak = Math.max(...rss.map((s) => s.bytes));
+    const growth = last / first - 1;
+    const slowest = Math.max(...stats.slowest.values());
+    const seconds = (performance.now() - started) / 1000;
+
+    const rows = [...stats.count.entries()].sort((a, b) => b[1] - a[1]).map(([name, count]) => `| ${name} | ${count.toLocaleString("en-US")} | ${Math.round(stats.slowest.get(name)!)} |`);
+    process.stdout.write(
+      [
+        ``,
+        `soak: ${MINUTES} min at ${rate} req/s (half of capacity), ${bigs} × 25 MiB written and read back`,
+        ``,
+        `| request | served | slowest ms |`,
+        `|---|---:|---:|`,
+        ...rows,
+        ``,
+        `requests served: ${stats.served.toLocaleString("en-US")} (${Math.round(stats.served / seconds)} req/s), errors: ${stats.errors}, most in flight: ${maxInFlight}`,
+        `slowest request: ${Math.round(slowest)} ms`,
+        `server RSS: ${mib(initial)} before the load, ${mib(first)} after warm-up (2nd fifth), ${mib(last)} at the end (last fifth): ${(growth * 100).toFixed(1)}% growth; peak ${mib(peak)}`,
+        ...stats.firstErrors.map((e) => `error: ${e}`),
+        ``,
+      ].join("\n"),
+    );
+    const failed = [
+      ...(growth >= TARGETS.rssGrowth ? [`RSS grew ${(growth * 100).toFixed(1)}% (target < ${TARGETS.rssGrowth * 100}%)`] : []),
+      ...(stats.errors > TARGETS.errors ? [`${stats.errors} errors (target 0)`] : []),
+      ...(slowest >= TARGETS.slowestMs ? [`slowest request ${Math.round(slowest)} ms (target < ${TARGETS.slowestMs} ms)`] : []),
+    ];
+    if (!server.alive()) failed.push(`the server exited:\n${server.stderr()}`);
+    if (/internal error/.test(server.stderr())) failed.push(`the server logged internal errors:\n${server.stderr()}`);
+    process.stdout.write(failed.length === 0 ? "PASS: every target met\n" : `FAIL: ${failed.join("; ")}\n`);
+    return failed.length === 0 ? 0 : 1;
+  } finally {
+    await kv.close();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await main();
