@@ -116,12 +116,14 @@ interface Stats {
   served: number;
   errors: number;
   firstErrors: string[];
+  /** Since the last progress line: the slowest request and the errors. */
+  window: { slowest: number; slowestName: string; errors: number };
   slowest: Map<string, number>;
   count: Map<string, number>;
 }
 
 function newStats(): Stats {
-  return { served: 0, errors: 0, firstErrors: [], slowest: new Map(), count: new Map() };
+  return { served: 0, errors: 0, firstErrors: [], slowest: new Map(), count: new Map(), window: { slowest: 0, slowestName: "", errors: 0 } };
 }
 
 async function timed(stats: Stats, name: string, run: () => Promise<void>): Promise<void> {
@@ -131,9 +133,12 @@ async function timed(stats: Stats, name: string, run: () => Promise<void>): Prom
     stats.served++;
   } catch (e) {
     stats.errors++;
-    if (stats.firstErrors.length < 5) stats.firstErrors.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
+    stats.window.errors++;
+    const cause = e instanceof Error && e.cause instanceof Error ? ` (${(e.cause as NodeJS.ErrnoException).code ?? e.cause.message})` : "";
+    if (stats.firstErrors.length < 5) stats.firstErrors.push(`${name}: ${e instanceof Error ? e.message : String(e)}${cause}`);
   }
   const ms = performance.now() - started;
+  if (ms > stats.window.slowest) stats.window = { ...stats.window, slowest: ms, slowestName: name };
   stats.count.set(name, (stats.count.get(name) ?? 0) + 1);
   if (ms > (stats.slowest.get(name) ?? 0)) stats.slowest.set(name, ms);
 }
@@ -219,10 +224,12 @@ async function main(): Promise<number> {
     let bigs = 0;
     const inFlight = new Set<Promise<void>>();
     let maxInFlight = 0;
+    let windowInFlight = 0;
     const track = (work: Promise<void>) => {
       const p = work.finally(() => inFlight.delete(p));
       inFlight.add(p);
       maxInFlight = Math.max(maxInFlight, inFlight.size);
+      windowInFlight = Math.max(windowInFlight, inFlight.size);
     };
     const launch = (name: string, run: () => Promise<void>) => track(timed(stats, name, run));
     await new Promise<void>((resolve) => {
@@ -250,9 +257,15 @@ async function main(): Promise<number> {
           lastRss = now;
           rss.push({ at: elapsed, bytes: rssBytes(server.child.pid!) });
         }
-        if (now - lastReport >= Number(process.env.SOAK_REPORT_MS ?? 60_000)) {
+        if (now - lastReport >= 60_000) {
           lastReport = now;
-          process.stdout.write(`  ${Math.round(elapsed / 60_000)} min: ${stats.served} served, ${stats.errors} errors, RSS ${mib(rss.at(-1)!.bytes)}\n`);
+          const w = stats.window;
+          process.stdout.write(
+            `  minute ${Math.round(elapsed / 60_000)}: ${stats.served.toLocaleString("en-US")} served, ${w.errors} errors, slowest ${Math.round(w.slowest)} ms (${w.slowestName}), ` +
+              `at most ${windowInFlight} in flight, server RSS ${mib(rss.at(-1)!.bytes)}\n`,
+          );
+          stats.window = { slowest: 0, slowestName: "", errors: 0 };
+          windowInFlight = 0;
         }
       }, 10);
     });
