@@ -10,8 +10,8 @@
  * Options: --minutes N (default 10), --capacity-seconds N (default 15), --rate N (requests/s; skips the
  * capacity measurement), --big-every-seconds N (default 15).
  */
-import { readFileSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { openKv, type Kv } from "../src/api/deno/index.ts";
@@ -260,9 +260,18 @@ async function main(): Promise<number> {
         if (now - lastReport >= 60_000) {
           lastReport = now;
           const w = stats.window;
+          // The machine's load and the store's files, to tell a stall of ours from a busy neighbour.
+          const size = (f: string) => {
+            try {
+              return statSync(join(dir, f)).size;
+            } catch {
+              return 0;
+            }
+          };
           process.stdout.write(
             `  minute ${Math.round(elapsed / 60_000)}: ${stats.served.toLocaleString("en-US")} served, ${w.errors} errors, slowest ${Math.round(w.slowest)} ms (${w.slowestName}), ` +
-              `at most ${windowInFlight} in flight, server RSS ${mib(rss.at(-1)!.bytes)}\n`,
+              `at most ${windowInFlight} in flight, server RSS ${mib(rss.at(-1)!.bytes)}, database ${mib(size("openkv.sqlite"))} + WAL ${mib(size("openkv.sqlite-wal"))}, ` +
+              `load average ${loadavg()[0]!.toFixed(1)}\n`,
           );
           stats.window = { slowest: 0, slowestName: "", errors: 0 };
           windowInFlight = 0;
