@@ -256,6 +256,12 @@ test("reads typed arrays that Node's v8.serialize wrote as host objects", () => 
   const decoded = deserializeV8(new Uint8Array(v8.serialize(value))) as Record<string, unknown>;
   const expected = { ...value, buf: new Uint8Array(Buffer.from("hi")) };
   assert.deepEqual(describeValue(decoded), describeValue(expected));
+  // As node:v8 and HTTP bodies hand bytes over: in a Buffer, whose slice() is a view, not a copy. Host
+  // objects were "copied" with it and read the bytes at the start of the Buffer's memory instead.
+  assert.deepEqual(deserializeV8(v8.serialize(Int8Array.of(0, 1, 2))), Int8Array.of(0, 1, 2));
+  const pooled = Buffer.from(v8.serialize({ u16: Uint16Array.of(513) }));
+  assert.ok(pooled.byteOffset > 0);
+  assert.deepEqual(deserializeV8(pooled), { u16: Uint16Array.of(513) });
 });
 
 test("refuses what V8 refuses to clone, with Deno's wording", () => {

@@ -572,7 +572,9 @@ class Reader {
   dv: DataView;
   readonly v13ViewFlags: boolean;
 
-  constructor(bytes: Uint8Array, v13ViewFlags: boolean) {
+  constructor(input: Uint8Array, v13ViewFlags: boolean) {
+    // A Buffer's slice() is a view into its (often pooled) memory: copies below must be real copies.
+    const bytes = input.constructor === Uint8Array ? input : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
     this.bytes = bytes;
     this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.v13ViewFlags = v13ViewFlags;
