@@ -304,6 +304,8 @@ test("malformed input fails with what went wrong and where", () => {
     ["ff 0f 7e 00 ffffffff1f", "varint 8589934591 exceeds 4294967295 at offset 4"],
     ["ff 10 7e 00 ffffffff1f", "resizable ArrayBuffer maximum 8589934591 exceeds 4294967296 at offset 3"],
     ["ff 0f 7e 02 01 0000", "resizable ArrayBuffer length 2 exceeds its maximum 1 at offset 3"],
+    // Two buffers of 2 GiB each may be real; a third is past what one value may reserve.
+    ["ff 0f 41 03 " + "7e 00 8080808008 ".repeat(3) + "24 00 03", "resizable ArrayBuffers reserve more than 4294967296 bytes in total at offset 19"],
     ["ff 0f 01", "unknown tag 0x01 at offset 2"],
     ["ff 0f 62", "unknown tag 0x62 'b' at offset 2"],
     ["ff 0f 2d", "unknown tag 0x2d '-' at offset 2"],
@@ -347,6 +349,10 @@ test("hostile length prefixes and nesting fail fast", () => {
   // A sparse array may claim 2^32-1 elements; that costs nothing until used.
   assert.equal((decodeHex("ff0f 61 ffffffff0f 40 00 ffffffff0f") as unknown[]).length, 4294967295);
   assert.throws(() => decodeHex("ff0f 61 ffffffff1f 40 00 00"), V8CodecError);
+  // 40,000 resizable buffers of 4 GiB each in 280 KB: a RangeError ("Array buffer allocation failed")
+  // once the address space ran out, found by the fuzz target's repeated tokens.
+  const reservations = Buffer.from("ff0f41c0b802" + "7e00ffffffff0f".repeat(40_000) + "2400c0b802", "hex");
+  assert.throws(() => deserializeV8(reservations), { name: "V8CodecError", message: "resizable ArrayBuffers reserve more than 4294967296 bytes in total at offset 14" });
   assert.ok(performance.now() - started < 2000);
 });
 

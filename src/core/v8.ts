@@ -34,7 +34,9 @@ const MAX_READ_VERSION = 16;
 // somewhere near 3000, so only pathological values fall in between.)
 const MAX_DEPTH = 1000;
 // Resizable buffers reserve their maximum up front; Deno KV values are at most
-// 64 KiB, so anything past 4 GiB is garbage, not data.
+// 64 KiB, so anything past 4 GiB is garbage, not data. The bound is on the sum
+// over one value: 7 bytes per 4 GiB buffer would otherwise exhaust the address
+// space (40,000 of them fail with a RangeError, and starve the process meanwhile).
 const MAX_RESIZABLE_BYTES = 2 ** 32;
 
 const T = {
@@ -568,6 +570,7 @@ class Reader {
   depth = 0;
   ids = new Map<number, object>();
   nextId = 0;
+  reserved = 0;
   bytes: Uint8Array;
   dv: DataView;
   readonly v13ViewFlags: boolean;
@@ -812,6 +815,8 @@ class Reader {
       const max = this.size();
       if (length > max) this.fail(`resizable ArrayBuffer length ${length} exceeds its maximum ${max}`, at);
       if (max > MAX_RESIZABLE_BYTES) this.fail(`resizable ArrayBuffer maximum ${max} exceeds ${MAX_RESIZABLE_BYTES}`, at);
+      this.reserved += max;
+      if (this.reserved > MAX_RESIZABLE_BYTES) this.fail(`resizable ArrayBuffers reserve more than ${MAX_RESIZABLE_BYTES} bytes in total`, at);
       this.need(length, "ArrayBuffer");
       type Ctor = new (n: number, o: { maxByteLength: number }) => ArrayBuffer;
       buffer = new (ArrayBuffer as unknown as Ctor)(length, { maxByteLength: max });
