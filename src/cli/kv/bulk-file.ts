@@ -21,6 +21,11 @@ export function readJsonFile(resolved: string, filename: string): unknown {
   } catch (e) {
     throw new UserError(`Could not read file: ${filename}\n${(e as Error).message}`);
   }
+  return parseJsonText(text, filename);
+}
+
+/** The contents of a bulk file as JSON; a syntax error is a UserError naming `filename`, line and column. */
+export function parseJsonText(text: string, filename: string): unknown {
   try {
     return parseJsonc(text, filename, { strict: true });
   } catch (e) {
