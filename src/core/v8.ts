@@ -126,6 +126,7 @@ const brand = {
   regexpGlobal: getterOf(RegExp.prototype, "global")!,
 };
 const BOXED_VALUE_OF = [Number, String, Boolean, BigInt].map((c) => c.prototype.valueOf as AnyFn);
+const BOXED_BY_TAG = new Map([Number, String, Boolean, BigInt].map((c) => [`[object ${c.name}]`, c.prototype.valueOf as AnyFn]));
 const dateGetTime = Date.prototype.getTime as AnyFn;
 const mapEntries = Map.prototype.entries as AnyFn;
 const mapSet = Map.prototype.set as AnyFn;
@@ -350,8 +351,14 @@ class Writer {
     // Hot path: plain objects and views skip the exception-based brand checks below, which cost
     // microseconds each. (`arguments` also has Object.prototype: the tag check sends it the slow way.)
     const proto = Object.getPrototypeOf(o) as unknown;
-    if ((proto === Object.prototype || proto === null) && objToString.call(o) === "[object Object]") return this.plainObject(o);
+    const tag = objToString.call(o) as string;
+    if ((proto === Object.prototype || proto === null) && tag === "[object Object]") return this.plainObject(o);
     if (ArrayBuffer.isView(o)) return this.view(o);
+    // The built-in tag names the one brand check that can pass, so boxed primitives and errors need not
+    // fail through the ones before it (a spoofed tag fails that check and takes the full chain below).
+    const boxedValueOf = BOXED_BY_TAG.get(tag);
+    if (boxedValueOf !== undefined && passes(boxedValueOf, o)) return this.boxed(boxedValueOf.call(o));
+    if (tag === "[object Error]" && isErrorBuiltin?.(o) === true) return this.error(o);
     if (passes(dateGetTime, o)) {
       this.byte(T.date);
       return this.double(dateGetTime.call(o) as number);
@@ -377,14 +384,7 @@ class Writer {
     if (passes(brand.bufferLength, o)) return this.arrayBuffer(o as ArrayBuffer);
     if (ArrayBuffer.isView(o)) return this.view(o);
     for (const valueOf of BOXED_VALUE_OF) {
-      if (!passes(valueOf, o)) continue;
-      const inner = valueOf.call(o);
-      switch (typeof inner) {
-        case "boolean": return this.byte(inner ? T.trueObject : T.falseObject);
-        case "number": this.byte(T.numberObject); return this.double(inner);
-        case "bigint": this.byte(T.bigintObject); return this.bigintBody(inner);
-        default: this.byte(T.stringObject); return this.string(inner as string);
-      }
+      if (passes(valueOf, o)) return this.boxed(valueOf.call(o));
     }
     if (isErrorBuiltin !== undefined ? isErrorBuiltin(o) : objToString.call(o) === "[object Error]") return this.error(o);
     if (isRejectedObject(o)) throw cloneError(o);
@@ -392,6 +392,16 @@ class Writer {
     // its own enumerable string-keyed properties: that is what V8 (and so
     // Deno's kv.set) does.
     return this.plainObject(o);
+  }
+
+  /** A Boolean, Number, BigInt or String object, given the primitive inside it. */
+  boxed(inner: unknown): void {
+    switch (typeof inner) {
+      case "boolean": return this.byte(inner ? T.trueObject : T.falseObject);
+      case "number": this.byte(T.numberObject); return this.double(inner);
+      case "bigint": this.byte(T.bigintObject); return this.bigintBody(inner);
+      default: this.byte(T.stringObject); return this.string(inner as string);
+    }
   }
 
   plainObject(o: object): void {
