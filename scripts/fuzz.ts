@@ -61,7 +61,7 @@ if (values.replay !== undefined) {
   const r = await replay(targets[0]!.name, seed, positiveInt("replay", values.replay), perInputMs);
   if ("hung" in r) console.log(`input ${values.replay} of seed ${seed}: no answer within ${perInputMs} ms`);
   else if ("died" in r) console.log(`input ${values.replay} of seed ${seed}: the worker died: ${r.died}`);
-  else console.log(`input: ${r.input}\n${r.error === null ? "answered properly" : `crash:\n${r.error}`}`);
+  else console.log(`input: ${r.input}\n${r.error === null ? "answered properly" : `crash:\n${r.error}`} (${r.ms.toFixed(1)} ms)`);
   process.exit(0);
 }
 

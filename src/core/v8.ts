@@ -354,8 +354,11 @@ class Writer {
     const tag = objToString.call(o) as string;
     if ((proto === Object.prototype || proto === null) && tag === "[object Object]") return this.plainObject(o);
     if (ArrayBuffer.isView(o)) return this.view(o);
-    // The built-in tag names the one brand check that can pass, so boxed primitives and errors need not
-    // fail through the ones before it (a spoofed tag fails that check and takes the full chain below).
+    // The built-in tag names the one brand check that can pass, so Maps, Sets, boxed primitives and
+    // errors need not fail through the ones before it (a spoofed tag fails that check and takes the
+    // full chain below).
+    if (tag === "[object Map]" && passes(brand.mapSize, o)) return this.map(o);
+    if (tag === "[object Set]" && passes(brand.setSize, o)) return this.set(o);
     const boxedValueOf = BOXED_BY_TAG.get(tag);
     if (boxedValueOf !== undefined && passes(boxedValueOf, o)) return this.boxed(boxedValueOf.call(o));
     if (tag === "[object Error]" && isErrorBuiltin?.(o) === true) return this.error(o);
@@ -364,23 +367,8 @@ class Writer {
       return this.double(dateGetTime.call(o) as number);
     }
     if (isRegExp(o)) return this.regexp(o);
-    if (passes(brand.mapSize, o)) {
-      const entries = [...(mapEntries.call(o) as Iterable<[unknown, unknown]>)];
-      this.byte(T.beginMap);
-      for (const [k, val] of entries) {
-        this.value(k);
-        this.value(val);
-      }
-      this.byte(T.endMap);
-      return this.varint(entries.length * 2);
-    }
-    if (passes(brand.setSize, o)) {
-      const values = [...(setValues.call(o) as Iterable<unknown>)];
-      this.byte(T.beginSet);
-      for (const val of values) this.value(val);
-      this.byte(T.endSet);
-      return this.varint(values.length);
-    }
+    if (passes(brand.mapSize, o)) return this.map(o);
+    if (passes(brand.setSize, o)) return this.set(o);
     if (passes(brand.bufferLength, o)) return this.arrayBuffer(o as ArrayBuffer);
     if (ArrayBuffer.isView(o)) return this.view(o);
     for (const valueOf of BOXED_VALUE_OF) {
@@ -392,6 +380,25 @@ class Writer {
     // its own enumerable string-keyed properties: that is what V8 (and so
     // Deno's kv.set) does.
     return this.plainObject(o);
+  }
+
+  map(o: object): void {
+    const entries = [...(mapEntries.call(o) as Iterable<[unknown, unknown]>)];
+    this.byte(T.beginMap);
+    for (const [k, val] of entries) {
+      this.value(k);
+      this.value(val);
+    }
+    this.byte(T.endMap);
+    this.varint(entries.length * 2);
+  }
+
+  set(o: object): void {
+    const values = [...(setValues.call(o) as Iterable<unknown>)];
+    this.byte(T.beginSet);
+    for (const val of values) this.value(val);
+    this.byte(T.endSet);
+    this.varint(values.length);
   }
 
   /** A Boolean, Number, BigInt or String object, given the primitive inside it. */

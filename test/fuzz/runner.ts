@@ -11,6 +11,8 @@ export type { Finding } from "./worker.ts";
 
 export interface RunOptions {
   target: string;
+  /** The module (file URL) whose `TARGETS` holds the target. Default ./targets.ts. */
+  targets?: string;
   seed: number;
   runs: number;
   mode: "assert" | "survey";
@@ -35,6 +37,7 @@ export interface RunResult {
 }
 
 const WORKER = new URL("./worker.ts", import.meta.url);
+const TARGETS_MODULE = new URL("./targets.ts", import.meta.url).href;
 const POLL_MS = 25;
 /** Loading the targets (fast-check, the server's modules) is not an input: it gets its own allowance. */
 const STARTUP_MS = 60_000;
@@ -78,12 +81,12 @@ function runWorker(job: Omit<WorkerJob, "progress">, perInputMs: number, heapMb:
 }
 
 /** The input a seed and index stand for, and what judging it did (run under the same watchdog). */
-export async function replay(target: string, seed: number, index: number, perInputMs: number): Promise<{ input: string; error: string | null } | { hung: true } | { died: string }> {
-  const o = await runWorker({ target, seed, runs: 1, mode: "survey", replay: index, keep: 1 }, perInputMs, 2048);
+export async function replay(target: string, seed: number, index: number, perInputMs: number): Promise<{ input: string; error: string | null; ms: number } | { hung: true } | { died: string }> {
+  const o = await runWorker({ targets: TARGETS_MODULE, target, seed, runs: 1, mode: "survey", replay: index, keep: 1 }, perInputMs, 2048);
   if (o.kind === "hang") return { hung: true };
   if (o.kind === "died") return { died: o.error };
   if (o.result.kind !== "replayed") return { died: "unexpected worker answer" };
-  return { input: o.result.input, error: o.result.error };
+  return { input: o.result.input, error: o.result.error, ms: o.result.ms };
 }
 
 /**
@@ -97,7 +100,8 @@ export async function runTarget(o: RunOptions): Promise<RunResult> {
   const keep = o.keep ?? 3;
   let seed = o.seed;
   while (res.tried < o.runs) {
-    const outcome = await runWorker({ target: o.target, seed, runs: o.runs - res.tried, mode: o.mode, keep }, o.perInputMs, o.heapMb ?? 2048);
+    const job = { targets: o.targets ?? TARGETS_MODULE, target: o.target, seed, runs: o.runs - res.tried, mode: o.mode, keep };
+    const outcome = await runWorker(job, o.perInputMs, o.heapMb ?? 2048);
     if (outcome.kind === "result") {
       const r = outcome.result;
       if (r.kind !== "done") break;

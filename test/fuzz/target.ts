@@ -28,3 +28,12 @@ export interface FuzzTarget<T = unknown> {
 export function target<T>(t: FuzzTarget<T>): FuzzTarget<unknown> {
   return t as unknown as FuzzTarget<unknown>;
 }
+
+/** One input, judged: returns when the decoder answered it properly, throws the crash otherwise. */
+export async function judge(t: FuzzTarget, input: unknown): Promise<void> {
+  try {
+    await t.run(input);
+  } catch (e) {
+    if (!t.expected(e)) throw e;
+  }
+}

@@ -19,21 +19,7 @@ import { v8Targets } from "./targets-v8.ts";
 import { wireTargets } from "./targets-wire.ts";
 import type { FuzzTarget } from "./target.ts";
 
-export type { FuzzTarget } from "./target.ts";
+export { judge, type FuzzTarget } from "./target.ts";
 
 export const TARGETS: readonly FuzzTarget[] = [...keyTargets, ...v8Targets, ...wireTargets, ...httpTargets, ...fileTargets];
 
-export function findTarget(name: string): FuzzTarget {
-  const t = TARGETS.find((x) => x.name === name);
-  if (!t) throw new Error(`No fuzz target "${name}". Targets: ${TARGETS.map((x) => x.name).join(", ")}`);
-  return t;
-}
-
-/** One input, judged: returns when the decoder answered it properly, throws the crash otherwise. */
-export async function judge(t: FuzzTarget, input: unknown): Promise<void> {
-  try {
-    await t.run(input);
-  } catch (e) {
-    if (!t.expected(e)) throw e;
-  }
-}

@@ -7,15 +7,17 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import fc from "fast-check";
-import { findTarget, judge } from "./targets.ts";
+import { judge, type FuzzTarget } from "./target.ts";
 
 export interface WorkerJob {
+  /** The module whose `TARGETS` holds the target (a file URL); ./targets.ts unless a test brings its own. */
+  targets: string;
   target: string;
   seed: number;
   runs: number;
   /** "assert": stop at the first failure, shrink it and report fast-check's message. "survey": count every crash. */
   mode: "assert" | "survey";
-  /** Replays input number `replay` of `seed` (fast-check's path) and reports it instead of running many. */
+  /** Replays input number `replay` of `seed` (counted from 0) and reports it instead of running many. */
   replay?: number;
   /** How many distinct crashes a survey keeps (by the first line of their error). */
   keep: number;
@@ -23,7 +25,7 @@ export interface WorkerJob {
 }
 
 export interface Finding {
-  /** Input number within the seed's run (fast-check's path), for `npm run fuzz -- --replay`. */
+  /** Input number within the seed's run, for `npm run fuzz -- --replay`. */
   index: number;
   input: string;
   error: string;
@@ -31,7 +33,7 @@ export interface Finding {
 
 export type WorkerResult =
   | { kind: "done"; tried: number; crashes: number; findings: Finding[]; failure?: string }
-  | { kind: "replayed"; input: string; error: string | null };
+  | { kind: "replayed"; input: string; error: string | null; ms: number };
 
 const INPUT_CHARS = 600;
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n)}… (${s.length} chars)` : s);
@@ -44,25 +46,34 @@ function describeError(e: unknown): string {
 }
 
 async function main(job: WorkerJob): Promise<WorkerResult> {
-  const t = findTarget(job.target);
+  const { TARGETS } = (await import(job.targets)) as { TARGETS: readonly FuzzTarget[] };
+  const t = TARGETS.find((x) => x.name === job.target);
+  if (!t) throw new Error(`No fuzz target "${job.target}" in ${job.targets}`);
   const started = new Int32Array(job.progress);
   try {
     if (job.replay !== undefined) {
       let input = "";
       let error: string | null = null;
+      let ms = 0;
+      let index = 0;
+      // Not fast-check's `path`: replaying a path does not regenerate the same first value (fast-check 4.11).
+      // Generating the inputs before it again, without judging them, does.
       await fc.check(
         fc.asyncProperty(t.input, async (value) => {
+          if (index++ !== job.replay) return true;
           input = fc.stringify(value);
+          const began = performance.now();
           try {
             await judge(t, value);
           } catch (e) {
             error = describeError(e);
           }
+          ms = performance.now() - began;
           return true;
         }),
-        { seed: job.seed, path: String(job.replay) },
+        { seed: job.seed, numRuns: job.replay! + 1 },
       );
-      return { kind: "replayed", input, error };
+      return { kind: "replayed", input, error, ms };
     }
     let tried = 0;
     let crashes = 0;
