@@ -10,7 +10,7 @@
  *   npm run fuzz -- --list
  *
  * Options: --runs N (per decoder), --seed S, --target NAME|PREFIX (repeatable), --timeout MS (per input,
- * default 2000), --jobs N (targets at a time, default 1), --replay INDEX, --list.
+ * default 5000), --jobs N (targets at a time, default 1), --replay INDEX, --list.
  */
 import { parseArgs } from "node:util";
 import { TARGETS } from "../test/fuzz/targets.ts";
@@ -21,7 +21,7 @@ const { values } = parseArgs({
     runs: { type: "string", default: "1000000" },
     seed: { type: "string" },
     target: { type: "string", multiple: true },
-    timeout: { type: "string", default: "2000" },
+    timeout: { type: "string", default: "5000" },
     jobs: { type: "string", default: "1" },
     replay: { type: "string" },
     list: { type: "boolean", default: false },

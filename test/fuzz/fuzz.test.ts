@@ -12,7 +12,7 @@ import { runTarget } from "./runner.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_108);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
-/** Generous: the CI machine is shared; `npm run fuzz` holds each input to 2 s. */
+/** Generous: the CI machine is shared; `npm run fuzz` holds each input to 5 s. */
 const PER_INPUT_MS = 15_000;
 
 for (const t of TARGETS) {
