@@ -10,16 +10,15 @@ import { parseJsonText, parseKeyNames, parsePairs } from "../../src/cli/kv/bulk-
 import { UserError } from "../../src/cli/errors.ts";
 import { Output } from "../../src/cli/output.ts";
 import { ConfigError, wranglerConfigFromText } from "../../src/config/wrangler-config.ts";
+import { depth, text } from "./arbitraries.ts";
 import { mutatedText } from "./mutate.ts";
 import { target, type FuzzTarget } from "./target.ts";
 
-const utf16Unit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
-const text = fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit: "binary", maxLength: 8 }), fc.string({ unit: utf16Unit, maxLength: 6 }));
 const json = fc.jsonValue({ maxDepth: 3 });
 const anyJsonish: fc.Arbitrary<unknown> = fc.oneof(json, fc.constantFrom(null, true, 0, -1, 1.5, "", [], {}));
 
 /** Nested `depth` levels deep, in the syntax of `format`. */
-const deepText = fc.tuple(fc.oneof(fc.integer({ min: 1, max: 50 }), fc.integer({ min: 1000, max: 120_000 })), fc.constantFrom("json-array", "json-object", "toml-array", "toml-inline", "toml-table")).map(([depth, kind]) => {
+const deepText = fc.tuple(depth, fc.constantFrom("json-array", "json-object", "toml-array", "toml-inline", "toml-table")).map(([depth, kind]) => {
   switch (kind) {
     case "json-array": return `{"kv_namespaces": ${"[".repeat(depth)}${"]".repeat(depth)}}`;
     case "json-object": return `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`;

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { KvError } from "../../src/core/errors.ts";
 import { compareBytes, decodeKey, encodeKey, type KvKeyPart } from "../../src/core/keys.ts";
+import { utf16Unit } from "./arbitraries.ts";
 import { bytesAround } from "./mutate.ts";
 import { target, type FuzzTarget } from "./target.ts";
 
@@ -14,8 +15,6 @@ import { target, type FuzzTarget } from "./target.ts";
 const BIGINT_LIMIT = 2n ** 2040n;
 const BIGINT_EDGES = [0n, 1n, -1n, 255n, 256n, -256n, 2n ** 64n - 1n, 2n ** 64n, -(2n ** 64n), BIGINT_LIMIT - 1n, BIGINT_LIMIT, -(BIGINT_LIMIT - 1n), -BIGINT_LIMIT];
 
-/** Any UTF-16 code unit, lone surrogates included (they are legal in JS strings). */
-const utf16Unit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
 const nulHeavyUnit = fc.constantFrom("\0", "\0\u00ff", "a", "\u00ff", "é", "€", "😀", "\uffff", "\ud800");
 
 const bytesPart = fc.oneof(

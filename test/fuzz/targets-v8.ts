@@ -8,6 +8,7 @@ import v8 from "node:v8";
 import fc from "fast-check";
 import { deserializeV8, serializeV8, V8CodecError } from "../../src/core/v8.ts";
 import { describeValue, type Description } from "../../scripts/gen-v8-fixtures.ts";
+import { utf16Unit } from "./arbitraries.ts";
 import { bytesAround, INTERESTING_BYTES } from "./mutate.ts";
 import { target, type FuzzTarget } from "./target.ts";
 
@@ -18,7 +19,6 @@ const VIEW_TYPES = [
 type ViewCtor = (typeof VIEW_TYPES)[number];
 const elementSize = (c: ViewCtor): number => ("BYTES_PER_ELEMENT" in c ? c.BYTES_PER_ELEMENT : 1);
 
-const utf16Unit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
 const text = fc.oneof(fc.string({ maxLength: 8 }), fc.string({ unit: "binary", maxLength: 8 }), fc.string({ unit: utf16Unit, maxLength: 8 }));
 const propertyName = fc.oneof(
   text,
