@@ -10,7 +10,7 @@ import { parseJsonText, parseKeyNames, parsePairs } from "../../src/cli/kv/bulk-
 import { UserError } from "../../src/cli/errors.ts";
 import { Output } from "../../src/cli/output.ts";
 import { ConfigError, wranglerConfigFromText } from "../../src/config/wrangler-config.ts";
-import { depth, text } from "./arbitraries.ts";
+import { depth, oddJsonText, text } from "./arbitraries.ts";
 import { mutatedText } from "./mutate.ts";
 import { target, type FuzzTarget } from "./target.ts";
 
@@ -61,6 +61,8 @@ const configText = (format: string): fc.Arbitrary<string> => {
     { arbitrary: valid.map((t) => `// comment\n${t.replace(/\n/, "\n/* c */ ")},`), weight: 1 },
     { arbitrary: text, weight: 1 },
     { arbitrary: deepText, weight: 1 },
+    { arbitrary: oddJsonText.map((t) => (format === "toml" ? `a = ${t}` : t)), weight: 1 },
+    { arbitrary: oddJsonText.map((t) => (format === "toml" ? `[env]\nstaging = ${t}` : `{"env": ${t}, "kv_namespaces": ${t}, "openkv": ${t}}`)), weight: 1 },
   );
 };
 
@@ -82,6 +84,7 @@ const bulkText = fc.oneof(
   { arbitrary: mutatedText(bulkValid), weight: 4 },
   { arbitrary: text, weight: 1 },
   { arbitrary: deepText, weight: 1 },
+  { arbitrary: oddJsonText, weight: 2 },
 );
 
 const sink = { write: () => true };

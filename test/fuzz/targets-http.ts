@@ -16,7 +16,7 @@ import { AtomicWriteSchema } from "../../src/wire/kv-connect/gen/kv-connect_pb.t
 import { encodeKey } from "../../src/core/keys.ts";
 import { serializeV8 } from "../../src/core/v8.ts";
 import type { FuzzRequest, FuzzResponse, InProcessApp } from "./app-harness.ts";
-import { depth, text } from "./arbitraries.ts";
+import { depth, oddJsonText, text } from "./arbitraries.ts";
 import { bytesAround, mutatedText } from "./mutate.ts";
 import { guardPrototypes } from "./prototypes.ts";
 import { protoBytes, validBodies } from "./targets-wire.ts";
@@ -62,7 +62,7 @@ const noErrors = () => false;
 
 // ---- texts and JSON on the edges ----
 
-const json = fc.jsonValue({ maxDepth: 4 });
+const json: fc.Arbitrary<unknown> = fc.oneof(fc.jsonValue({ maxDepth: 4 }), oddJsonText.map((t) => JSON.parse(t) as unknown));
 const jsonText = fc.oneof(json.map((v) => JSON.stringify(v)), mutatedText(json.map((v) => JSON.stringify(v)), 2), text);
 const numberish = fc.oneof(
   fc.constantFrom(0, -1, 1, 59, 60, 61, 1e3, 2 ** 31, 2 ** 53, 2 ** 53 + 2, 1e21, 9007199254740000, 4102444800, NaN, Infinity, -Infinity, 0.5),
@@ -149,6 +149,25 @@ async function parseMultipart(input: { body: Uint8Array; contentType: string }):
     }
   });
 }
+
+/** Bodies for the bulk routes: pairs, key names and bulk-get requests with any field values, deep JSON. */
+const bulkBody = fc.oneof(
+  fc
+    .array(
+      fc.record(
+        { key: fc.oneof(text, anyJsonish), value: fc.oneof(text, anyJsonish), base64: anyJsonish, expiration: anyJsonish, expiration_ttl: anyJsonish, metadata: anyJsonish, name: fc.oneof(text, anyJsonish) },
+        { requiredKeys: [] },
+      ),
+      { maxLength: 6 },
+    )
+    .map((items) => JSON.stringify(items)),
+  fc.array(fc.oneof(text, anyJsonish), { maxLength: 6 }).map((a) => JSON.stringify(a)),
+  fc
+    .record({ keys: fc.oneof(fc.array(text, { maxLength: 4 }), anyJsonish), type: fc.oneof(fc.constantFrom("text", "json", "arrayBuffer", "stream"), anyJsonish), withMetadata: anyJsonish }, { requiredKeys: [] })
+    .map((b) => JSON.stringify(b)),
+  jsonText,
+  fc.tuple(deepJson, fc.boolean()).map(([d, wrapped]) => (wrapped ? `[${d}]` : d)),
+);
 
 // ---- targets ----
 
@@ -238,22 +257,8 @@ export const httpTargets: FuzzTarget[] = [
   }),
   target({
     name: "cloudflare/bulk",
-    about: "REST v4 bulk write, delete and get: any body → below 500, then the namespace lists below 500",
-    input: fc.record({
-      route: fc.constantFrom(["PUT", "/bulk"], ["POST", "/bulk/delete"], ["DELETE", "/bulk"], ["POST", "/bulk/get"]),
-      body: fc.oneof(
-        fc.array(
-          fc.record(
-            { key: fc.oneof(text, anyJsonish), value: fc.oneof(text, anyJsonish), base64: anyJsonish, expiration: anyJsonish, expiration_ttl: anyJsonish, metadata: anyJsonish, name: fc.oneof(text, anyJsonish) },
-            { requiredKeys: [] },
-          ),
-          { maxLength: 6 },
-        ).map((items) => JSON.stringify(items)),
-        fc.array(fc.oneof(text, anyJsonish), { maxLength: 6 }).map((a) => JSON.stringify(a)),
-        fc.record({ keys: fc.oneof(fc.array(text, { maxLength: 4 }), anyJsonish), type: fc.oneof(fc.constantFrom("text", "json", "arrayBuffer", "stream"), anyJsonish), withMetadata: anyJsonish }, { requiredKeys: [] }).map((b) => JSON.stringify(b)),
-        jsonText,
-      ),
-    }),
+    about: "REST v4 bulk write and bulk get: any body → below 500, then the namespace lists below 500",
+    input: fc.record({ route: fc.constantFrom(["PUT", "/bulk"], ["POST", "/bulk/get"]), body: bulkBody }),
     close: () => bulkApp.close(),
     expected: noErrors,
     async run({ route: [method, path], body }) {
@@ -264,16 +269,15 @@ export const httpTargets: FuzzTarget[] = [
     },
   }),
   target({
-    name: "cloudflare/bulk-depth",
-    about: "REST v4 bulk write, delete and get of JSON nested up to 150,000 levels → below 500",
-    input: fc.tuple(fc.constantFrom(["PUT", "/bulk"], ["POST", "/bulk/delete"], ["DELETE", "/bulk"], ["POST", "/bulk/get"]), deepJson),
-    ciRuns: 300,
+    name: "cloudflare/bulk-delete",
+    about: "REST v4 bulk delete (POST …/bulk/delete, DELETE …/bulk): any body → below 500",
+    input: fc.record({ route: fc.constantFrom(["POST", "/bulk/delete"], ["DELETE", "/bulk"]), body: bulkBody }),
     close: () => bulkApp.close(),
     expected: noErrors,
-    todo: "500 on main: bulk delete turns a nested key name into text with String(), which recurses (src/api/cloudflare/values.ts)",
-    async run([[method, path], body]) {
+    todo: 'a 500 on main: the unsuccessful key names are made text with String(), which throws on {"toString": 1} and recurses on deep arrays (src/api/cloudflare/values.ts bulkDelete)',
+    async run({ route: [method, path], body }) {
       const app = await bulkApp.get();
-      await send(app, { method, url: await app.cloudflarePath(path), headers: { "content-type": "application/json" }, body: utf8.encode(`[${body}]`) });
+      await send(app, { method, url: await app.cloudflarePath(path), headers: { "content-type": "application/json" }, body: utf8.encode(body) });
     },
   }),
   target({
