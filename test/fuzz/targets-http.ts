@@ -163,7 +163,7 @@ const bulkBody = fc.oneof(
     .map((items) => JSON.stringify(items)),
   fc.array(fc.oneof(text, anyJsonish), { maxLength: 6 }).map((a) => JSON.stringify(a)),
   fc
-    .record({ keys: fc.oneof(fc.array(text, { maxLength: 4 }), anyJsonish), type: fc.oneof(fc.constantFrom("text", "json", "arrayBuffer", "stream"), anyJsonish), withMetadata: anyJsonish }, { requiredKeys: [] })
+    .record({ keys: fc.oneof(fc.array(fc.oneof(fc.constantFrom("a", "b"), text), { maxLength: 4 }), anyJsonish), type: fc.oneof(fc.constantFrom("text", "json", "arrayBuffer", "stream"), anyJsonish), withMetadata: anyJsonish }, { requiredKeys: [] })
     .map((b) => JSON.stringify(b)),
   jsonText,
   fc.tuple(deepJson, fc.boolean()).map(([d, wrapped]) => (wrapped ? `[${d}]` : d)),
@@ -256,16 +256,30 @@ export const httpTargets: FuzzTarget[] = [
     },
   }),
   target({
-    name: "cloudflare/bulk",
-    about: "REST v4 bulk write and bulk get: any body → below 500, then the namespace lists below 500",
-    input: fc.record({ route: fc.constantFrom(["PUT", "/bulk"], ["POST", "/bulk/get"]), body: bulkBody }),
+    name: "cloudflare/bulk-write",
+    about: "REST v4 bulk write (PUT …/bulk): any body → below 500, then the namespace lists below 500",
+    input: bulkBody,
     close: () => bulkApp.close(),
     expected: noErrors,
-    async run({ route: [method, path], body }) {
+    async run(body) {
       const app = await bulkApp.get();
-      await send(app, { method, url: await app.cloudflarePath(path), headers: { "content-type": "application/json" }, body: utf8.encode(body) });
-      // Whatever the bulk write stored must read back (a bulk get of "json" over text answers 400, not 500).
+      await send(app, { method: "PUT", url: await app.cloudflarePath("/bulk"), headers: { "content-type": "application/json" }, body: utf8.encode(body) });
+      // Whatever the bulk write stored must list back.
       await send(app, { method: "GET", url: await app.cloudflarePath("/keys?limit=1000") });
+    },
+  }),
+  target({
+    name: "cloudflare/bulk-get",
+    about: "REST v4 bulk get (POST …/bulk/get) over stored text: any body → below 500",
+    input: bulkBody,
+    close: () => bulkApp.close(),
+    expected: noErrors,
+    todo: 'a 500 on main: the "type" field is made text with String(), which throws on {"toString": …} (src/api/cloudflare/values.ts bulkGet)',
+    async run(body) {
+      const app = await bulkApp.get();
+      // Values that are not JSON: a bulk get of type "json" over them answers 400, not 500.
+      await send(app, { method: "PUT", url: await app.cloudflarePath("/bulk"), body: utf8.encode('[{"key":"a","value":"not json"},{"key":"b","value":"[1]"}]') });
+      await send(app, { method: "POST", url: await app.cloudflarePath("/bulk/get"), headers: { "content-type": "application/json" }, body: utf8.encode(body) });
     },
   }),
   target({
