@@ -17,7 +17,8 @@ const FALSE = 0x26;
 const TRUE = 0x27;
 
 const utf8 = new TextEncoder();
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the key part, not a byte order mark to drop.
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 class ByteWriter {
   buf = new Uint8Array(64);
