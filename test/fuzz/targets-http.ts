@@ -256,6 +256,24 @@ export const httpTargets: FuzzTarget[] = [
     },
   }),
   target({
+    name: "cloudflare/key-names",
+    about: "REST v4: a key name a write accepted reads back and lists under its own name",
+    input: fc.oneof(text, fc.constantFrom("\uFEFF", "\uFEFFk", "a\u0000b", "%", "..a", " ", "\u00e9", "\u{1F600}")).map((t) => t.toWellFormed()),
+    close: () => valuesApp.close(),
+    expected: noErrors,
+    todo: "key names that start with U+FEFF list without it (TextDecoder in src/api/workers/key-range.ts drops it)",
+    async run(name) {
+      const app = await valuesApp.get();
+      const path = await app.cloudflarePath(`/values/${urlEncode(name)}`);
+      const put = await send(app, { method: "PUT", url: path, headers: { "content-type": "text/plain" }, body: utf8.encode("v") });
+      if (put.status !== 200) return;
+      assert.equal((await send(app, { method: "GET", url: path })).body, "v");
+      const listed = JSON.parse((await send(app, { method: "GET", url: await app.cloudflarePath(`/keys?prefix=${urlEncode(name)}`) })).body) as { result: { name: string }[] };
+      assert.ok(listed.result.some((k) => k.name === name), `${JSON.stringify(name)} listed as ${JSON.stringify(listed.result.map((k) => k.name))}`);
+      await send(app, { method: "DELETE", url: path });
+    },
+  }),
+  target({
     name: "cloudflare/bulk-write",
     about: "REST v4 bulk write (PUT …/bulk): any body → below 500, then the namespace lists below 500",
     input: bulkBody,
