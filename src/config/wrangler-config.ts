@@ -93,33 +93,65 @@ function lineAndColumn(text: string, offset: number): { line: number; column: nu
   return { line, column: offset - start, lineText: text.slice(start, end === -1 ? undefined : end) };
 }
 
+/** Deeper nesting is refused before parsing: jsonc-parser recurses per level and would overflow the stack. */
+export const MAX_JSON_DEPTH = 1000;
+// jsonc-parser's SyntaxKind is a const enum, which isolated modules cannot read: its values, as documented.
+const OPEN_BRACE = 1;
+const CLOSE_BRACE = 2;
+const OPEN_BRACKET = 3;
+const CLOSE_BRACKET = 4;
+const EOF = 17;
+
+/** The offset of the first `{` or `[` nested deeper than MAX_JSON_DEPTH, or -1. */
+function tooDeepAt(text: string): number {
+  const scanner = jsonc.createScanner(text, true);
+  let depth = 0;
+  for (let token: number = scanner.scan(); token !== EOF; token = scanner.scan()) {
+    if (token === OPEN_BRACE || token === OPEN_BRACKET) {
+      if (++depth > MAX_JSON_DEPTH) return scanner.getTokenOffset();
+    } else if (token === CLOSE_BRACE || token === CLOSE_BRACKET) {
+      depth--;
+    }
+  }
+  return -1;
+}
+
+/** A ConfigError pointing at `text[offset, offset + length)` of `file`, in esbuild's layout (as wrangler prints it). */
+function errorAt(message: string, text: string, file: string, offset: number, length: number): ConfigError {
+  const at = lineAndColumn(text, offset);
+  return new ConfigError(message, [
+    `  ${file}:${at.line}:${at.column}:`,
+    `    ${at.line} │ ${at.lineText}`,
+    `    ${" ".repeat(String(at.line).length)} ╵ ${" ".repeat(at.column)}${"~".repeat(Math.max(1, length))}`,
+  ]);
+}
+
 /**
  * Parses JSON with comments (wrangler.jsonc / wrangler.json accept comments and trailing commas). A syntax
- * error becomes a ConfigError naming the file, line and column.
+ * error, or nesting deeper than MAX_JSON_DEPTH, becomes a ConfigError naming the file, line and column.
  */
 export function parseJsonc(text: string, file: string, options: { strict?: boolean } = {}): unknown {
+  const deep = tooDeepAt(text);
+  if (deep !== -1) throw errorAt(`Nested deeper than ${MAX_JSON_DEPTH} levels`, text, file, deep, 1);
   const errors: jsonc.ParseError[] = [];
   const value = jsonc.parse(text, errors, options.strict ? { allowTrailingComma: false, disallowComments: true, allowEmptyContent: false } : { allowTrailingComma: true });
   if (errors.length > 0) {
     const first = errors[0]!;
-    const at = lineAndColumn(text, first.offset);
-    // esbuild's location block, as wrangler prints a JSON parse error.
-    throw new ConfigError(jsonc.printParseErrorCode(first.error), [
-      `  ${file}:${at.line}:${at.column}:`,
-      `    ${at.line} │ ${at.lineText}`,
-      `    ${" ".repeat(String(at.line).length)} ╵ ${" ".repeat(at.column)}${"~".repeat(Math.max(1, first.length))}`,
-    ]);
+    throw errorAt(jsonc.printParseErrorCode(first.error), text, file, first.offset, first.length);
   }
   return value;
 }
 
-function parseFile(path: string): Raw {
-  let text: string;
+function readConfigText(path: string): string {
   try {
-    text = readFileSync(path, "utf8");
+    return readFileSync(path, "utf8");
   } catch (e) {
     throw new ConfigError(`Could not read file: ${path}`, [(e as Error).message]);
   }
+}
+
+/** TOML for a `.toml` path, JSON with comments otherwise; the top level must be an object. */
+function parseConfigText(text: string, path: string): Raw {
   let value: unknown;
   if (path.endsWith(".toml")) {
     try {
@@ -137,16 +169,19 @@ function parseFile(path: string): Raw {
   return value as Raw;
 }
 
-function kvBindings(raw: unknown, where: string): KvNamespaceBinding[] {
+/** A problem with what the file says: the note names the file. */
+const contentError = (message: string, path: string) => new ConfigError(message, [`in ${path}`]);
+
+function kvBindings(raw: unknown, where: string, path: string): KvNamespaceBinding[] {
   if (raw === undefined) return [];
-  if (!Array.isArray(raw)) throw new ConfigError(`"${where}" should be an array of {binding, id, preview_id} objects.`);
+  if (!Array.isArray(raw)) throw contentError(`"${where}" should be an array of {binding, id, preview_id} objects.`, path);
   return raw.map((item: unknown, i) => {
     const ns = item as Raw | null;
     if (!ns || typeof ns !== "object" || typeof ns.binding !== "string" || ns.binding === "") {
-      throw new ConfigError(`"${where}[${i}]" needs a string "binding".`);
+      throw contentError(`"${where}[${i}]" needs a string "binding".`, path);
     }
     for (const field of ["id", "preview_id"] as const) {
-      if (ns[field] !== undefined && typeof ns[field] !== "string") throw new ConfigError(`"${where}[${i}].${field}" should be a string.`);
+      if (ns[field] !== undefined && typeof ns[field] !== "string") throw contentError(`"${where}[${i}].${field}" should be a string.`, path);
     }
     return {
       binding: ns.binding,
@@ -156,14 +191,14 @@ function kvBindings(raw: unknown, where: string): KvNamespaceBinding[] {
   });
 }
 
-function openkvSettings(raw: unknown): OpenKvSettings {
+function openkvSettings(raw: unknown, path: string): OpenKvSettings {
   if (raw === undefined) return {};
-  if (raw === null || typeof raw !== "object") throw new ConfigError(`"openkv" should be a table with url, token and persist_to.`);
+  if (raw === null || typeof raw !== "object") throw contentError(`"openkv" should be a table with url, token and persist_to.`, path);
   const r = raw as Raw;
   const out: { url?: string; token?: string; persist_to?: string } = {};
   for (const field of ["url", "token", "persist_to"] as const) {
     if (r[field] === undefined) continue;
-    if (typeof r[field] !== "string") throw new ConfigError(`"openkv.${field}" should be a string.`);
+    if (typeof r[field] !== "string") throw contentError(`"openkv.${field}" should be a string.`, path);
     out[field] = r[field] as string;
   }
   return out;
@@ -187,16 +222,24 @@ export function readWranglerConfig(options: ReadConfigOptions = {}): WranglerCon
     return { path: null, name: undefined, env: undefined, environments: [], kvNamespaces: [], openkv: {} };
   }
   if (options.config && !existsSync(path)) throw new ConfigError(`Could not read file: ${options.config}`, [`No such file: ${path}`]);
-  const raw = parseFile(path);
+  return wranglerConfigFromText(readConfigText(path), path, env);
+}
+
+/**
+ * The configuration `text` (the contents of the file at `path`) gives for environment `env`. Every
+ * ConfigError it throws names `path`.
+ */
+export function wranglerConfigFromText(text: string, path: string, env?: string): WranglerConfig {
+  const raw = parseConfigText(text, path);
   const envs = raw.env && typeof raw.env === "object" ? (raw.env as Record<string, Raw>) : {};
   const environments = Object.keys(envs);
   let selected: Raw = raw;
   if (env !== undefined) {
     if (!Object.hasOwn(envs, env)) {
       throw new ConfigError(`No environment found in configuration with name "${env}".`, [
-        environments.length > 0
-          ? `The available configured environment names are: ${JSON.stringify(environments)}`
-          : `${path} defines no environments: add an [env.${env}] section (or "env": {"${env}": {…}}).`,
+        ...(environments.length > 0
+          ? [`The available configured environment names are: ${JSON.stringify(environments)}`, `in ${path}`]
+          : [`${path} defines no environments: add an [env.${env}] section (or "env": {"${env}": {…}}).`]),
       ]);
     }
     selected = envs[env] ?? {};
@@ -208,8 +251,8 @@ export function readWranglerConfig(options: ReadConfigOptions = {}): WranglerCon
     name,
     env,
     environments,
-    kvNamespaces: kvBindings(selected.kv_namespaces, where),
-    openkv: openkvSettings(raw.openkv),
+    kvNamespaces: kvBindings(selected.kv_namespaces, where, path),
+    openkv: openkvSettings(raw.openkv, path),
   };
 }
 

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { KvError } from "./errors.ts";
 import { bytesToHex, compareBytes, decodeKey, encodeKey, hexToBytes, type KvKey } from "./keys.ts";
 
 // Byte vectors produced by real Deno (see shared/reference/deno-kv-and-kv-connect.md).
@@ -79,4 +80,30 @@ test("invalid parts and malformed bytes are rejected with a message", () => {
   assert.throws(() => decodeKey(Uint8Array.of(0x02, 0x61)), { message: "Unterminated key part" });
   assert.throws(() => decodeKey(Uint8Array.of(0x99)), { message: "Unknown key part tag 0x99" });
   assert.throws(() => decodeKey(Uint8Array.of(0x21, 1, 2)), { message: "Truncated number key part" });
+});
+
+test("malformed bytes found by fuzzing are KvErrors with a message", () => {
+  const invalidKey = (message: string) => (e: unknown) => e instanceof KvError && e.code === "invalid_key" && e.message === message;
+  assert.throws(() => decodeKey(Uint8Array.of(0x02, 0xff, 0x00)), invalidKey("Invalid UTF-8 in string key part"));
+  assert.throws(() => decodeKey(Uint8Array.of(0x02, 0xc3, 0x28, 0x00)), invalidKey("Invalid UTF-8 in string key part"));
+  // A big integer's tag with its length byte cut off decoded as 0n.
+  assert.throws(() => decodeKey(Uint8Array.of(0x1d)), invalidKey("Truncated integer key part"));
+  assert.throws(() => decodeKey(Uint8Array.of(0x0b)), invalidKey("Truncated integer key part"));
+});
+
+test("a key in a pooled Buffer decodes exactly and is left as it was", () => {
+  const key = [1.5, -3n, Uint8Array.of(0, 7), "s"];
+  const encoded = encodeKey(key);
+  // Small Buffers share one pool, so byteOffset is not 0: what an HTTP body or protobuf field holds.
+  const pooled = Buffer.from(encoded);
+  assert.notEqual(pooled.byteOffset, 0);
+  const decoded = decodeKey(pooled);
+  assert.deepEqual(decoded, key);
+  assert.equal(Object.getPrototypeOf(decoded[2]), Uint8Array.prototype);
+  assert.equal(bytesToHex(pooled), bytesToHex(encoded));
+});
+
+test("a string part that starts with U+FEFF keeps it", () => {
+  // TextDecoder drops a leading byte order mark by default: ["\uFEFFx"] read back as ["x"] (found by test/fuzz).
+  for (const key of [["\uFEFF懨"], ["a", "\uFEFF"], ["\uFEFF\uFEFFx".repeat(20)]]) assert.deepEqual(decodeKey(encodeKey(key)), key);
 });

@@ -17,7 +17,8 @@ const FALSE = 0x26;
 const TRUE = 0x27;
 
 const utf8 = new TextEncoder();
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the key part, not a byte order mark to drop.
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 class ByteWriter {
   buf = new Uint8Array(64);
@@ -171,7 +172,11 @@ function decodeUtf8(b: Uint8Array): string {
     for (let i = 0; i < b.length; i++) if (b[i]! >= 0x80) ascii = false;
     if (ascii) return String.fromCharCode.apply(null, b as unknown as number[]);
   }
-  return utf8Decoder.decode(b);
+  try {
+    return utf8Decoder.decode(b);
+  } catch {
+    throw new KvError("invalid_key", "Invalid UTF-8 in string key part");
+  }
 }
 
 function bytesToBigint(b: Uint8Array): bigint {
@@ -181,7 +186,9 @@ function bytesToBigint(b: Uint8Array): bigint {
 }
 
 /** Decodes bytes written by encodeKey (or by Deno) back into a key. */
-export function decodeKey(bytes: Uint8Array): KvKeyPart[] {
+export function decodeKey(input: Uint8Array): KvKeyPart[] {
+  // A Buffer's slice() is a view, not a copy: parts would alias (and the XORs below overwrite) the input.
+  const bytes = input.constructor === Uint8Array ? input : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   const parts: KvKeyPart[] = [];
   let pos = 0;
   while (pos < bytes.length) {
@@ -205,6 +212,7 @@ export function decodeKey(bytes: Uint8Array): KvKeyPart[] {
       } else parts.push(bytesToBigint(mag));
     } else if (tag === POS_BIG || tag === NEG_BIG) {
       const negative = tag === NEG_BIG;
+      if (pos >= bytes.length) throw new KvError("invalid_key", "Truncated integer key part");
       const n = negative ? bytes[pos]! ^ 0xff : bytes[pos]!;
       pos++;
       if (pos + n > bytes.length) throw new KvError("invalid_key", "Truncated integer key part");

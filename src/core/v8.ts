@@ -34,7 +34,9 @@ const MAX_READ_VERSION = 16;
 // somewhere near 3000, so only pathological values fall in between.)
 const MAX_DEPTH = 1000;
 // Resizable buffers reserve their maximum up front; Deno KV values are at most
-// 64 KiB, so anything past 4 GiB is garbage, not data.
+// 64 KiB, so anything past 4 GiB is garbage, not data. The bound is on the sum
+// over one value: 7 bytes per 4 GiB buffer would otherwise exhaust the address
+// space (40,000 of them fail with a RangeError, and starve the process meanwhile).
 const MAX_RESIZABLE_BYTES = 2 ** 32;
 
 const T = {
@@ -124,6 +126,7 @@ const brand = {
   regexpGlobal: getterOf(RegExp.prototype, "global")!,
 };
 const BOXED_VALUE_OF = [Number, String, Boolean, BigInt].map((c) => c.prototype.valueOf as AnyFn);
+const BOXED_BY_TAG = new Map([Number, String, Boolean, BigInt].map((c) => [`[object ${c.name}]`, c.prototype.valueOf as AnyFn]));
 const dateGetTime = Date.prototype.getTime as AnyFn;
 const mapEntries = Map.prototype.entries as AnyFn;
 const mapSet = Map.prototype.set as AnyFn;
@@ -348,41 +351,28 @@ class Writer {
     // Hot path: plain objects and views skip the exception-based brand checks below, which cost
     // microseconds each. (`arguments` also has Object.prototype: the tag check sends it the slow way.)
     const proto = Object.getPrototypeOf(o) as unknown;
-    if ((proto === Object.prototype || proto === null) && objToString.call(o) === "[object Object]") return this.plainObject(o);
+    const tag = objToString.call(o) as string;
+    if ((proto === Object.prototype || proto === null) && tag === "[object Object]") return this.plainObject(o);
     if (ArrayBuffer.isView(o)) return this.view(o);
+    // The built-in tag names the one brand check that can pass, so Maps, Sets, boxed primitives and
+    // errors need not fail through the ones before it (a spoofed tag fails that check and takes the
+    // full chain below).
+    if (tag === "[object Map]" && passes(brand.mapSize, o)) return this.map(o);
+    if (tag === "[object Set]" && passes(brand.setSize, o)) return this.set(o);
+    const boxedValueOf = BOXED_BY_TAG.get(tag);
+    if (boxedValueOf !== undefined && passes(boxedValueOf, o)) return this.boxed(boxedValueOf.call(o));
+    if (tag === "[object Error]" && isErrorBuiltin?.(o) === true) return this.error(o);
     if (passes(dateGetTime, o)) {
       this.byte(T.date);
       return this.double(dateGetTime.call(o) as number);
     }
     if (isRegExp(o)) return this.regexp(o);
-    if (passes(brand.mapSize, o)) {
-      const entries = [...(mapEntries.call(o) as Iterable<[unknown, unknown]>)];
-      this.byte(T.beginMap);
-      for (const [k, val] of entries) {
-        this.value(k);
-        this.value(val);
-      }
-      this.byte(T.endMap);
-      return this.varint(entries.length * 2);
-    }
-    if (passes(brand.setSize, o)) {
-      const values = [...(setValues.call(o) as Iterable<unknown>)];
-      this.byte(T.beginSet);
-      for (const val of values) this.value(val);
-      this.byte(T.endSet);
-      return this.varint(values.length);
-    }
+    if (passes(brand.mapSize, o)) return this.map(o);
+    if (passes(brand.setSize, o)) return this.set(o);
     if (passes(brand.bufferLength, o)) return this.arrayBuffer(o as ArrayBuffer);
     if (ArrayBuffer.isView(o)) return this.view(o);
     for (const valueOf of BOXED_VALUE_OF) {
-      if (!passes(valueOf, o)) continue;
-      const inner = valueOf.call(o);
-      switch (typeof inner) {
-        case "boolean": return this.byte(inner ? T.trueObject : T.falseObject);
-        case "number": this.byte(T.numberObject); return this.double(inner);
-        case "bigint": this.byte(T.bigintObject); return this.bigintBody(inner);
-        default: this.byte(T.stringObject); return this.string(inner as string);
-      }
+      if (passes(valueOf, o)) return this.boxed(valueOf.call(o));
     }
     if (isErrorBuiltin !== undefined ? isErrorBuiltin(o) : objToString.call(o) === "[object Error]") return this.error(o);
     if (isRejectedObject(o)) throw cloneError(o);
@@ -390,6 +380,35 @@ class Writer {
     // its own enumerable string-keyed properties: that is what V8 (and so
     // Deno's kv.set) does.
     return this.plainObject(o);
+  }
+
+  map(o: object): void {
+    const entries = [...(mapEntries.call(o) as Iterable<[unknown, unknown]>)];
+    this.byte(T.beginMap);
+    for (const [k, val] of entries) {
+      this.value(k);
+      this.value(val);
+    }
+    this.byte(T.endMap);
+    this.varint(entries.length * 2);
+  }
+
+  set(o: object): void {
+    const values = [...(setValues.call(o) as Iterable<unknown>)];
+    this.byte(T.beginSet);
+    for (const val of values) this.value(val);
+    this.byte(T.endSet);
+    this.varint(values.length);
+  }
+
+  /** A Boolean, Number, BigInt or String object, given the primitive inside it. */
+  boxed(inner: unknown): void {
+    switch (typeof inner) {
+      case "boolean": return this.byte(inner ? T.trueObject : T.falseObject);
+      case "number": this.byte(T.numberObject); return this.double(inner);
+      case "bigint": this.byte(T.bigintObject); return this.bigintBody(inner);
+      default: this.byte(T.stringObject); return this.string(inner as string);
+    }
   }
 
   plainObject(o: object): void {
@@ -568,11 +587,14 @@ class Reader {
   depth = 0;
   ids = new Map<number, object>();
   nextId = 0;
+  reserved = 0;
   bytes: Uint8Array;
   dv: DataView;
   readonly v13ViewFlags: boolean;
 
-  constructor(bytes: Uint8Array, v13ViewFlags: boolean) {
+  constructor(input: Uint8Array, v13ViewFlags: boolean) {
+    // A Buffer's slice() is a view into its (often pooled) memory: copies below must be real copies.
+    const bytes = input.constructor === Uint8Array ? input : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
     this.bytes = bytes;
     this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.v13ViewFlags = v13ViewFlags;
@@ -810,6 +832,8 @@ class Reader {
       const max = this.size();
       if (length > max) this.fail(`resizable ArrayBuffer length ${length} exceeds its maximum ${max}`, at);
       if (max > MAX_RESIZABLE_BYTES) this.fail(`resizable ArrayBuffer maximum ${max} exceeds ${MAX_RESIZABLE_BYTES}`, at);
+      this.reserved += max;
+      if (this.reserved > MAX_RESIZABLE_BYTES) this.fail(`resizable ArrayBuffers reserve more than ${MAX_RESIZABLE_BYTES} bytes in total`, at);
       this.need(length, "ArrayBuffer");
       type Ctor = new (n: number, o: { maxByteLength: number }) => ArrayBuffer;
       buffer = new (ArrayBuffer as unknown as Ctor)(length, { maxByteLength: max });

@@ -21,6 +21,11 @@ export function readJsonFile(resolved: string, filename: string): unknown {
   } catch (e) {
     throw new UserError(`Could not read file: ${filename}\n${(e as Error).message}`);
   }
+  return parseJsonText(text, filename);
+}
+
+/** The contents of a bulk file as JSON; a syntax error is a UserError naming `filename`, line and column. */
+export function parseJsonText(text: string, filename: string): unknown {
   try {
     return parseJsonc(text, filename, { strict: true });
   } catch (e) {
@@ -102,10 +107,22 @@ interface KeyValue {
   }));
 }
 
+/**
+ * What wrangler's template string prints for a JSON value; an object whose "toString" key holds JSON
+ * (`{"toString": null}`) has no callable one, and String() would throw on it.
+ */
+function asText(v: unknown): string {
+  try {
+    return String(v);
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+}
+
 /** The key names of a `kv bulk get` / `kv bulk delete` file. */
 export function parseKeyNames(content: unknown, filename: string): string[] {
   if (!Array.isArray(content)) {
-    throw new UserError(`Unexpected JSON input from "${filename}".\nExpected an array of strings but got:\n${String(content)}`);
+    throw new UserError(`Unexpected JSON input from "${filename}".\nExpected an array of strings but got:\n${asText(content)}`);
   }
   const errors: string[] = [];
   const keys: string[] = [];
