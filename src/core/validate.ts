@@ -79,7 +79,8 @@ export function checkTimestamp(ms: number, what: string): void {
   }
 }
 
-function jsonDepth(text: string): number {
+/** How deep JSON text nests (arrays and objects), by a scan: no parse, no recursion. */
+export function jsonDepth(text: string): number {
   let depth = 0;
   let max = 0;
   let inString = false;

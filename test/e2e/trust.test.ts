@@ -159,3 +159,25 @@ test("the admin token never appears in an error body", async () => {
   assert.equal(res.status, 400);
   assert.ok(!(await res.text()).includes(ADMIN));
 });
+
+test("found by the fuzzers: deep JSON metadata, objects where names belong, and a leading U+FEFF", async () => {
+  const form = new FormData();
+  form.set("value", "v");
+  form.set("metadata", `${"[".repeat(5000)}${"]".repeat(5000)}`);
+  const deep = await putMultipart("deep-json", form);
+  assert.equal(deep.status, 400);
+  assert.deepEqual(((await deep.json()) as { errors: unknown }).errors, [{ code: 10001, message: "metadata nests deeper than 1000 levels" }]);
+
+  const json = { ...auth(), "content-type": "application/json" };
+  const get = await fetch(`${CF}/${ns.id}/bulk/get`, { method: "POST", headers: json, body: '{"keys":["a"],"type":{"toString":1}}' });
+  assert.equal(get.status, 400);
+  assert.deepEqual(((await get.json()) as { errors: unknown }).errors, [{ code: 10001, message: 'The body\'s "type" must be "text" or "json"' }]);
+  const del = await fetch(`${CF}/${ns.id}/bulk/delete`, { method: "POST", headers: json, body: '[{"name":{"toString":1}},"ok",[[[]]]]' });
+  assert.equal(del.status, 200);
+  assert.deepEqual(((await del.json()) as { result: unknown }).result, { successful_key_count: 1, unsuccessful_keys: ["0", "2"] });
+
+  const bom = "\uFEFFbom";
+  assert.equal((await fetch(`${CF}/${ns.id}/values/${encodeURIComponent(bom)}`, { method: "PUT", headers: auth(), body: "x" })).status, 200);
+  const list = await fetch(`${CF}/${ns.id}/keys?prefix=${encodeURIComponent("\uFEFF")}`, { headers: auth() });
+  assert.deepEqual(((await list.json()) as { result: { name: string }[] }).result.map((k) => k.name), [bom]);
+});

@@ -3,6 +3,8 @@
  * or a file) and an optional `metadata` part holding JSON text — or, when the SDK was given an object,
  * bracket fields such as `metadata[a][b]=1` (cloudflare-typescript #2664), rebuilt into an object here.
  */
+import { ENGINE_LIMITS } from "../../core/limits.ts";
+import { jsonDepth } from "../../core/validate.ts";
 import { CF_CODES, CfError } from "./envelope.ts";
 
 export interface MultipartValue {
@@ -85,6 +87,11 @@ export async function parseMultipartValue(body: Uint8Array, contentType: string)
   const meta = form.get("metadata");
   if (meta !== null) {
     const text = typeof meta === "string" ? meta : await meta.text();
+    // Parsing nests iteratively, but the binding serialises the metadata again, recursively: refuse
+    // what no 1 KiB of metadata could be before anything is built from it.
+    if (jsonDepth(text) > ENGINE_LIMITS.maxNestingDepth) {
+      throw new CfError(400, CF_CODES.badRequest, `metadata nests deeper than ${ENGINE_LIMITS.maxNestingDepth} levels`);
+    }
     try {
       metadata = JSON.parse(text);
     } catch {

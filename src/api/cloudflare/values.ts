@@ -195,7 +195,10 @@ async function bulkDelete(ctx: RouteContext): Promise<void> {
       await kv.delete(name);
     }),
   );
-  const unsuccessful = names.filter((_, i) => results[i]!.status === "rejected").map(String);
+  // A primitive name is reported as its text; an object or array by its position, since String() of a
+  // client's object can throw ({"toString": 1}) or recurse (deep arrays).
+  const shown = (name: unknown, i: number) => (typeof name === "object" && name !== null ? String(i) : String(name));
+  const unsuccessful = names.flatMap((name, i) => (results[i]!.status === "rejected" ? [shown(name, i)] : []));
   // Counts only: key names can carry data as well as values do.
   audit(ctx, {
     action: "kv.bulk_delete",
@@ -212,7 +215,10 @@ async function bulkGet(ctx: RouteContext): Promise<void> {
     throw new CfError(400, CF_CODES.badRequest, 'The body must be {"keys": ["k1", ...], "type"?: "text"|"json", "withMetadata"?: boolean}');
   }
   const keys = body.keys as string[];
-  const type = body.type === undefined ? "text" : String(body.type);
+  if (body.type !== undefined && typeof body.type !== "string") {
+    throw new CfError(400, CF_CODES.badRequest, 'The body\'s "type" must be "text" or "json"');
+  }
+  const type = body.type === undefined ? "text" : body.type;
   const kv = binding(ctx);
   if (body.withMetadata === true) {
     const map = (await viaBinding(() => kv.getWithMetadata(keys, type as "text"))) as unknown as Map<string, { value: unknown; metadata: unknown } | null>;

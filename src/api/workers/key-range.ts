@@ -12,7 +12,8 @@ import { encodeKey } from "../../core/keys.ts";
 
 const STRING = 0x02;
 const utf8 = new TextEncoder();
-const utf8Decoder = new TextDecoder();
+// ignoreBOM: a key name that starts with U+FEFF keeps it (the default decoder would strip it).
+const utf8Decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** The engine key of the Workers key `name`. */
 export function workersKey(name: string): Uint8Array {
