@@ -64,8 +64,10 @@ test("watch: subscribers are called for their keys only, and on expiry purges", 
   const calls: string[] = [];
   const stop = engine.subscribe(ns.id, [encodeKey(["w"])], () => calls.push("w"));
   await engine.atomic(ns.id, set("other", 1));
+  await engine.settled();
   assert.deepEqual(calls, []);
   await engine.atomic(ns.id, set("w", 1, clock.now() + 1000));
+  await engine.settled();
   assert.deepEqual(calls, ["w"]);
   clock.advance(1000);
   assert.equal(await engine.get(ns.id, encodeKey(["w"])), null, "expired entries are invisible before the purge");
@@ -73,6 +75,7 @@ test("watch: subscribers are called for their keys only, and on expiry purges", 
   assert.deepEqual(calls, ["w", "w"], "the purge of an expired watched key wakes its watcher");
   stop();
   await engine.atomic(ns.id, set("w", 2));
+  await engine.settled();
   assert.deepEqual(calls, ["w", "w"]);
   await engine.close();
 });

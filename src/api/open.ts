@@ -1,6 +1,7 @@
 /**
  * Shared by `openKv` and `openNamespace`: turns a path into an engine and a namespace.
- * `":memory:"` → memory; a file path → SQLite; none → `OPENKV_URL` if set, else memory.
+ * `":memory:"` → memory; `postgres://…` → PostgreSQL; a file path → SQLite; none → `OPENKV_URL` if set,
+ * else memory.
  */
 import type { Clock } from "../core/clock.ts";
 import { Engine } from "../core/engine.ts";

@@ -8,11 +8,15 @@
  *   order, each with a versionstamp strictly larger than every earlier one, and the whole batch is durable
  *   (per the backend's durability setting) before the promise resolves: this is the group commit;
  * - deleting a namespace deletes its entries and its queue;
+ * - every successful write, expiry purge and namespace deletion appends one row to the change feed in
+ *   the same transaction (`changes`), under the versionstamp it took, so the feed is gap-free in
+ *   versionstamp order;
  * - `Entry.sealed` and `QueueMessage.sealed` are stored and returned as given: sealed bytes and sealed
  *   metadata are opaque (the engine seals and opens them, src/core/keyring.ts); a backend never looks
  *   inside them and needs no key.
  */
 import type { AppliedWrite, Sealer } from "./atomic.ts";
+import type { ChangePage } from "./changes.ts";
 import type { KvError } from "./errors.ts";
 import type { AtomicWrite, Entry, NamespaceInfo, QueueMessage, ReadRange } from "./types.ts";
 
@@ -43,6 +47,8 @@ export interface MessageReseal {
   readonly payload: Uint8Array;
   readonly sealed: boolean;
 }
+
+export type { Change, ChangePage } from "./changes.ts";
 
 export interface ExpiredKey {
   readonly namespaceId: string;
@@ -113,6 +119,19 @@ export interface Backend {
    * `secure_delete`, then `wal_checkpoint(TRUNCATE)`; space freed before the first call is not erased.)
    */
   scrub(options: { checkpoint: boolean }): Promise<void>;
+
+  /**
+   * The change feed after `after` (a versionstamp; all zeros: from the start), oldest first, at most
+   * `limit` writes, with the latest committed versionstamp read in the same snapshot.
+   */
+  changes(after: Uint8Array, limit: number): Promise<ChangePage>;
+  /** Drops feed rows older than `olderThan` (epoch ms) and all but the last `keepWrites`; says how many went. */
+  pruneChanges(olderThan: number, keepWrites: number): Promise<number>;
+  /**
+   * A doorbell: calls `listener` soon after any process sharing the store commits (PostgreSQL: LISTEN);
+   * absent when the backend has none, and followers then poll. Returns a function that stops it.
+   */
+  onCommit?(listener: () => void): () => void;
 
   close(): Promise<void>;
 }

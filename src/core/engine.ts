@@ -9,6 +9,10 @@ import { KvError } from "./errors.ts";
 import { Keyring, UnknownDataKeyError } from "./keyring.ts";
 import { validateWrite } from "./validate.ts";
 import { keyId } from "./keys.ts";
+import { CHANGE_RETENTION } from "./changes.ts";
+import { ChangeFollower, type FeedEvent } from "./feed.ts";
+import { watchFeed, type WatchFeed } from "./watch.ts";
+import { versionstampFromCounter } from "./versionstamp.ts";
 import {
   DEFAULT_BACKOFF_SCHEDULE,
   type AtomicWrite,
@@ -32,6 +36,8 @@ export interface EngineOptions {
   encryptionKey?: Uint8Array;
   /** Plaintext of hot encrypted entries kept in memory, in bytes (default 16 MiB; 0: decrypt every read). */
   decryptedCacheBytes?: number;
+  /** How often watchers look at the change feed for other processes' commits (ms). Default 250. */
+  feedPollMs?: number;
 }
 
 export interface OpenEngineOptions extends EngineOptions {
@@ -50,6 +56,10 @@ type Pending = {
 
 const NAMESPACE_ID = /^[0-9a-f]{32}$/;
 const NAMESPACE_CACHE_MS = 1000;
+/** A cursor past any real versionstamp: reading the feed after it returns only the latest versionstamp. */
+const PAST_THE_END = versionstampFromCounter(BigInt(Number.MAX_SAFE_INTEGER));
+/** How often the change feed is trimmed to CHANGE_RETENTION (engine clock). */
+const PRUNE_EVERY_MS = 5000;
 
 export class Engine {
   readonly backend: Backend;
@@ -66,12 +76,17 @@ export class Engine {
   #purgeTimer: NodeJS.Timeout;
   #purging: Promise<void> | null = null;
   #namespaceCache = new Map<string, { ns: NamespaceInfo; at: number }>();
+  /** Follows the store's change feed while anyone watches: the one source of watch notifications. */
+  readonly #follower: ChangeFollower;
+  #unfollow: (() => void) | null = null;
+  #lastPrune = 0;
 
   constructor(backend: Backend, options: EngineOptions = {}) {
     this.backend = backend;
     this.clock = options.clock ?? systemClock;
     this.keyring = new Keyring(options.encryptionKey, options.decryptedCacheBytes);
     this.#newId = options.newId ?? (() => randomBytes(16).toString("hex"));
+    this.#follower = new ChangeFollower(backend, options.feedPollMs === undefined ? {} : { pollMs: options.feedPollMs });
     this.#purgeTimer = setInterval(() => void this.purgeExpired().catch(() => {}), options.purgeIntervalMs ?? 1000);
     this.#purgeTimer.unref();
   }
@@ -88,6 +103,8 @@ export class Engine {
     const engine = new Engine(backend, options);
     try {
       await engine.keyring.unlock(backend, { allowLocked: options.allowLocked ?? false, now: engine.clock.now() });
+      // Watches start from what the store holds now, not from the start of its feed.
+      engine.#follower.seen((await backend.changes(PAST_THE_END, 1)).latest);
     } catch (e) {
       await engine.close();
       throw e;
@@ -263,17 +280,18 @@ export class Engine {
           for (const p of batch) p.reject(e);
           continue;
         }
-        const touched: { namespaceId: string; key: Uint8Array }[] = [];
+        let committed = false;
         results.forEach((r, i) => {
           const p = batch[i]!;
           if (r instanceof KvError) return p.reject(r);
           p.resolve(r.result);
           if (r.result.ok) {
-            for (const key of r.changed) touched.push({ namespaceId: p.item.namespaceId, key });
+            committed = true;
             if (p.item.write.enqueues.length > 0) this.#listeners.get(p.item.namespaceId)?.wake();
           }
         });
-        this.#notify(touched);
+        // Watchers learn of it from the change feed, like of any other process's commit.
+        if (committed) this.#follower.kick();
       }
     } finally {
       this.#flushing = false;
@@ -283,8 +301,9 @@ export class Engine {
   // ---- watch ----
 
   /**
-   * Calls `listener` (synchronously after the commit) whenever one of `keys` may have changed: written,
-   * deleted or purged as expired. The listener re-reads; spurious calls are allowed.
+   * Calls `listener` whenever one of `keys` may have changed — written, deleted or purged as expired,
+   * through this process or any other sharing the store — soon after the commit, in commit order.
+   * The listener re-reads; spurious calls are allowed.
    */
   subscribe(namespaceId: string, keys: readonly Uint8Array[], listener: () => void): () => void {
     this.#assertOpen();
@@ -296,30 +315,59 @@ export class Engine {
       if (!set) byKey.set(id, (set = new Set()));
       set.add(listener);
     }
+    this.#unfollow ??= this.#follower.listen((event) => this.#onFeed(event));
+    let done = false;
     return () => {
+      if (done) return;
+      done = true;
       for (const id of ids) {
         const set = byKey.get(id);
         set?.delete(listener);
         if (set?.size === 0) byKey.delete(id);
       }
       if (byKey.size === 0 && this.#watchers.get(namespaceId) === byKey) this.#watchers.delete(namespaceId);
+      if (this.#watchers.size === 0) {
+        this.#unfollow?.();
+        this.#unfollow = null;
+      }
     };
   }
 
-  /** Calls each watcher of the changed keys once. Without watchers this costs nothing per key. */
-  #notify(changed: readonly { namespaceId: string; key: Uint8Array }[]): void {
-    if (this.#watchers.size === 0) return;
+  /** Resolves once every watcher has been told of everything committed before the call. */
+  settled(): Promise<void> {
+    return this.#follower.caughtUp();
+  }
+
+  /** The latest state of `keys` over time (src/core/watch.ts). */
+  watch(namespaceId: string, keys: readonly Uint8Array[]): WatchFeed {
+    return watchFeed(this, namespaceId, keys);
+  }
+
+  /** Calls each watcher of the changed keys once per event. */
+  #onFeed(event: FeedEvent): void {
     const calls = new Set<() => void>();
-    for (const { namespaceId, key } of changed) {
-      const byKey = this.#watchers.get(namespaceId);
-      const set = byKey?.get(keyId(key));
-      if (set) for (const l of set) calls.add(l);
+    if ("reset" in event) {
+      // Changes were missed (the feed was pruned past us): everyone re-reads.
+      for (const byKey of this.#watchers.values()) for (const set of byKey.values()) for (const l of set) calls.add(l);
+    } else {
+      for (const c of event.changes) {
+        const byKey = this.#watchers.get(c.namespaceId);
+        if (!byKey) continue;
+        if (c.keys === null) {
+          for (const set of byKey.values()) for (const l of set) calls.add(l);
+          continue;
+        }
+        for (const key of c.keys) {
+          const set = byKey.get(keyId(key));
+          if (set) for (const l of set) calls.add(l);
+        }
+      }
     }
     for (const l of calls) {
       try {
         l();
       } catch {
-        // A broken watcher must not break the write path.
+        // A broken watcher must not break the others.
       }
     }
   }
@@ -333,8 +381,13 @@ export class Engine {
       try {
         for (;;) {
           const gone = await this.backend.purgeExpired(this.clock.now(), 1000);
-          this.#notify(gone);
+          if (gone.length > 0) this.#follower.kick();
           if (gone.length < 1000) break;
+        }
+        const now = this.clock.now();
+        if (now - this.#lastPrune >= PRUNE_EVERY_MS) {
+          this.#lastPrune = now;
+          await this.backend.pruneChanges(now - CHANGE_RETENTION.maxAgeMs, CHANGE_RETENTION.maxWrites);
         }
       } finally {
         this.#purging = null;
@@ -349,6 +402,7 @@ export class Engine {
    */
   async tick(): Promise<void> {
     await this.purgeExpired();
+    await this.#follower.caughtUp();
     await Promise.all([...this.#listeners.values()].map((l) => l.runOnce()));
   }
 
@@ -373,6 +427,8 @@ export class Engine {
     }
     this.#closed = true;
     clearInterval(this.#purgeTimer);
+    this.#follower.close();
+    this.#unfollow = null;
     for (const l of this.#listeners.values()) l.stop();
     this.#listeners.clear();
     await this.#purging;

@@ -24,6 +24,13 @@ export const KV_ERROR_CODES = [
   "decrypt_failed",
   /** The encryption key cannot open this store: none given for an encrypted store, a wrong one, a bad one. */
   "encryption_key",
+  /** The store cannot be reached right now (a PostgreSQL primary gone, a failover under way): retry. */
+  "unavailable",
+  /**
+   * The connection to the store was lost while a write was committing: it may or may not have been
+   * applied. Never answered as success, never retried by us; the caller reads before retrying.
+   */
+  "outcome_unknown",
 ] as const;
 
 export type KvErrorCode = (typeof KV_ERROR_CODES)[number];

@@ -53,10 +53,14 @@ export const KV_ERROR_STATUS: StatusTable = {
   // the data key id, what to do; nothing secret) is answered too, so the report reaches whoever can act.
   decrypt_failed: 500,
   encryption_key: 500,
+  unavailable: 503,
+  // Not the caller's doing, and not safely retried by a client that does not read first: a 500 whose
+  // message says what happened and what to do.
+  outcome_unknown: 500,
 };
 
 /** Codes whose message is answered even though the status is 500 (it names no secret and says what to do). */
-const SAID_ALOUD: ReadonlySet<KvErrorCode> = new Set(["decrypt_failed", "encryption_key"]);
+const SAID_ALOUD: ReadonlySet<KvErrorCode> = new Set(["decrypt_failed", "encryption_key", "outcome_unknown", "unavailable"]);
 
 export interface DescribedError {
   status: number;

@@ -23,8 +23,13 @@ import { generateSecret, TokenStore } from "../auth/tokens.ts";
 export interface ServerConfig {
   host: string;
   port: number;
-  /** Data directory (SQLite inside), or null for memory. */
+  /** Data directory (SQLite inside), or null for memory or a `store`. */
   dataDir: string | null;
+  /**
+   * A shared store instead of the data directory: a PostgreSQL URL (several hosts allowed; the writable
+   * one is found, again after a failover). Many servers may use one store: they behave as one.
+   */
+  store?: string;
   accountId?: string;
   adminToken?: string;
   tls?: { cert: string; key: string };
@@ -110,7 +115,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   let tokens: TokenStore;
   let audit: AuditLog | undefined;
   try {
-    const backend = openBackend(dir ? join(dir, "openkv.sqlite") : ":memory:", config.durability ? { durability: config.durability } : {});
+    const backend = openBackend(config.store ?? (dir ? join(dir, "openkv.sqlite") : ":memory:"), config.durability ? { durability: config.durability } : {});
     // Engine.open checks the encryption key against the store and closes the backend when it refuses.
     engine = await Engine.open(backend, { clock, ...(config.encryptionKey ? { encryptionKey: config.encryptionKey } : {}) });
     opened.push(() => engine.close());

@@ -399,6 +399,66 @@ export function defineBackendSuite(name: string, factory: BackendFactory): void 
     assert.deepEqual(after.map((m) => [[...m.payload], m.sealed ?? false]), [[[0x11, 0x11], true], [[2], false], [[3], false]]);
   });
 
+  withBackend("change feed: every commit, purge and namespace deletion, in versionstamp order, with the latest", async (b) => {
+    const ZERO = new Uint8Array(10);
+    const start = await b.changes(ZERO, 1000);
+    assert.deepEqual(start.changes, []);
+    const r1 = await commitOne(b, write([{ type: "set", key: k("a"), value: bytes(1), expiresAt: NOW + 5 }, { type: "set", key: k("b"), value: bytes(2) }]));
+    const failed = await commitOne(b, write([{ type: "delete", key: k("a") }], [{ key: k("a"), versionstamp: null }]));
+    assert.equal(failed.ok, false);
+    const r2 = await commitOne(b, write([{ type: "delete", key: k("b") }]));
+    assert.ok(r1.ok && r2.ok);
+    const page = await b.changes(ZERO, 1000);
+    assert.deepEqual(
+      page.changes.map((c) => [c.versionstamp, c.namespaceId, c.keys?.map((key) => [...key])]),
+      [
+        [r1.versionstamp, ns1.id, [[...k("a")], [...k("b")]]],
+        [r2.versionstamp, ns1.id, [[...k("b")]]],
+      ],
+      "one row per successful write, none for a failed check",
+    );
+    assert.deepEqual(page.latest, r2.versionstamp);
+    assert.equal(page.gap, false);
+    // Paging: after the first write, at most one write per page.
+    const second = await b.changes(r1.versionstamp, 1);
+    assert.deepEqual(second.changes.map((c) => c.versionstamp), [r2.versionstamp]);
+    assert.deepEqual((await b.changes(r2.versionstamp, 10)).changes, []);
+
+    const gone = await b.purgeExpired(NOW + 10, 100);
+    assert.equal(gone.length, 1);
+    const purge = (await b.changes(r2.versionstamp, 10)).changes;
+    assert.deepEqual(purge.map((c) => [c.namespaceId, c.keys?.map((key) => [...key])]), [[ns1.id, [[...k("a")]]]], "an expiry purge is a change too");
+    assert.ok(compareBytes(purge[0]!.versionstamp, r2.versionstamp) > 0);
+
+    await b.createNamespace(ns2);
+    const r3 = await commitOne(b, write([{ type: "set", key: k("c"), value: bytes(3) }]), ns2.id);
+    assert.equal(await b.deleteNamespace(ns2.id), true);
+    const del = (await b.changes(r3.ok ? r3.versionstamp : ZERO, 10));
+    assert.deepEqual(del.changes.map((c) => [c.namespaceId, c.keys]), [[ns2.id, null]], "a namespace deletion says so with keys null");
+    assert.deepEqual(del.latest, del.changes[0]!.versionstamp);
+    const next = await commitOne(b, write([]));
+    assert.ok(next.ok && compareBytes(next.versionstamp, del.latest) > 0, "versionstamps stay above the deletion's");
+  });
+
+  withBackend("change feed: pruning keeps the last writes and tells a follower that fell behind", async (b) => {
+    const ZERO = new Uint8Array(10);
+    const stamps: Uint8Array[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await commitOne(b, write([{ type: "set", key: k("p", i), value: bytes(i) }]));
+      assert.ok(r.ok);
+      stamps.push(r.versionstamp);
+    }
+    assert.ok((await b.pruneChanges(0, 2)) >= 3, "all but the last two writes go");
+    const behind = await b.changes(ZERO, 10);
+    assert.equal(behind.gap, true, "a cursor before the pruned writes is told it missed some");
+    assert.deepEqual(behind.latest, stamps[4]);
+    const current = await b.changes(stamps[2]!, 10);
+    assert.equal(current.gap, false);
+    assert.deepEqual(current.changes.map((c) => c.versionstamp), [stamps[3], stamps[4]]);
+    assert.equal(await b.pruneChanges(Number.MAX_SAFE_INTEGER, 0), 2, "by age: everything older than the cut");
+    assert.equal((await b.changes(stamps[4]!, 10)).gap, false, "a follower that saw everything is current");
+  });
+
   if (factory.reopen) {
     test(`${name}: data, namespaces, queue and the versionstamp counter survive a reopen`, async () => {
       let b = await factory.open();

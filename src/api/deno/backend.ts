@@ -13,6 +13,7 @@
  *   API layer turns into Deno's error class; a `KvError` with code "closed" means the store is gone.
  */
 import type { AtomicWrite, CommitResult, Entry, NamespaceInfo, ReadRange } from "../../core/types.ts";
+import type { WatchFeed } from "../../core/watch.ts";
 
 export interface KvBackend {
   /** The namespace (database) this backend reads and writes. */
@@ -35,14 +36,4 @@ export interface KvBackend {
   close(): Promise<void>;
 }
 
-/**
- * The state of watched keys over time. The first `next()` resolves at once with the current entries
- * (null = absent), in key order; each later one after the next change notification (a write, delete or
- * expiry of one of the keys; spurious notifications are allowed) with the latest state, so several
- * changes between two calls arrive as one. Resolves null once stopped; rejects on failure.
- */
-export interface WatchFeed {
-  next(): Promise<(Entry | null)[] | null>;
-  /** Ends the feed and releases its subscription; a pending `next()` resolves null. */
-  stop(): void;
-}
+export type { WatchFeed } from "../../core/watch.ts";

@@ -23,7 +23,6 @@ import { HttpError, parseJson, readBody, sendJson, sendText } from "../../http/h
 import type { Request, Response } from "../../http/listener.ts";
 import type { ErrorEncoder, Route, RouteContext } from "../../http/route.ts";
 import { allows } from "../../auth/tokens.ts";
-import { engineWatchFeed } from "../deno/engine-backend.ts";
 import { frame, KEEP_ALIVE } from "../../wire/kv-connect/frames.ts";
 import { QueueListenSchema, QueueSettleOutputSchema, QueueSettleSchema } from "../../wire/kv-connect/gen/openkv-queue_pb.ts";
 import { databaseIdOf, databaseMetadata, negotiateVersion } from "../../wire/kv-connect/metadata.ts";
@@ -48,12 +47,15 @@ const MAX_DATA_BODY = 4 * 1024 * 1024;
  * KvErrors are the caller's (400) unless the store is going away (503, which clients retry). An entry
  * that fails to decrypt, or a store whose key cannot open it, is the store's trouble but permanent:
  * Deno retries every 5xx forever, so these answer 400 too — the client throws with the message at once
- * — and are logged like a 500 (src/http/errors.ts).
+ * — and are logged like a 500 (src/http/errors.ts). So is a write whose outcome is unknown: a blind retry
+ * could apply it twice.
  */
 export const KV_CONNECT_STATUS: StatusTable = {
   ...Object.fromEntries(KV_ERROR_CODES.map((code) => [code, 400])),
   closed: 503,
   busy: 503,
+  // Nothing was committed: Deno's retry is what we want.
+  unavailable: 503,
   rate_limited: 429,
   namespace_not_found: 404,
 } as StatusTable;
@@ -214,7 +216,7 @@ export function kvConnectRoutes(options: KvConnectOptions = {}): Route[] {
       namespace: ns,
       handle: async (ctx) => {
         const keys = decodeWatch(await body(ctx));
-        const feed = engineWatchFeed(ctx.deps.engine, ctx.namespace!.id, keys);
+        const feed = ctx.deps.engine.watch(ctx.namespace!.id, keys);
         // Every frame reports every key as changed, with its current entry: the protocol allows it (the
         // clients compare versionstamps), and Deno 2.9.6 reads a `changed: false` key as absent.
         const allChanged = keys.map(() => true);

@@ -13,6 +13,9 @@ Options:
   --port PORT          Port (default 8787; 0 picks a free one)
   --data DIR           Data directory, SQLite inside (default ./.openkv)
   --memory             Keep everything in memory instead (lost on exit)
+  --store URL          A shared store instead of --data: postgres://user@host:port/db (or env
+                       OPENKV_STORE). Several hosts (postgres://u@h1:5432,h2:5432/db) find the
+                       writable one, again after a failover. Any number of servers may share it.
   --account-id ID      Cloudflare account id to answer to (32 hex; default generated once, kept in DIR)
   --admin-token TOKEN  Admin token (or env OPENKV_ADMIN_TOKEN; default generated once, kept in DIR)
   --tls-cert FILE      TLS certificate (PEM); with --tls-key serves HTTPS and HTTP/2 via ALPN
@@ -40,6 +43,7 @@ export const serveCommand: RawCommandDefinition = {
         port: { type: "string", default: "8787" },
         data: { type: "string", default: "./.openkv" },
         memory: { type: "boolean", default: false },
+        store: { type: "string" },
         "account-id": { type: "string" },
         "admin-token": { type: "string" },
         "tls-cert": { type: "string" },
@@ -74,6 +78,15 @@ export const serveCommand: RawCommandDefinition = {
       ctx.stderr.write(`Invalid --rate-limit "${values["rate-limit"]}": use a positive number of requests per second.\n`);
       return 1;
     }
+    const store = values.store ?? (ctx.env.OPENKV_STORE || undefined);
+    if (store !== undefined && !/^postgres(ql)?:\/\//.test(store)) {
+      ctx.stderr.write(`Invalid --store "${store}": use a PostgreSQL URL such as postgres://user@host:5432/db (for SQLite, use --data DIR).\n`);
+      return 1;
+    }
+    if (store !== undefined && values.memory) {
+      ctx.stderr.write("--store and --memory are two different stores: pass one.\n");
+      return 1;
+    }
     const adminToken = values["admin-token"] ?? (ctx.env.OPENKV_ADMIN_TOKEN || undefined);
     const auditLog = values["audit-log"] ?? (ctx.env.OPENKV_AUDIT_LOG || undefined);
     let encryptionKey: Uint8Array | undefined;
@@ -90,7 +103,8 @@ export const serveCommand: RawCommandDefinition = {
       server = await startServer({
         host: values.host!,
         port,
-        dataDir: values.memory ? null : values.data!,
+        dataDir: values.memory || store ? null : values.data!,
+        ...(store ? { store } : {}),
         ...(values["account-id"] ? { accountId: values["account-id"] } : {}),
         ...(adminToken ? { adminToken } : {}),
         ...(values["tls-cert"] ? { tls: { cert: values["tls-cert"], key: values["tls-key"]! } } : {}),
@@ -101,8 +115,8 @@ export const serveCommand: RawCommandDefinition = {
         ...(encryptionKey ? { encryptionKey } : {}),
       });
     } catch (e) {
-      // A store the key cannot open is refused at start, with what to do.
-      if (e instanceof KvError && e.code === "encryption_key") {
+      // A store the key cannot open, or cannot reach, is refused at start, with what to do.
+      if (e instanceof KvError && (e.code === "encryption_key" || e.code === "unavailable")) {
         ctx.stderr.write(`${e.message}\n`);
         return 1;
       }
@@ -113,7 +127,11 @@ export const serveCommand: RawCommandDefinition = {
     const encryption = keyring.encrypted
       ? `on (AES-256-GCM; data key ${keyring.activeKeyId}, key fingerprint ${keyring.fingerprint})`
       : "off (pass --encryption-key-file to turn it on)";
-    const where = values.memory ? "memory (nothing is kept after exit)" : `${values.data} (SQLite)`;
+    const where = values.memory
+      ? "memory (nothing is kept after exit)"
+      : store
+        ? `${server.engine.backend.kind === "postgres" ? (server.engine.backend as { display?: string }).display : store} (PostgreSQL)`
+        : `${values.data} (SQLite)`;
     out.write(
       [
         `OpenKV listening on ${server.url}  — data: ${where}`,

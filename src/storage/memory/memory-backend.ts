@@ -3,11 +3,11 @@
  * namespace (latin1 strings compare exactly like the bytes they hold).
  */
 import { executeAtomic, isLive, type AppliedWrite, type TxView } from "../../core/atomic.ts";
-import type { Backend, BatchItem, ExpiredKey, MessageReseal, Reseal } from "../../core/backend.ts";
+import type { Backend, BatchItem, Change, ChangePage, ExpiredKey, MessageReseal, Reseal } from "../../core/backend.ts";
 import { KvError } from "../../core/errors.ts";
 import { compareBytes, keyId } from "../../core/keys.ts";
 import type { Entry, NamespaceInfo, QueueMessage, ReadRange } from "../../core/types.ts";
-import { versionstampFromCounter } from "../../core/versionstamp.ts";
+import { counterFromVersionstamp, versionstampFromCounter } from "../../core/versionstamp.ts";
 
 
 const NO_DATA = new Uint8Array(0);
@@ -52,6 +52,13 @@ export class MemoryBackend implements Backend {
   #counter = 0n;
   #nextMessageId = 1;
   #settings = new Map<string, string>();
+  /** The change feed, oldest first; `#prunedThrough` is the last counter dropped from its head. */
+  #feed: { counter: bigint; at: number; change: Change }[] = [];
+  #prunedThrough = 0n;
+
+  #record(namespaceId: string, keys: readonly Uint8Array[] | null, now: number): void {
+    this.#feed.push({ counter: this.#counter, at: now, change: { versionstamp: versionstampFromCounter(this.#counter), namespaceId, keys } });
+  }
 
   #entries(ns: string): SortedEntries {
     let e = this.#data.get(ns);
@@ -99,6 +106,8 @@ export class MemoryBackend implements Backend {
   async deleteNamespace(nsId: string): Promise<boolean> {
     if (!this.#namespaces.delete(nsId)) return false;
     this.#data.delete(nsId);
+    this.#counter++;
+    this.#record(nsId, null, Date.now());
     for (const [mid, m] of this.#queue) if (m.namespaceId === nsId) this.#queue.delete(mid);
     return true;
   }
@@ -177,6 +186,7 @@ export class MemoryBackend implements Backend {
           this.#queue.set(mid, { ...q, id: mid });
         }
         if (item.consumeMessage !== undefined) this.#queue.delete(item.consumeMessage);
+        this.#record(item.namespaceId, applied.changed, now);
       }
       return applied;
     });
@@ -185,15 +195,48 @@ export class MemoryBackend implements Backend {
   async purgeExpired(now: number, limit: number): Promise<ExpiredKey[]> {
     const gone: ExpiredKey[] = [];
     for (const [nsId, store] of this.#data) {
+      const keys: Uint8Array[] = [];
       for (const [k, e] of store.map) {
-        if (gone.length >= limit) return gone;
+        if (gone.length >= limit) break;
         if (e.expiresAt !== null && e.expiresAt <= now) {
           store.delete(k);
           gone.push({ namespaceId: nsId, key: e.key });
+          keys.push(e.key);
         }
       }
+      if (keys.length > 0) {
+        this.#counter++;
+        this.#record(nsId, keys, now);
+      }
+      if (gone.length >= limit) break;
     }
     return gone;
+  }
+
+  async changes(after: Uint8Array, limit: number): Promise<ChangePage> {
+    const cursor = counterFromVersionstamp(after);
+    // The feed is in counter order: find the first row after the cursor by bisection.
+    let lo = 0;
+    let hi = this.#feed.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#feed[mid]!.counter <= cursor) lo = mid + 1;
+      else hi = mid;
+    }
+    return {
+      changes: this.#feed.slice(lo, lo + limit).map((f) => f.change),
+      latest: versionstampFromCounter(this.#counter),
+      gap: cursor < this.#prunedThrough,
+    };
+  }
+
+  async pruneChanges(olderThan: number, keepWrites: number): Promise<number> {
+    let n = 0;
+    while (n < this.#feed.length && (this.#feed[n]!.at < olderThan || this.#feed[n]!.counter <= this.#counter - BigInt(keepWrites))) n++;
+    if (n === 0) return 0;
+    this.#prunedThrough = this.#feed[n - 1]!.counter;
+    this.#feed.splice(0, n);
+    return n;
   }
 
   async claimMessages(nsId: string, now: number, limit: number, leaseMs: number): Promise<QueueMessage[]> {

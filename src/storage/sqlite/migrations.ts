@@ -81,4 +81,8 @@ export const MIGRATIONS: readonly string[] = [
   // entries need no column: bit 0x10 of entries.encoding marks them.
   `CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
    ALTER TABLE queue ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;`,
+  // 4: the change feed (src/core/changes.ts): one row per committed write, in its transaction — the
+  // versionstamp counter, the namespace id, the keys packed (NULL: the namespace was deleted).
+  `CREATE TABLE changes (vs INTEGER PRIMARY KEY, ns TEXT NOT NULL, keys BLOB, at INTEGER NOT NULL);
+   INSERT INTO meta (name, value) VALUES ('changes_pruned_through', (SELECT value FROM meta WHERE name = 'versionstamp'));`,
 ];

@@ -8,11 +8,12 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { executeAtomic, type AppliedWrite, type TxView } from "../../core/atomic.ts";
-import type { Backend, BatchItem, ExpiredKey, MessageReseal, Reseal } from "../../core/backend.ts";
+import type { Backend, BatchItem, ChangePage, ExpiredKey, MessageReseal, Reseal } from "../../core/backend.ts";
+import { packKeys, unpackKeys } from "../../core/changes.ts";
 import { KvError } from "../../core/errors.ts";
 import { bytesToHex, hexToBytes } from "../../core/keys.ts";
 import type { Entry, NamespaceInfo, QueueMessage, ReadRange, ValueEncoding } from "../../core/types.ts";
-import { versionstampFromCounter } from "../../core/versionstamp.ts";
+import { counterFromVersionstamp, versionstampFromCounter } from "../../core/versionstamp.ts";
 import { INLINE_VALUE_BYTES, MIGRATIONS } from "./migrations.ts";
 
 export type Durability = "fsync" | "process";
@@ -143,6 +144,12 @@ export class SqliteBackend implements Backend {
       putBlob: p("INSERT INTO blobs (data) VALUES (?)"),
       del: p("DELETE FROM entries WHERE ns = ? AND key = ?"),
       counterGet: p("SELECT value FROM meta WHERE name = 'versionstamp'"),
+      feed: p("INSERT INTO changes (vs, ns, keys, at) VALUES (?, ?, ?, ?)"),
+      feedPage: arrays(p("SELECT vs, ns, keys FROM changes WHERE vs > ? ORDER BY vs LIMIT ?")),
+      feedPruned: p("SELECT value FROM meta WHERE name = 'changes_pruned_through'"),
+      feedAgeCut: p("SELECT max(vs) AS vs FROM (SELECT vs, at FROM changes ORDER BY vs LIMIT 10000) WHERE at < ?"),
+      feedPrune: p("DELETE FROM changes WHERE vs <= ?"),
+      feedPrunedSet: p("UPDATE meta SET value = max(value, ?) WHERE name = 'changes_pruned_through'"),
       counterSet: p("UPDATE meta SET value = ? WHERE name = 'versionstamp'"),
       expired: p(
         "SELECT e.ns AS ns, e.key AS key, n.id AS nsid FROM entries e JOIN namespaces n ON n.seq = e.ns WHERE e.expires_at IS NOT NULL AND e.expires_at <= ? LIMIT ?",
@@ -259,6 +266,10 @@ export class SqliteBackend implements Backend {
       this.#s.nsDeleteEntries!.run(row.seq as number);
       this.#s.nsDeleteQueue!.run(row.seq as number);
       this.#s.nsDelete!.run(row.seq as number);
+      // The deletion is a commit of its own in the change feed (keys NULL), so followers drop the namespace.
+      const counter = (this.#s.counterGet!.get()!.value as number) + 1;
+      this.#s.feed!.run(counter, nsId, null, Date.now());
+      this.#s.counterSet!.run(counter);
     });
     return true;
   }
@@ -362,6 +373,7 @@ export class SqliteBackend implements Backend {
           if (applied.result.ok) {
             counter++;
             if (item.consumeMessage !== undefined) s.ack!.run(item.consumeMessage);
+            s.feed!.run(counter, item.namespaceId, packKeys(applied.changed), now);
           }
           if (guarded) s.release!.run();
           return applied;
@@ -390,14 +402,56 @@ export class SqliteBackend implements Backend {
   }
 
   async purgeExpired(now: number, limit: number): Promise<ExpiredKey[]> {
-    const rows = this.#s.expired!.all(now, limit);
-    if (rows.length === 0) return [];
-    return this.#transaction(() =>
-      rows.map((r) => {
-        this.#s.del!.run(r.ns as number, r.key as Uint8Array);
-        return { namespaceId: r.nsid as string, key: r.key as Uint8Array };
-      }),
-    );
+    const s = this.#s;
+    if (s.expired!.all(now, 1).length === 0) return [];
+    return this.#transaction(() => {
+      // Read again inside the write lock: another process may have purged meanwhile.
+      const rows = s.expired!.all(now, limit);
+      const byNs = new Map<string, Uint8Array[]>();
+      const gone = rows.map((r) => {
+        s.del!.run(r.ns as number, r.key as Uint8Array);
+        const key = r.key as Uint8Array;
+        const list = byNs.get(r.nsid as string);
+        if (list) list.push(key);
+        else byNs.set(r.nsid as string, [key]);
+        return { namespaceId: r.nsid as string, key };
+      });
+      if (byNs.size > 0) {
+        let counter = s.counterGet!.get()!.value as number;
+        for (const [ns, keys] of byNs) s.feed!.run(++counter, ns, packKeys(keys), now);
+        s.counterSet!.run(counter);
+      }
+      return gone;
+    });
+  }
+
+  async changes(after: Uint8Array, limit: number): Promise<ChangePage> {
+    const s = this.#s;
+    const cursor = Number(counterFromVersionstamp(after));
+    // One read transaction: the page and the counter it is current to agree.
+    return this.#transaction(() => {
+      const latest = s.counterGet!.get()!.value as number;
+      const pruned = s.feedPruned!.get()!.value as number;
+      const rows = s.feedPage!.all(cursor, limit) as unknown as [number, string, Uint8Array | null][];
+      return {
+        changes: rows.map(([vs, ns, keys]) => ({ versionstamp: versionstampFromCounter(BigInt(vs)), namespaceId: ns, keys: keys === null ? null : unpackKeys(keys) })),
+        latest: versionstampFromCounter(BigInt(latest)),
+        gap: cursor < pruned,
+      };
+    }, "DEFERRED");
+  }
+
+  async pruneChanges(olderThan: number, keepWrites: number): Promise<number> {
+    const s = this.#s;
+    return this.#transaction(() => {
+      const latest = s.counterGet!.get()!.value as number;
+      const byAge = (s.feedAgeCut!.get(olderThan)!.vs as number | null) ?? 0;
+      const through = Math.max(byAge, latest - keepWrites);
+      if (through <= 0) return 0;
+      const n = Number(s.feedPrune!.run(through).changes);
+      if (n > 0) s.feedPrunedSet!.run(through);
+      return n;
+    });
   }
 
   async claimMessages(nsId: string, now: number, limit: number, leaseMs: number): Promise<QueueMessage[]> {

@@ -1,0 +1,658 @@
+/**
+ * PostgreSQL as the store: many OpenKV nodes share one database (and its synchronous standbys).
+ *
+ * The write path. A node's group commit is one transaction in two pipelined round trips:
+ *   1. BEGIN · lock the commit counter (`SELECT … FOR UPDATE`, the first statement) · the batch's
+ *      namespaces · the store settings · every entry a check or a sum/min/max needs;
+ *   2. the batch's writes folded per key (one upsert, one delete, via unnest) · queue inserts and acks ·
+ *      one change-feed row per write · the counter's new value · a NOTIFY doorbell · COMMIT.
+ * Between them `executeAtomic` (core) runs each write of the batch on the prefetched rows, exactly as it
+ * does on SQLite. Holding the counter's row lock from the first statement to the end of COMMIT
+ * (including the wait for a synchronous standby) serializes writers across nodes, so versionstamps —
+ * counter values — follow commit order everywhere, and every check sees every earlier commit at READ
+ * COMMITTED without SERIALIZABLE retries.
+ *
+ * A connection lost before COMMIT was sent leaves nothing behind (the server rolls back). One lost while
+ * COMMIT was in flight may or may not have committed — with a synchronous standby the commit can even be
+ * visible and unacknowledged — so that batch fails with `outcome_unknown`, never with success, and is
+ * never retried here.
+ */
+import type { Pool, QueryResult } from "pg";
+import { executeAtomic, type AppliedWrite, type TxView } from "../../core/atomic.ts";
+import type { Backend, BatchItem, ChangePage, ExpiredKey, MessageReseal, Reseal } from "../../core/backend.ts";
+import { packKeys, unpackKeys } from "../../core/changes.ts";
+import { KvError } from "../../core/errors.ts";
+import { bytesToHex, hexToBytes, keyId } from "../../core/keys.ts";
+import type { Entry, Enqueue, NamespaceInfo, QueueMessage, ReadRange, ValueEncoding } from "../../core/types.ts";
+import { counterFromVersionstamp, versionstampFromCounter } from "../../core/versionstamp.ts";
+import { isConnectionLoss, PgConnector, type PrimaryPools } from "./connection.ts";
+import { MIGRATIONS } from "./migrations.ts";
+
+const ENCODING_CODE: Record<ValueEncoding, number> = { v8: 1, le64: 2, bytes: 3 };
+const CODE_ENCODING: Record<number, ValueEncoding> = { 1: "v8", 2: "le64", 3: "bytes" };
+/** Set in `entries.encoding` when the row's value and metadata are sealed (Entry.sealed). */
+const SEALED = 0x10;
+/** pg_advisory_xact_lock keys: schema migration, and the one node that purges at a time. */
+const MIGRATION_LOCK = 0x6f6b7601;
+const PURGE_LOCK = 0x6f6b7602;
+/** The NOTIFY channel that rings after every commit; the payload is the new counter. */
+export const CHANGE_CHANNEL = "openkv_changes";
+
+type Row = Record<string, unknown>;
+
+const asBytes = (b: unknown): Uint8Array => b as Uint8Array;
+
+function rowToEntry(r: Row, key?: Uint8Array): Entry {
+  const code = r.encoding as number;
+  return {
+    key: key ?? asBytes(r.key),
+    data: asBytes(r.value),
+    encoding: CODE_ENCODING[code & ~SEALED]!,
+    versionstamp: asBytes(r.versionstamp),
+    expiresAt: (r.expires_at as number | null) ?? null,
+    metadata: (r.metadata as string | null) ?? null,
+    sealed: (code & SEALED) !== 0,
+  };
+}
+
+function rowToMessage(r: Row, namespaceId: string): QueueMessage {
+  return {
+    id: r.id as number,
+    namespaceId,
+    payload: asBytes(r.payload),
+    readyAt: r.ready_at as number,
+    attempts: r.attempts as number,
+    keysIfUndelivered: (JSON.parse(r.keys_if_undelivered as string) as string[]).map(hexToBytes),
+    backoffSchedule: r.backoff_schedule === null ? null : (JSON.parse(r.backoff_schedule as string) as number[]),
+    sealed: r.sealed === true,
+  };
+}
+
+function isUniqueViolation(e: unknown): boolean {
+  return (e as { code?: unknown })?.code === "23505";
+}
+
+const nsSeq = "(SELECT seq FROM namespaces WHERE id = $1)";
+const entryCols = "value, encoding, versionstamp, expires_at, metadata";
+const live = (now: string) => `(expires_at IS NULL OR expires_at > ${now})`;
+
+const SQL = {
+  pointGet: `SELECT ${entryCols} FROM entries WHERE ns = ${nsSeq} AND key = $2 AND ${live("$3")}`,
+  scanFwd: `SELECT key, ${entryCols} FROM entries WHERE ns = ${nsSeq} AND key >= $2 AND key < $3 AND ${live("$4")} ORDER BY key LIMIT $5`,
+  scanRev: `SELECT key, ${entryCols} FROM entries WHERE ns = ${nsSeq} AND key >= $2 AND key < $3 AND ${live("$4")} ORDER BY key DESC LIMIT $5`,
+  // Key-only scans never read a value: TOASTed values are not even detoasted.
+  scanFwdKeys: `SELECT key, ''::bytea AS value, encoding, versionstamp, expires_at, metadata FROM entries WHERE ns = ${nsSeq} AND key >= $2 AND key < $3 AND ${live("$4")} ORDER BY key LIMIT $5`,
+  scanRevKeys: `SELECT key, ''::bytea AS value, encoding, versionstamp, expires_at, metadata FROM entries WHERE ns = ${nsSeq} AND key >= $2 AND key < $3 AND ${live("$4")} ORDER BY key DESC LIMIT $5`,
+  count: `SELECT count(*)::int8 AS n FROM entries WHERE ns = ${nsSeq} AND key >= $2 AND key < $3 AND ${live("$4")}`,
+  lockCounter: "SELECT value FROM openkv_meta WHERE name = 'versionstamp' FOR UPDATE",
+  setCounter: "UPDATE openkv_meta SET value = $1 WHERE name = 'versionstamp'",
+  batchNamespaces: "SELECT id, seq FROM namespaces WHERE id = ANY($1::text[])",
+  settings: "SELECT name, value FROM settings",
+  prefetch: `SELECT r.id AS nsid, e.key, e.value, e.encoding, e.versionstamp, e.expires_at, e.metadata
+     FROM unnest($1::text[], $2::bytea[]) AS r(id, key)
+     JOIN namespaces n ON n.id = r.id
+     JOIN entries e ON e.ns = n.seq AND e.key = r.key`,
+  upsert: `INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
+     SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::int2[], $5::bytea[], $6::int8[], $7::text[])
+     ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, encoding = excluded.encoding,
+       versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata`,
+  deleteKeys: "DELETE FROM entries e USING unnest($1::int8[], $2::bytea[]) AS d(ns, key) WHERE e.ns = d.ns AND e.key = d.key",
+  enqueue: `INSERT INTO queue (ns, payload, ready_at, keys_if_undelivered, backoff_schedule, sealed)
+     SELECT * FROM unnest($1::int8[], $2::bytea[], $3::int8[], $4::text[], $5::text[], $6::bool[])`,
+  ackMany: "DELETE FROM queue WHERE id = ANY($1::int8[])",
+  feed: "INSERT INTO changes (vs, ns, keys, at) SELECT v, n, k, $4 FROM unnest($1::int8[], $2::text[], $3::bytea[]) AS c(v, n, k)",
+  notify: `SELECT pg_notify('${CHANGE_CHANNEL}', $1)`,
+} as const;
+
+/** One write of a batch after executeAtomic: what it stores, folded into the batch per key. */
+interface Staged {
+  ns: number;
+  key: Uint8Array;
+  entry: Entry | null;
+}
+
+export interface PostgresBackendOptions {
+  /** Connections per node for reads (default 10); writes use one more, the pipelined writer. */
+  poolSize?: number;
+}
+
+export class PostgresBackend implements Backend {
+  readonly kind = "postgres" as const;
+  readonly connector: PgConnector;
+  #ready: Promise<void> | null = null;
+
+  constructor(url: string, options: PostgresBackendOptions = {}) {
+    this.connector = new PgConnector(url, options.poolSize === undefined ? {} : { poolSize: options.poolSize });
+  }
+
+  /** The URL as given, password masked. */
+  get display(): string {
+    return this.connector.target.display;
+  }
+
+  /** The primary's pools, the schema migrated once per process. Connection trouble surfaces as `unavailable`. */
+  async #pools(): Promise<PrimaryPools> {
+    let pools: PrimaryPools;
+    try {
+      pools = await this.connector.primary();
+    } catch (e) {
+      throw unavailable(this.display, e);
+    }
+    this.#ready ??= this.#migrate(pools.pool).catch((e) => {
+      this.#ready = null;
+      throw e;
+    });
+    await this.#ready;
+    return pools;
+  }
+
+  /** Runs `fn` on the primary's read pool; a lost primary is forgotten so the next call finds the new one. */
+  async #query<T>(fn: (pool: Pool) => Promise<T>): Promise<T> {
+    const pools = await this.#pools();
+    try {
+      return await fn(pools.pool);
+    } catch (e) {
+      if (isConnectionLoss(e)) {
+        this.connector.lost(pools);
+        throw unavailable(this.display, e);
+      }
+      throw e;
+    }
+  }
+
+  async #migrate(pool: Pool): Promise<void> {
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      await client.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK]);
+      const has = await client.query("SELECT to_regclass('openkv_meta') IS NOT NULL AS ok");
+      let version = 0;
+      if (has.rows[0].ok) {
+        const row = await client.query("SELECT value FROM openkv_meta WHERE name = 'schema_version'");
+        version = row.rows.length ? (row.rows[0].value as number) : 1;
+      }
+      if (version > MIGRATIONS.length) {
+        throw new Error(
+          `${this.display} was written by a newer OpenKV (schema ${version}, this one knows ${MIGRATIONS.length}); upgrade OpenKV to open it`,
+        );
+      }
+      for (let i = version; i < MIGRATIONS.length; i++) await client.query(MIGRATIONS[i]!);
+      await client.query(
+        "INSERT INTO openkv_meta (name, value) VALUES ('schema_version', $1) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        [MIGRATIONS.length],
+      );
+      await client.query("COMMIT");
+    } catch (e) {
+      await client.query("ROLLBACK").catch(() => {});
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** The schema version recorded in the store (for tests and diagnostics). */
+  async schemaVersion(): Promise<number> {
+    return this.#query(async (pool) => (await pool.query("SELECT value FROM openkv_meta WHERE name = 'schema_version'")).rows[0].value as number);
+  }
+
+  // ---- namespaces ----
+
+  async createNamespace(info: NamespaceInfo): Promise<NamespaceInfo> {
+    try {
+      await this.#query((pool) => pool.query("INSERT INTO namespaces (id, title, created_at) VALUES ($1, $2, $3)", [info.id, info.title, info.createdAt]));
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new KvError("namespace_exists", "a namespace with this account ID and title already exists");
+      throw e;
+    }
+    return { ...info };
+  }
+
+  async listNamespaces(): Promise<NamespaceInfo[]> {
+    const r = await this.#query((pool) => pool.query("SELECT id, title, created_at FROM namespaces ORDER BY seq"));
+    return r.rows.map(toNamespace);
+  }
+
+  async getNamespace(id: string): Promise<NamespaceInfo | null> {
+    const r = await this.#query((pool) => pool.query({ name: "okv_ns_id", text: "SELECT id, title, created_at FROM namespaces WHERE id = $1", values: [id] }));
+    return r.rows.length ? toNamespace(r.rows[0]) : null;
+  }
+
+  async getNamespaceByTitle(title: string): Promise<NamespaceInfo | null> {
+    const r = await this.#query((pool) =>
+      pool.query({ name: "okv_ns_title", text: "SELECT id, title, created_at FROM namespaces WHERE title = $1", values: [title] }),
+    );
+    return r.rows.length ? toNamespace(r.rows[0]) : null;
+  }
+
+  async renameNamespace(id: string, title: string): Promise<NamespaceInfo> {
+    let r: QueryResult;
+    try {
+      r = await this.#query((pool) => pool.query("UPDATE namespaces SET title = $2 WHERE id = $1 RETURNING id, title, created_at", [id, title]));
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new KvError("namespace_exists", "a namespace with this account ID and title already exists");
+      throw e;
+    }
+    if (r.rows.length === 0) throw new KvError("namespace_not_found", "namespace not found");
+    return toNamespace(r.rows[0]);
+  }
+
+  async deleteNamespace(id: string): Promise<boolean> {
+    return this.#transaction(async (tx) => {
+      // The deletion is a commit of its own in the change feed (keys NULL), so followers drop the namespace.
+      const counter = ((await tx.query(SQL.lockCounter)).rows[0].value as number) + 1;
+      const ns = await tx.query("DELETE FROM namespaces WHERE id = $1 RETURNING seq", [id]);
+      if (ns.rows.length === 0) return false;
+      const seq = ns.rows[0].seq as number;
+      await tx.query("DELETE FROM entries WHERE ns = $1", [seq]);
+      await tx.query("DELETE FROM queue WHERE ns = $1", [seq]);
+      await tx.query("INSERT INTO changes (vs, ns, keys, at) VALUES ($1, $2, NULL, $3)", [counter, id, Date.now()]);
+      await tx.query(SQL.setCounter, [counter]);
+      await tx.query(SQL.notify, [String(counter)]);
+      return true;
+    });
+  }
+
+  /** A short transaction on a pooled connection (not the group-commit writer). */
+  async #transaction<T>(fn: (tx: { query: (text: string, values?: unknown[]) => Promise<QueryResult> }) => Promise<T>): Promise<T> {
+    return this.#query(async (pool) => {
+      const client = await pool.connect();
+      let broken = false;
+      try {
+        await client.query("BEGIN");
+        const result = await fn({ query: (text, values) => client.query(text, values) });
+        await client.query("COMMIT");
+        return result;
+      } catch (e) {
+        broken = isConnectionLoss(e);
+        if (!broken) await client.query("ROLLBACK").catch(() => {});
+        throw e;
+      } finally {
+        client.release(broken);
+      }
+    });
+  }
+
+  // ---- reads ----
+
+  async read(namespaceId: string, ranges: readonly ReadRange[], now: number): Promise<Entry[][]> {
+    if (ranges.length === 1) return [await this.#query((pool) => scan(pool, namespaceId, ranges[0]!, now))];
+    // Several ranges share one snapshot.
+    return this.#query(async (pool) => {
+      const client = await pool.connect();
+      let broken = false;
+      try {
+        await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        const out: Entry[][] = [];
+        for (const r of ranges) out.push(await scan(client, namespaceId, r, now));
+        await client.query("COMMIT");
+        return out;
+      } catch (e) {
+        broken = isConnectionLoss(e);
+        if (!broken) await client.query("ROLLBACK").catch(() => {});
+        throw e;
+      } finally {
+        client.release(broken);
+      }
+    });
+  }
+
+  async count(namespaceId: string, start: Uint8Array, end: Uint8Array, now: number): Promise<number> {
+    const r = await this.#query((pool) => pool.query({ name: "okv_count", text: SQL.count, values: [namespaceId, start, end, now] }));
+    return r.rows[0].n as number;
+  }
+
+  // ---- the write path ----
+
+  async commit(batch: readonly BatchItem[], now: number): Promise<(AppliedWrite | KvError)[]> {
+    const pools = await this.#pools();
+    const writer = pools.writer;
+    let commitSent = false;
+    const sent: Promise<QueryResult>[] = [];
+    const send = (text: string, values?: unknown[]): Promise<QueryResult> => {
+      const p = writer.query(text, values);
+      // Pipelined: every promise is awaited below; this only keeps an early failure from going unhandled.
+      p.catch(() => {});
+      sent.push(p);
+      return p;
+    };
+    try {
+      // Round trip 1: lock, then read everything the batch's checks and sum/min/max need.
+      const nsIds = [...new Set(batch.map((b) => b.namespaceId))];
+      const want = prefetchKeys(batch);
+      send("BEGIN");
+      const counterP = send(SQL.lockCounter);
+      const nsP = send(SQL.batchNamespaces, [nsIds]);
+      const settingsP = send(SQL.settings);
+      const rowsP = want.ids.length ? send(SQL.prefetch, [want.ids, want.keys]) : null;
+      let counter = (await counterP).rows[0].value as number;
+      const seqs = new Map<string, number>((await nsP).rows.map((r) => [r.id as string, r.seq as number]));
+      const settings = new Map<string, string>((await settingsP).rows.map((r) => [r.name as string, r.value as string]));
+      const state = new Map<string, Entry | null>();
+      if (rowsP) for (const r of (await rowsP).rows) state.set(`${r.nsid}:${keyId(asBytes(r.key))}`, rowToEntry(r));
+
+      // Each write on the prefetched rows, in batch order; a later write sees an earlier one's result.
+      const staged = new Map<string, Staged>();
+      const enqueues: { ns: number; q: Enqueue }[] = [];
+      const acks: number[] = [];
+      const feed: { vs: number; ns: string; keys: Uint8Array[] }[] = [];
+      const results = batch.map((item): AppliedWrite | KvError => {
+        const ns = seqs.get(item.namespaceId);
+        if (ns === undefined) return new KvError("namespace_not_found", "namespace not found");
+        const mine = new Map<string, Staged>();
+        const myQueue: Enqueue[] = [];
+        const id = (key: Uint8Array) => `${item.namespaceId}:${keyId(key)}`;
+        const view: TxView = {
+          get: (key) => {
+            const k = id(key);
+            if (mine.has(k)) return mine.get(k)!.entry;
+            return state.get(k) ?? null;
+          },
+          put: (e) => void mine.set(id(e.key), { ns, key: e.key, entry: e }),
+          delete: (key) => void mine.set(id(key), { ns, key, entry: null }),
+          enqueue: (q) => void myQueue.push(q),
+          setting: (name) => settings.get(name) ?? null,
+        };
+        try {
+          const applied = executeAtomic(view, item, versionstampFromCounter(BigInt(counter + 1)), now);
+          if (!applied.result.ok) return applied;
+          counter++;
+          for (const [k, s] of mine) {
+            state.set(k, s.entry);
+            staged.delete(k); // re-inserted last: the final write of a key wins, in order
+            staged.set(k, s);
+          }
+          for (const q of myQueue) enqueues.push({ ns, q });
+          if (item.consumeMessage !== undefined) acks.push(item.consumeMessage);
+          feed.push({ vs: counter, ns: item.namespaceId, keys: applied.changed as Uint8Array[] });
+          return applied;
+        } catch (e) {
+          if (e instanceof KvError) return e;
+          throw e;
+        }
+      });
+
+      // Round trip 2: the folded writes, the feed, the counter, the doorbell, COMMIT.
+      if (feed.length > 0) {
+        const puts = [...staged.values()].filter((s) => s.entry !== null);
+        const dels = [...staged.values()].filter((s) => s.entry === null);
+        if (puts.length) {
+          send(SQL.upsert, [
+            puts.map((s) => s.ns),
+            puts.map((s) => s.key),
+            puts.map((s) => s.entry!.data),
+            puts.map((s) => ENCODING_CODE[s.entry!.encoding] | (s.entry!.sealed ? SEALED : 0)),
+            puts.map((s) => s.entry!.versionstamp),
+            puts.map((s) => s.entry!.expiresAt),
+            puts.map((s) => s.entry!.metadata),
+          ]);
+        }
+        if (dels.length) send(SQL.deleteKeys, [dels.map((s) => s.ns), dels.map((s) => s.key)]);
+        if (enqueues.length) {
+          send(SQL.enqueue, [
+            enqueues.map((e) => e.ns),
+            enqueues.map((e) => e.q.payload),
+            enqueues.map((e) => e.q.readyAt),
+            enqueues.map((e) => JSON.stringify(e.q.keysIfUndelivered.map(bytesToHex))),
+            enqueues.map((e) => (e.q.backoffSchedule ? JSON.stringify(e.q.backoffSchedule) : null)),
+            enqueues.map((e) => e.q.sealed === true),
+          ]);
+        }
+        if (acks.length) send(SQL.ackMany, [acks]);
+        send(SQL.feed, [feed.map((f) => f.vs), feed.map((f) => f.ns), feed.map((f) => packKeys(f.keys)), now]);
+        send(SQL.setCounter, [counter]);
+        send(SQL.notify, [String(counter)]);
+      }
+      commitSent = true;
+      const done = await send("COMMIT");
+      // Any failed statement before it turned the COMMIT into a ROLLBACK: surface that statement's error.
+      for (const p of sent) await p;
+      if (done.command !== "COMMIT") throw new Error(`PostgreSQL answered ${done.command} to COMMIT`);
+      return results;
+    } catch (e) {
+      if (isConnectionLoss(e)) {
+        this.connector.lost(pools);
+        if (commitSent) {
+          throw new KvError(
+            "outcome_unknown",
+            `The connection to PostgreSQL (${this.display}) was lost while the write was committing: it may or may not have been applied. Read the keys to find out before retrying.`,
+            { cause: e },
+          );
+        }
+        throw unavailable(this.display, e);
+      }
+      // A statement failed: the transaction is aborted; end it so the writer can take the next batch.
+      await Promise.allSettled(sent);
+      await writer.query("ROLLBACK").catch(() => {});
+      throw e;
+    }
+  }
+
+  // ---- expiry ----
+
+  async purgeExpired(now: number, limit: number): Promise<ExpiredKey[]> {
+    // Cheap outside a transaction: most seconds there is nothing to do.
+    const any = await this.#query((pool) =>
+      pool.query({ name: "okv_any_expired", text: "SELECT 1 FROM entries WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT 1", values: [now] }),
+    );
+    if (any.rows.length === 0) return [];
+    return this.#transaction(async (tx) => {
+      // One node purges at a time; the others find the work done.
+      if (!(await tx.query("SELECT pg_try_advisory_xact_lock($1) AS ok", [PURGE_LOCK])).rows[0].ok) return [];
+      let counter = (await tx.query(SQL.lockCounter)).rows[0].value as number;
+      const gone = await tx.query(
+        `DELETE FROM entries e USING namespaces n
+           WHERE n.seq = e.ns AND (e.ns, e.key) IN (SELECT ns, key FROM entries WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2)
+           RETURNING n.id AS nsid, e.key`,
+        [now, limit],
+      );
+      if (gone.rows.length === 0) return [];
+      const byNs = new Map<string, Uint8Array[]>();
+      for (const r of gone.rows) {
+        const list = byNs.get(r.nsid as string) ?? [];
+        list.push(asBytes(r.key));
+        byNs.set(r.nsid as string, list);
+      }
+      for (const [ns, keys] of byNs) {
+        counter++;
+        await tx.query("INSERT INTO changes (vs, ns, keys, at) VALUES ($1, $2, $3, $4)", [counter, ns, packKeys(keys), now]);
+      }
+      await tx.query(SQL.setCounter, [counter]);
+      await tx.query(SQL.notify, [String(counter)]);
+      return gone.rows.map((r) => ({ namespaceId: r.nsid as string, key: asBytes(r.key) }));
+    });
+  }
+
+  // ---- queues ----
+
+  async claimMessages(namespaceId: string, now: number, limit: number, leaseMs: number): Promise<QueueMessage[]> {
+    // SKIP LOCKED: nodes claiming at once each take different messages; the lease makes it one at a time.
+    const r = await this.#query((pool) =>
+      pool.query({
+        name: "okv_claim",
+        text: `UPDATE queue SET attempts = attempts + 1, leased_until = $3
+           WHERE id IN (SELECT id FROM queue WHERE ns = ${nsSeq} AND ready_at <= $2 AND leased_until <= $2
+                        ORDER BY ready_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+           RETURNING id, payload, ready_at, attempts, keys_if_undelivered, backoff_schedule, sealed`,
+        values: [namespaceId, now, now + leaseMs, limit],
+      }),
+    );
+    return r.rows.sort((a, b) => (a.ready_at as number) - (b.ready_at as number) || (a.id as number) - (b.id as number)).map((row) => rowToMessage(row, namespaceId));
+  }
+
+  async ackMessage(id: number): Promise<void> {
+    await this.#query((pool) => pool.query({ name: "okv_ack", text: "DELETE FROM queue WHERE id = $1", values: [id] }));
+  }
+
+  async retryMessage(id: number, readyAt: number): Promise<void> {
+    await this.#query((pool) => pool.query({ name: "okv_retry", text: "UPDATE queue SET ready_at = $2, leased_until = 0 WHERE id = $1", values: [id, readyAt] }));
+  }
+
+  async nextMessageAt(namespaceId: string): Promise<number | null> {
+    const r = await this.#query((pool) =>
+      pool.query({ name: "okv_next_at", text: `SELECT min(greatest(ready_at, leased_until)) AS at FROM queue WHERE ns = ${nsSeq}`, values: [namespaceId] }),
+    );
+    return (r.rows[0].at as number | null) ?? null;
+  }
+
+  // ---- settings, reseal, scrub ----
+
+  async getSetting(name: string): Promise<string | null> {
+    const r = await this.#query((pool) => pool.query("SELECT value FROM settings WHERE name = $1", [name]));
+    return r.rows.length ? (r.rows[0].value as string) : null;
+  }
+
+  async putSetting(name: string, value: string | null, expected: string | null): Promise<boolean> {
+    return this.#transaction(async (tx) => {
+      // Settings change under the commit counter's lock: no commit runs with half a keyring.
+      await tx.query(SQL.lockCounter);
+      const r = await tx.query("SELECT value FROM settings WHERE name = $1", [name]);
+      const current = r.rows.length ? (r.rows[0].value as string) : null;
+      if (current !== expected) return false;
+      if (value === null) await tx.query("DELETE FROM settings WHERE name = $1", [name]);
+      else await tx.query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [name, value]);
+      return true;
+    });
+  }
+
+  async reseal(namespaceId: string, items: readonly Reseal[]): Promise<boolean[]> {
+    return this.#transaction(async (tx) => {
+      const out: boolean[] = [];
+      for (const r of items) {
+        const u = await tx.query(
+          `UPDATE entries SET value = $3, encoding = (encoding & ~${SEALED}::int2) | $4::int2, metadata = $5
+             WHERE ns = ${nsSeq} AND key = $2 AND versionstamp = $6`,
+          [namespaceId, r.key, r.data, r.sealed ? SEALED : 0, r.metadata, r.versionstamp],
+        );
+        out.push(u.rowCount === 1);
+      }
+      return out;
+    });
+  }
+
+  async listMessages(namespaceId: string, afterId: number, limit: number): Promise<QueueMessage[]> {
+    const r = await this.#query((pool) =>
+      pool.query(
+        `SELECT id, payload, ready_at, attempts, keys_if_undelivered, backoff_schedule, sealed FROM queue
+           WHERE ns = ${nsSeq} AND id > $2 ORDER BY id LIMIT $3`,
+        [namespaceId, afterId, limit],
+      ),
+    );
+    return r.rows.map((row) => rowToMessage(row, namespaceId));
+  }
+
+  async resealMessages(items: readonly MessageReseal[]): Promise<boolean[]> {
+    return this.#transaction(async (tx) => {
+      const out: boolean[] = [];
+      for (const m of items) {
+        const u = await tx.query("UPDATE queue SET payload = $2, sealed = $3 WHERE id = $1 AND payload = $4", [m.id, m.payload, m.sealed, m.from]);
+        out.push(u.rowCount === 1);
+      }
+      return out;
+    });
+  }
+
+  async scrub(options: { checkpoint: boolean }): Promise<void> {
+    // PostgreSQL never rewrites a page in place for an UPDATE: old row versions stay until VACUUM, and
+    // the WAL keeps them until recycled. VACUUM frees them for reuse (their bytes are overwritten as the
+    // space is reused) and CHECKPOINT lets old WAL segments be recycled.
+    if (!options.checkpoint) return;
+    await this.#query(async (pool) => {
+      await pool.query("VACUUM entries");
+      await pool.query("VACUUM queue");
+      await pool.query("CHECKPOINT").catch(() => {});
+    });
+  }
+
+  // ---- the change feed ----
+
+  async changes(after: Uint8Array, limit: number): Promise<ChangePage> {
+    const cursor = Number(counterFromVersionstamp(after));
+    const r = await this.#query((pool) =>
+      pool.query({
+        name: "okv_changes",
+        // One statement, one snapshot: the page and the counter it is current to agree.
+        text: `SELECT m.latest, m.pruned, c.vs, c.ns, c.keys
+           FROM (SELECT (SELECT value FROM openkv_meta WHERE name = 'versionstamp') AS latest,
+                        (SELECT value FROM openkv_meta WHERE name = 'changes_pruned_through') AS pruned) m
+           LEFT JOIN LATERAL (SELECT vs, ns, keys FROM changes WHERE vs > $1 ORDER BY vs LIMIT $2) c ON true
+           ORDER BY c.vs`,
+        values: [cursor, limit],
+      }),
+    );
+    const first = r.rows[0]!;
+    const changes = r.rows
+      .filter((row) => row.vs !== null)
+      .map((row) => ({
+        versionstamp: versionstampFromCounter(BigInt(row.vs as number)),
+        namespaceId: row.ns as string,
+        keys: row.keys === null ? null : unpackKeys(asBytes(row.keys)),
+      }));
+    return { changes, latest: versionstampFromCounter(BigInt(first.latest as number)), gap: cursor < (first.pruned as number) };
+  }
+
+  async pruneChanges(olderThan: number, keepWrites: number): Promise<number> {
+    return this.#transaction(async (tx) => {
+      const latest = (await tx.query("SELECT value FROM openkv_meta WHERE name = 'versionstamp'")).rows[0].value as number;
+      const byAge = await tx.query("SELECT max(vs) AS vs FROM (SELECT vs, at FROM changes ORDER BY vs LIMIT 10000) h WHERE at < $1", [olderThan]);
+      const through = Math.max((byAge.rows[0].vs as number | null) ?? 0, latest - keepWrites);
+      if (through <= 0) return 0;
+      const d = await tx.query("DELETE FROM changes WHERE vs <= $1", [through]);
+      await tx.query("UPDATE openkv_meta SET value = greatest(value, $1) WHERE name = 'changes_pruned_through'", [through]);
+      return d.rowCount ?? 0;
+    });
+  }
+
+  /** Calls `listener` after any node commits (LISTEN on the primary, re-established after a failover). */
+  onCommit(listener: () => void): () => void {
+    return this.connector.listen(CHANGE_CHANNEL, listener);
+  }
+
+  async close(): Promise<void> {
+    await this.connector.close();
+  }
+}
+
+function toNamespace(r: Row): NamespaceInfo {
+  return { id: r.id as string, title: r.title as string, createdAt: r.created_at as number };
+}
+
+function unavailable(display: string, cause: unknown): KvError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new KvError("unavailable", `The PostgreSQL store at ${display} is unavailable (${why}); retry shortly.`, { cause });
+}
+
+function isPointRange(r: ReadRange): boolean {
+  const { start, end } = r;
+  if (end.length !== start.length + 1 || end[start.length] !== 0) return false;
+  for (let i = 0; i < start.length; i++) if (start[i] !== end[i]) return false;
+  return true;
+}
+
+async function scan(q: Pool | { query: Pool["query"] }, namespaceId: string, r: ReadRange, now: number): Promise<Entry[]> {
+  if (isPointRange(r) && !r.keysOnly) {
+    const res = await q.query({ name: "okv_point", text: SQL.pointGet, values: [namespaceId, r.start, now] });
+    return res.rows.length ? [rowToEntry(res.rows[0], r.start)] : [];
+  }
+  const [name, text] = r.keysOnly ? (r.reverse ? ["okv_rev_keys", SQL.scanRevKeys] : ["okv_fwd_keys", SQL.scanFwdKeys]) : r.reverse ? ["okv_rev", SQL.scanRev] : ["okv_fwd", SQL.scanFwd];
+  const res = await q.query({ name, text, values: [namespaceId, r.start, r.end, now, r.limit] });
+  return res.rows.map((row) => rowToEntry(row));
+}
+
+/** The (namespace, key) pairs a batch's checks and read-modify-write mutations need, deduplicated. */
+function prefetchKeys(batch: readonly BatchItem[]): { ids: string[]; keys: Uint8Array[] } {
+  const seen = new Set<string>();
+  const ids: string[] = [];
+  const keys: Uint8Array[] = [];
+  const add = (ns: string, key: Uint8Array) => {
+    const k = `${ns}:${keyId(key)}`;
+    if (seen.has(k)) return;
+    seen.add(k);
+    ids.push(ns);
+    keys.push(key);
+  };
+  for (const { namespaceId, write } of batch) {
+    for (const c of write.checks) add(namespaceId, c.key);
+    for (const m of write.mutations) if (m.type === "sum" || m.type === "min" || m.type === "max") add(namespaceId, m.key);
+  }
+  return { ids, keys };
+}
