@@ -17,6 +17,7 @@ import { storeBackupCommand } from "./commands/store-backup.ts";
 import { storeExportCommand } from "./commands/store-export.ts";
 import { storeImportCommand } from "./commands/store-import.ts";
 import { storeRestoreCommand } from "./commands/store-restore.ts";
+import { storeMigrateCommand } from "./commands/store-migrate.ts";
 import { tokenCreateCommand } from "./commands/token-create.ts";
 import { tokenListCommand } from "./commands/token-list.ts";
 import { tokenRevokeCommand } from "./commands/token-revoke.ts";
@@ -49,6 +50,7 @@ export const COMMANDS: readonly CommandDefinition[] = [
   storeImportCommand,
   storeBackupCommand,
   storeRestoreCommand,
+  storeMigrateCommand,
   keyRotateCommand,
 ];
 

@@ -50,6 +50,19 @@ export interface MessageReseal {
 
 export type { Change, ChangePage } from "./changes.ts";
 
+/**
+ * One piece of a whole-store copy (`Backend.dump` → `Backend.load`): what `openkv backup` and
+ * `openkv migrate` move between stores. Entries and messages are raw — sealed bytes stay sealed, expired
+ * entries not yet purged are included — and versionstamps are kept.
+ */
+export type DumpRecord =
+  | { readonly kind: "namespace"; readonly namespace: NamespaceInfo }
+  | { readonly kind: "entries"; readonly namespaceId: string; readonly entries: readonly Entry[] }
+  | { readonly kind: "messages"; readonly namespaceId: string; readonly messages: readonly QueueMessage[] }
+  | { readonly kind: "setting"; readonly name: string; readonly value: string }
+  /** The commit counter as a versionstamp: a loaded store issues only larger ones. First in every dump. */
+  | { readonly kind: "versionstamp"; readonly versionstamp: Uint8Array; readonly entries: number };
+
 export interface ExpiredKey {
   readonly namespaceId: string;
   readonly key: Uint8Array;
@@ -132,6 +145,19 @@ export interface Backend {
    * absent when the backend has none, and followers then poll. Returns a function that stops it.
    */
   onCommit?(listener: () => void): () => void;
+
+  /**
+   * The whole store as of one snapshot: first the versionstamp record (with the number of entries, for
+   * progress), then settings, then each namespace followed by its entries (in key order, in pages) and
+   * its queue messages. Safe while others write.
+   */
+  dump(): AsyncIterable<DumpRecord>;
+  /**
+   * Loads a dump into this store, which must hold no namespace (else KvError "invalid_argument"), exactly
+   * as dumped; afterwards the counter is at least the dump's, so new versionstamps sort after the copied
+   * ones. Queue message ids are issued anew.
+   */
+  load(records: AsyncIterable<DumpRecord>): Promise<void>;
 
   close(): Promise<void>;
 }

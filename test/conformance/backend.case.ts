@@ -4,7 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { Backend } from "../../src/core/backend.ts";
+import type { Backend, DumpRecord } from "../../src/core/backend.ts";
 import { KvError } from "../../src/core/errors.ts";
 import { compareBytes, encodeKey, type KvKey } from "../../src/core/keys.ts";
 import { u64Bytes, type Sealer } from "../../src/core/atomic.ts";
@@ -457,6 +457,50 @@ export function defineBackendSuite(name: string, factory: BackendFactory): void 
     assert.deepEqual(current.changes.map((c) => c.versionstamp), [stamps[3], stamps[4]]);
     assert.equal(await b.pruneChanges(Number.MAX_SAFE_INTEGER, 0), 2, "by age: everything older than the cut");
     assert.equal((await b.changes(stamps[4]!, 10)).gap, false, "a follower that saw everything is current");
+  });
+
+  test(`${name}: dump and load copy a whole store exactly, into an empty store only`, async () => {
+    const src = await factory.open();
+    const dst = await factory.open();
+    try {
+      await src.createNamespace(ns1);
+      await src.createNamespace(ns2);
+      await commitOne(src, write([
+        { type: "set", key: k("a"), value: bytes(1), metadata: '{"m":1}', expiresAt: NOW + 60_000 },
+        { type: "set", key: k("b"), value: { encoding: "bytes", data: new Uint8Array(100_000).fill(7) } },
+        { type: "sum", key: k("n"), value: u64(5n) },
+      ], [], [{ payload: serializeV8("job"), readyAt: NOW + 5, keysIfUndelivered: [k("dead")], backoffSchedule: [10] }]));
+      for (let i = 0; i < 1500; i++) await commitOne(src, write([{ type: "set", key: k("many", i), value: bytes(i & 0xff) }]), ns2.id);
+      const [sealed] = await src.commit([{ namespaceId: ns1.id, write: write([{ type: "set", key: k("s"), value: bytes(9) }]), sealer: reversingSealer() }], NOW);
+      assert.ok(!(sealed instanceof KvError));
+      assert.equal(await src.putSetting("keyring", "K", null), true);
+
+      const records: DumpRecord[] = [];
+      for await (const r of src.dump()) records.push(r);
+      assert.equal(records[0]!.kind, "versionstamp");
+      assert.equal(records[0]!.kind === "versionstamp" && records[0]!.entries, 4 + 1500);
+      async function* replay() {
+        yield* records;
+      }
+      await dst.load(replay());
+      assert.deepEqual(await dst.listNamespaces(), await src.listNamespaces());
+      for (const ns of [ns1.id, ns2.id]) assert.deepEqual(await all(dst, ns), await all(src, ns), "entries, versionstamps, sealed flags and expiry are kept");
+      assert.deepEqual(
+        (await dst.listMessages(ns1.id, 0, 10)).map((m) => [[...m.payload], m.readyAt, m.attempts, m.keysIfUndelivered, m.backoffSchedule]),
+        (await src.listMessages(ns1.id, 0, 10)).map((m) => [[...m.payload], m.readyAt, m.attempts, m.keysIfUndelivered, m.backoffSchedule]),
+      );
+      assert.equal(await dst.getSetting("keyring"), "K");
+      const before = (await src.changes(new Uint8Array(10), 1)).latest;
+      const next = await commitOne(dst, write([{ type: "set", key: k("after"), value: bytes(1) }]));
+      assert.ok(next.ok && compareBytes(next.versionstamp, before) > 0, "the copy issues versionstamps after the source's");
+      await assert.rejects(
+        dst.load(replay()),
+        { code: "invalid_argument", message: "The store to load into already holds namespaces: load into an empty store." },
+      );
+    } finally {
+      await src.close();
+      await dst.close();
+    }
   });
 
   if (factory.reopen) {

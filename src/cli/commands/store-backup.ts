@@ -6,9 +6,11 @@
 import { existsSync, rmSync } from "node:fs";
 import { backup, DatabaseSync } from "node:sqlite";
 import { sqlitePath } from "../../config/data-dir.ts";
-import { defineCommand } from "../command.ts";
+import { defineCommand, type CommandContext } from "../command.ts";
 import { localStore } from "../data/local-target.ts";
 import { summarize } from "../data/sqlite-file.ts";
+import { copyStore } from "../data/copy-store.ts";
+import { SqliteBackend } from "../../storage/index.ts";
 import { UserError } from "../errors.ts";
 import { locationArgs } from "../kv/args.ts";
 import { formatNumber } from "../output.ts";
@@ -19,6 +21,7 @@ interface Args {
   local?: boolean;
   remote?: boolean;
   persistTo?: string;
+  store?: string;
   encryptionKeyFile?: string;
 }
 
@@ -40,30 +43,17 @@ export const storeBackupCommand = defineCommand<Args>({
       if (!args.force) throw new UserError(`${args.file} already exists: pass --force to overwrite it.`);
       for (const suffix of ["", "-wal", "-shm"]) rmSync(dest + suffix, { force: true });
     }
-    const db = new DatabaseSync(sqlitePath(ctx.dataDir(args)), { readOnly: true });
-    const bar = ctx.progress("Copying pages", 0);
-    let copied = 0;
-    try {
-      // Holding a read transaction pins one snapshot (WAL): other connections' commits during the copy
-      // neither restart the backup nor leak into it.
-      db.exec("BEGIN");
-      db.prepare("SELECT count(*) FROM namespaces").get();
-      const pages = await backup(db, dest, {
-        rate: 1024,
-        progress: ({ totalPages, remainingPages }) => {
-          bar.setTotal(totalPages);
-          const done = totalPages - remainingPages;
-          bar.tick(done - copied);
-          copied = done;
-        },
-      });
-      // A store smaller than one step is copied without a progress call: finish the bar from the result.
-      bar.setTotal(pages);
-      bar.tick(pages - copied);
-      db.exec("COMMIT");
-    } finally {
-      bar.done();
-      db.close();
+    const url = ctx.storeUrl(args);
+    if (url) {
+      // A shared store is copied entry by entry, as of one snapshot, into the same portable file.
+      const target = new SqliteBackend(dest);
+      try {
+        await copyStore(store.engine.backend, target, ctx);
+      } finally {
+        await target.close();
+      }
+    } else {
+      await copyPages(sqlitePath(ctx.dataDir(args)), dest, ctx);
     }
     // The copy carries the store's WAL mode; a backup is one self-contained file, so switch it to a
     // rollback journal (which also folds and removes the -wal and -shm files).
@@ -74,6 +64,36 @@ export const storeBackupCommand = defineCommand<Args>({
     ctx.out.log(
       `✨ Backed up ${store.where} (${formatNumber(summary.namespaces)} namespaces, ${formatNumber(summary.entries)} entries) to ${args.file}.`,
     );
-    ctx.out.log(`Restore it with: openkv restore ${args.file} --persist-to <directory>`);
+    ctx.out.log(`Restore it with: openkv restore ${args.file} ${url ? "--store <an empty database>" : "--persist-to <directory>"}`);
   },
 });
+
+/** SQLite's online backup of the data directory's store into `dest`, page by page. */
+async function copyPages(source: string, dest: string, ctx: CommandContext): Promise<void> {
+  const db = new DatabaseSync(source, { readOnly: true });
+  const bar = ctx.progress("Copying pages", 0);
+  let copied = 0;
+  try {
+    // Holding a read transaction pins one snapshot (WAL): other connections' commits during the copy
+    // neither restart the backup nor leak into it.
+    db.exec("BEGIN");
+    db.prepare("SELECT count(*) FROM namespaces").get();
+    const pages = await backup(db, dest, {
+      rate: 1024,
+      progress: ({ totalPages, remainingPages }) => {
+        bar.setTotal(totalPages);
+        const done = totalPages - remainingPages;
+        bar.tick(done - copied);
+        copied = done;
+      },
+    });
+    // A store smaller than one step is copied without a progress call: finish the bar from the result.
+    bar.setTotal(pages);
+    bar.tick(pages - copied);
+    db.exec("COMMIT");
+  } finally {
+    bar.done();
+    db.close();
+  }
+}
+

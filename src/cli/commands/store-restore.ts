@@ -17,6 +17,31 @@ import { checkStoreFile, summarize } from "../data/sqlite-file.ts";
 import { UserError } from "../errors.ts";
 import { locationArgs } from "../kv/args.ts";
 import { formatNumber } from "../output.ts";
+import { maskPassword } from "../context.ts";
+import { copyStore, prepareTarget } from "../data/copy-store.ts";
+import { openBackend, SqliteBackend } from "../../storage/index.ts";
+import type { CommandContext } from "../command.ts";
+
+/**
+ * A backup loaded into a shared store (PostgreSQL). Servers on it keep running: they read the store on
+ * every request. A store that holds data is refused unless `force`, which empties it first.
+ */
+async function restoreIntoStore(file: string, url: string, force: boolean, ctx: CommandContext): Promise<void> {
+  const target = openBackend(url);
+  const source = new SqliteBackend(file);
+  try {
+    if (force) for (const ns of await target.listNamespaces()) await target.deleteNamespace(ns.id);
+    try {
+      await prepareTarget(target, maskPassword(url));
+    } catch (e) {
+      throw new UserError(`${(e as Error).message}\nPass --force to replace what it holds.`);
+    }
+    await copyStore(source, target, ctx);
+  } finally {
+    await source.close();
+    await target.close();
+  }
+}
 
 interface Args {
   file: string;
@@ -24,6 +49,7 @@ interface Args {
   local?: boolean;
   remote?: boolean;
   persistTo?: string;
+  store?: string;
 }
 
 export const storeRestoreCommand = defineCommand<Args>({
@@ -40,6 +66,12 @@ export const storeRestoreCommand = defineCommand<Args>({
     if (!isLocal(args)) await localStore("restore", args, ctx);
     const src = ctx.resolve(args.file);
     const incoming = checkStoreFile(src, args.file);
+    const url = ctx.storeUrl(args);
+    if (url) {
+      await restoreIntoStore(src, url, args.force === true, ctx);
+      ctx.out.log(`✨ Restored ${args.file} (${formatNumber(incoming.namespaces)} namespaces, ${formatNumber(incoming.entries)} entries) into ${maskPassword(url)}.`);
+      return;
+    }
     const dir = ctx.dataDir(args);
     const where = ctx.location(args).where;
     const target = sqlitePath(dir);

@@ -10,6 +10,14 @@ export const locationArgs = {
   local: { type: "boolean", describe: "Interact with local storage" },
   remote: { type: "boolean", describe: "Interact with remote storage", conflicts: "local" },
   "persist-to": { type: "string", describe: "Directory for local persistence", requiresArg: true },
+  store: {
+    type: "string",
+    describe: "A shared store instead of the data directory: postgres://user@host:port/db (default: $OPENKV_STORE)",
+    requiresArg: true,
+    // Not in --help: the kv commands' help stays what wrangler prints (test/cli/golden.test.ts); the
+    // README and `openkv serve --help` document it.
+    hidden: true,
+  },
   "encryption-key-file": {
     type: "string",
     describe: "The local store's encryption key (base64 of 32 bytes; default: $OPENKV_ENCRYPTION_KEY)",
@@ -62,5 +70,6 @@ export interface NamespaceTargetArgs {
   local?: boolean;
   remote?: boolean;
   persistTo?: string;
+  store?: string;
   encryptionKeyFile?: string;
 }

@@ -3,7 +3,7 @@
  * namespace (latin1 strings compare exactly like the bytes they hold).
  */
 import { executeAtomic, isLive, type AppliedWrite, type TxView } from "../../core/atomic.ts";
-import type { Backend, BatchItem, Change, ChangePage, ExpiredKey, MessageReseal, Reseal } from "../../core/backend.ts";
+import type { Backend, BatchItem, Change, ChangePage, DumpRecord, ExpiredKey, MessageReseal, Reseal } from "../../core/backend.ts";
 import { KvError } from "../../core/errors.ts";
 import { compareBytes, keyId } from "../../core/keys.ts";
 import type { Entry, NamespaceInfo, QueueMessage, ReadRange } from "../../core/types.ts";
@@ -305,6 +305,55 @@ export class MemoryBackend implements Backend {
       this.#queue.set(r.id, { ...m, payload: r.payload, sealed: r.sealed });
       return true;
     });
+  }
+
+  async *dump(): AsyncIterable<DumpRecord> {
+    // Copied up front: one snapshot, whatever is written while the caller consumes it.
+    const records: DumpRecord[] = [];
+    let entries = 0;
+    for (const [name, value] of this.#settings) records.push({ kind: "setting", name, value });
+    for (const ns of this.#namespaces.values()) {
+      records.push({ kind: "namespace", namespace: { ...ns } });
+      const store = this.#data.get(ns.id);
+      const list = store ? store.keys.map((k) => store.map.get(k)!) : [];
+      entries += list.length;
+      for (let i = 0; i < list.length; i += 1000) records.push({ kind: "entries", namespaceId: ns.id, entries: list.slice(i, i + 1000) });
+      const messages = [...this.#queue.values()].filter((m) => m.namespaceId === ns.id).sort((a, b) => a.id - b.id);
+      if (messages.length) records.push({ kind: "messages", namespaceId: ns.id, messages: messages.map(({ leasedUntil: _l, ...m }) => m) });
+    }
+    yield { kind: "versionstamp", versionstamp: versionstampFromCounter(this.#counter), entries };
+    yield* records;
+  }
+
+  async load(records: AsyncIterable<DumpRecord>): Promise<void> {
+    if (this.#namespaces.size > 0) throw new KvError("invalid_argument", "The store to load into already holds namespaces: load into an empty store.");
+    for await (const r of records) {
+      switch (r.kind) {
+        case "versionstamp": {
+          const c = counterFromVersionstamp(r.versionstamp);
+          if (c > this.#counter) this.#counter = c;
+          this.#prunedThrough = c;
+          break;
+        }
+        case "setting":
+          this.#settings.set(r.name, r.value);
+          break;
+        case "namespace":
+          this.#namespaces.set(r.namespace.id, { ...r.namespace });
+          break;
+        case "entries": {
+          const store = this.#entries(r.namespaceId);
+          for (const e of r.entries) store.put(e);
+          break;
+        }
+        case "messages":
+          for (const m of r.messages) {
+            const id = this.#nextMessageId++;
+            this.#queue.set(id, { ...m, id, namespaceId: r.namespaceId, leasedUntil: 0 });
+          }
+          break;
+      }
+    }
   }
 
   async scrub(): Promise<void> {

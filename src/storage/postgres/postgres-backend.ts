@@ -19,7 +19,7 @@
  */
 import type { Pool, QueryResult } from "pg";
 import { executeAtomic, type AppliedWrite, type TxView } from "../../core/atomic.ts";
-import type { Backend, BatchItem, ChangePage, ExpiredKey, MessageReseal, Reseal } from "../../core/backend.ts";
+import type { Backend, BatchItem, ChangePage, DumpRecord, ExpiredKey, MessageReseal, Reseal } from "../../core/backend.ts";
 import { packKeys, unpackKeys } from "../../core/changes.ts";
 import { KvError } from "../../core/errors.ts";
 import { bytesToHex, hexToBytes, keyId } from "../../core/keys.ts";
@@ -563,6 +563,106 @@ export class PostgresBackend implements Backend {
     });
   }
 
+  // ---- whole-store copies ----
+
+  async *dump(): AsyncIterable<DumpRecord> {
+    const pools = await this.#pools();
+    const client = await pools.pool.connect();
+    let broken = false;
+    try {
+      // One snapshot for the whole dump; writers carry on.
+      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      const counter = (await client.query("SELECT value FROM openkv_meta WHERE name = 'versionstamp'")).rows[0].value as number;
+      const entries = (await client.query("SELECT count(*)::int8 AS n FROM entries")).rows[0].n as number;
+      yield { kind: "versionstamp", versionstamp: versionstampFromCounter(BigInt(counter)), entries };
+      for (const r of (await client.query("SELECT name, value FROM settings ORDER BY name")).rows) {
+        yield { kind: "setting", name: r.name as string, value: r.value as string };
+      }
+      const namespaces = (await client.query("SELECT seq, id, title, created_at FROM namespaces ORDER BY seq")).rows;
+      for (const n of namespaces) {
+        const namespace = toNamespace(n);
+        yield { kind: "namespace", namespace };
+        let after: Uint8Array = new Uint8Array(0);
+        for (;;) {
+          const rows = (
+            await client.query(`SELECT key, ${entryCols} FROM entries WHERE ns = $1 AND key > $2 ORDER BY key LIMIT 1000`, [n.seq, after])
+          ).rows.map((r) => rowToEntry(r));
+          if (rows.length === 0) break;
+          yield { kind: "entries", namespaceId: namespace.id, entries: rows };
+          after = rows[rows.length - 1]!.key;
+        }
+        const messages = (
+          await client.query(
+            "SELECT id, payload, ready_at, attempts, keys_if_undelivered, backoff_schedule, sealed FROM queue WHERE ns = $1 ORDER BY id",
+            [n.seq],
+          )
+        ).rows.map((r) => rowToMessage(r, namespace.id));
+        if (messages.length) yield { kind: "messages", namespaceId: namespace.id, messages };
+      }
+      await client.query("COMMIT");
+    } catch (e) {
+      broken = isConnectionLoss(e);
+      throw e;
+    } finally {
+      if (!broken) await client.query("ROLLBACK").catch(() => {});
+      client.release(broken);
+    }
+  }
+
+  async load(records: AsyncIterable<DumpRecord>): Promise<void> {
+    if ((await this.listNamespaces()).length > 0) {
+      throw new KvError("invalid_argument", "The store to load into already holds namespaces: load into an empty store.");
+    }
+    const seqs = new Map<string, number>();
+    for await (const r of records) {
+      await this.#transaction(async (tx) => {
+        switch (r.kind) {
+          case "versionstamp": {
+            const c = Number(counterFromVersionstamp(r.versionstamp));
+            await tx.query("UPDATE openkv_meta SET value = greatest(value, $1) WHERE name = 'versionstamp'", [c]);
+            await tx.query("UPDATE openkv_meta SET value = greatest(value, $1) WHERE name = 'changes_pruned_through'", [c]);
+            break;
+          }
+          case "setting":
+            await tx.query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [r.name, r.value]);
+            break;
+          case "namespace": {
+            const ns = await tx.query("INSERT INTO namespaces (id, title, created_at) VALUES ($1, $2, $3) RETURNING seq", [
+              r.namespace.id,
+              r.namespace.title,
+              r.namespace.createdAt,
+            ]);
+            seqs.set(r.namespace.id, ns.rows[0].seq as number);
+            break;
+          }
+          case "entries": {
+            const ns = seqs.get(r.namespaceId)!;
+            for (const e of bySize(r.entries, 16 * 1024 * 1024)) await tx.query(SQL.upsert, [
+              e.map(() => ns),
+              e.map((x) => x.key),
+              e.map((x) => x.data),
+              e.map((x) => ENCODING_CODE[x.encoding] | (x.sealed ? SEALED : 0)),
+              e.map((x) => x.versionstamp),
+              e.map((x) => x.expiresAt),
+              e.map((x) => x.metadata),
+            ]);
+            break;
+          }
+          case "messages": {
+            const ns = seqs.get(r.namespaceId)!;
+            for (const m of r.messages) {
+              await tx.query(
+                "INSERT INTO queue (ns, payload, ready_at, attempts, keys_if_undelivered, backoff_schedule, sealed) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                [ns, m.payload, m.readyAt, m.attempts, JSON.stringify(m.keysIfUndelivered.map(bytesToHex)), m.backoffSchedule ? JSON.stringify(m.backoffSchedule) : null, m.sealed === true],
+              );
+            }
+            break;
+          }
+        }
+      });
+    }
+  }
+
   // ---- the change feed ----
 
   async changes(after: Uint8Array, limit: number): Promise<ChangePage> {
@@ -636,6 +736,22 @@ async function scan(q: Pool | { query: Pool["query"] }, namespaceId: string, r: 
   const [name, text] = r.keysOnly ? (r.reverse ? ["okv_rev_keys", SQL.scanRevKeys] : ["okv_fwd_keys", SQL.scanFwdKeys]) : r.reverse ? ["okv_rev", SQL.scanRev] : ["okv_fwd", SQL.scanFwd];
   const res = await q.query({ name, text, values: [namespaceId, r.start, r.end, now, r.limit] });
   return res.rows.map((row) => rowToEntry(row));
+}
+
+/** `entries` in runs of at most `bytes` of values (at least one each): one statement per run. */
+function* bySize(entries: readonly Entry[], bytes: number): Generator<Entry[]> {
+  let run: Entry[] = [];
+  let size = 0;
+  for (const e of entries) {
+    if (run.length > 0 && size + e.data.byteLength > bytes) {
+      yield run;
+      run = [];
+      size = 0;
+    }
+    run.push(e);
+    size += e.data.byteLength;
+  }
+  if (run.length > 0) yield run;
 }
 
 /** The (namespace, key) pairs a batch's checks and read-modify-write mutations need, deduplicated. */

@@ -1,0 +1,54 @@
+/**
+ * `openkv migrate --from <dir | postgres://…> --to <dir | postgres://…>`: moves a whole store — every
+ * namespace, entry (with its versionstamp, expiry and metadata), queue message and setting (an encrypted
+ * store's keyring: values stay sealed, no key needed) — into another, typically a project's data
+ * directory into PostgreSQL when it outgrows one machine. The source is read as of one snapshot while it
+ * keeps running; writes made after that moment are not copied, so stop writers (or the server) before
+ * the final run. The target must be empty.
+ */
+import { openBackend, isPostgresUrl } from "../../storage/index.ts";
+import { sqlitePath, displayPath } from "../../config/data-dir.ts";
+import type { Backend } from "../../core/backend.ts";
+import { existsSync } from "node:fs";
+import { defineCommand, type CommandContext } from "../command.ts";
+import { maskPassword } from "../context.ts";
+import { copyStore, prepareTarget } from "../data/copy-store.ts";
+import { UserError } from "../errors.ts";
+import { formatNumber } from "../output.ts";
+
+interface Args {
+  from: string;
+  to: string;
+}
+
+function open(location: string, ctx: CommandContext, must: "exist" | "create"): { backend: Backend; where: string } {
+  if (isPostgresUrl(location)) return { backend: openBackend(location), where: maskPassword(location) };
+  const dir = ctx.resolve(location);
+  if (must === "exist" && !existsSync(sqlitePath(dir))) {
+    throw new UserError(`No OpenKV store in ${location} (no ${sqlitePath(location)}): pass the directory \`openkv serve --data\` uses.`);
+  }
+  return { backend: openBackend(sqlitePath(dir)), where: displayPath(dir, ctx.cwd) };
+}
+
+export const storeMigrateCommand = defineCommand<Args>({
+  command: ["migrate"],
+  description: "Copy a whole store into another (e.g. a data directory into PostgreSQL), versionstamps and all",
+  args: {
+    from: { type: "string", demandOption: true, requiresArg: true, describe: "The store to copy: a data directory or postgres://user@host:port/db" },
+    to: { type: "string", demandOption: true, requiresArg: true, describe: "The empty store to copy into: a data directory or postgres://…" },
+  },
+  behaviour: { resourceLocation: "stdout" },
+  async handler(args, ctx) {
+    const from = open(args.from, ctx, "exist");
+    ctx.onClose(() => from.backend.close());
+    const to = open(args.to, ctx, "create");
+    ctx.onClose(() => to.backend.close());
+    await prepareTarget(to.backend, to.where);
+    ctx.out.log(`Copying ${from.where} into ${to.where} (a snapshot of the source: writes after this moment are not copied).`);
+    const copied = await copyStore(from.backend, to.backend, ctx);
+    ctx.out.log(
+      `✨ Copied ${formatNumber(copied.namespaces)} namespaces, ${formatNumber(copied.entries)} entries and ${formatNumber(copied.messages)} queue messages into ${to.where}.`,
+    );
+    if (isPostgresUrl(args.to)) ctx.out.log(`Serve it with: openkv serve --store '${maskPassword(args.to)}'`);
+  },
+});
