@@ -69,3 +69,51 @@ export async function runWorkload(kv: KvLike, seconds = 1.5): Promise<Result[]> 
   results.push(await measure(ROWS[4], seconds, 200_000, async () => (await kv.atomic().sum(["counter"], 1n).commit(), 1)));
   return results;
 }
+
+/** The rows of ROWS as single steps (ops done per call), so that stores can take turns. */
+export function workloadSteps(kv: KvLike): Record<(typeof ROWS)[number], (i: number) => Promise<number>> {
+  const value = { user: "someone", score: 42, tags: ["a", "b"], active: true };
+  return {
+    get: async (i) => ((await kv.get(["get", i % 1000])).value === null ? 0 : 1),
+    "set (1 in flight)": async (i) => (await kv.set(["set1", i], value), 1),
+    "set (100 in flight)": async (i) => {
+      await Promise.all(Array.from({ length: 100 }, (_, j) => kv.set(["set100", i * 100 + j], value)));
+      return 100;
+    },
+    "list 1,000 entries": async () => {
+      let n = 0;
+      for await (const _ of kv.list({ prefix: ["list"] }, { batchSize: 1000 })) n++;
+      return n === 1000 ? 1 : 0;
+    },
+    "atomic sum": async () => (await kv.atomic().sum(["counter"], 1n).commit(), 1),
+  };
+}
+
+/**
+ * Every row on every store in turns of 100 ms, `seconds` in all per store and row: whatever else the
+ * machine does falls on all stores alike. Returns ops/s per row and store.
+ */
+export async function compareInTurns<N extends string>(stores: Record<N, KvLike>, seconds: number): Promise<Record<string, Record<N, number>>> {
+  const names = Object.keys(stores) as N[];
+  const value = { user: "someone", score: 42, tags: ["a", "b"], active: true };
+  for (const name of names) {
+    for (let i = 0; i < 1000; i++) await stores[name].set(["list", i], value);
+    for (let i = 0; i < 1000; i++) await stores[name].set(["get", i], value);
+  }
+  const steps = Object.fromEntries(names.map((n) => [n, workloadSteps(stores[n])])) as Record<N, ReturnType<typeof workloadSteps>>;
+  const out: Record<string, Record<N, number>> = {};
+  for (const row of ROWS) {
+    const ops = Object.fromEntries(names.map((n) => [n, 0])) as Record<N, number>;
+    const time = Object.fromEntries(names.map((n) => [n, 0])) as Record<N, number>;
+    const counter = Object.fromEntries(names.map((n) => [n, 0])) as Record<N, number>;
+    for (let turn = 0; turn < seconds * 10; turn++) {
+      for (const n of names) {
+        const start = performance.now();
+        while (performance.now() - start < 100) ops[n] += await steps[n][row](counter[n]++);
+        time[n] += performance.now() - start;
+      }
+    }
+    out[row] = Object.fromEntries(names.map((n) => [n, ops[n] / (time[n] / 1000)])) as Record<N, number>;
+  }
+  return out;
+}

@@ -17,7 +17,7 @@
  * visible and unacknowledged — so that batch fails with `outcome_unknown`, never with success, and is
  * never retried here.
  */
-import type { Pool, QueryResult } from "pg";
+import type { Pool, QueryConfig, QueryResult } from "pg";
 import { executeAtomic, type AppliedWrite, type TxView } from "../../core/atomic.ts";
 import type { Backend, BatchItem, ChangePage, DumpRecord, ExpiredKey, MessageReseal, Reseal } from "../../core/backend.ts";
 import { packKeys, unpackKeys } from "../../core/changes.ts";
@@ -85,22 +85,41 @@ const SQL = {
   scanRevKeys: `SELECT key, ''::bytea AS value, encoding, versionstamp, expires_at, metadata FROM entries WHERE ns = ${nsSeq} AND key >= $2 AND key < $3 AND ${live("$4")} ORDER BY key DESC LIMIT $5`,
   count: `SELECT count(*)::int8 AS n FROM entries WHERE ns = ${nsSeq} AND key >= $2 AND key < $3 AND ${live("$4")}`,
   lockCounter: "SELECT value FROM openkv_meta WHERE name = 'versionstamp' FOR UPDATE",
+  /** BEGIN and the counter lock as one simple-protocol message: the lock is the transaction's first statement. */
+  beginAndLock: "BEGIN; SELECT value FROM openkv_meta WHERE name = 'versionstamp' FOR UPDATE",
   setCounter: "UPDATE openkv_meta SET value = $1 WHERE name = 'versionstamp'",
-  batchNamespaces: "SELECT id, seq FROM namespaces WHERE id = ANY($1::text[])",
-  settings: "SELECT name, value FROM settings",
-  prefetch: `SELECT r.id AS nsid, e.key, e.value, e.encoding, e.versionstamp, e.expires_at, e.metadata
-     FROM unnest($1::text[], $2::bytea[]) AS r(id, key)
-     JOIN namespaces n ON n.id = r.id
-     JOIN entries e ON e.ns = n.seq AND e.key = r.key`,
+  /**
+   * Everything a batch reads, in one statement after the lock (so in a snapshot that sees every earlier
+   * commit): its namespaces ('n'), the store settings ('s'), and each entry a check or sum/min/max needs ('e').
+   */
+  batchRead: `SELECT 'n' AS kind, id AS nsid, seq, NULL::text AS metadata, NULL::bytea AS key, NULL::bytea AS value, NULL::int2 AS encoding, NULL::bytea AS versionstamp, NULL::int8 AS expires_at
+       FROM namespaces WHERE id = ANY($1::text[])
+     UNION ALL SELECT 's', name, NULL, value, NULL, NULL, NULL, NULL, NULL FROM settings
+     UNION ALL SELECT 'e', r.id, NULL, e.metadata, e.key, e.value, e.encoding, e.versionstamp, e.expires_at
+       FROM unnest($2::text[], $3::bytea[]) AS r(id, key),
+       -- LATERAL: one primary-key lookup per wanted key, whatever the (generic) plan thinks of the table.
+       LATERAL (SELECT * FROM entries WHERE ns = (SELECT seq FROM namespaces WHERE id = r.id) AND key = r.key) e`,
+  /**
+   * Everything a batch writes, in one statement (data-modifying CTEs all run, once each): the folded
+   * upserts and deletes, queue inserts and acks, one feed row per write, the counter, and the doorbell.
+   */
+  batchWrite: `WITH up AS (
+       INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
+       SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::int2[], $5::bytea[], $6::int8[], $7::text[])
+       ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, encoding = excluded.encoding,
+         versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata
+       RETURNING 1),
+     del AS (DELETE FROM entries e USING unnest($8::int8[], $9::bytea[]) AS d(ns, key) WHERE e.ns = d.ns AND e.key = d.key RETURNING 1),
+     enq AS (INSERT INTO queue (ns, payload, ready_at, keys_if_undelivered, backoff_schedule, sealed)
+       SELECT * FROM unnest($10::int8[], $11::bytea[], $12::int8[], $13::text[], $14::text[], $15::bool[]) RETURNING 1),
+     ack AS (DELETE FROM queue WHERE id = ANY($16::int8[]) RETURNING 1),
+     feed AS (INSERT INTO changes (vs, ns, keys, at) SELECT v, n, k, $20 FROM unnest($17::int8[], $18::text[], $19::bytea[]) AS c(v, n, k) RETURNING 1),
+     ctr AS (UPDATE openkv_meta SET value = $21 WHERE name = 'versionstamp' RETURNING 1)
+   SELECT pg_notify('${CHANGE_CHANNEL}', $21::text)`,
   upsert: `INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
      SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::int2[], $5::bytea[], $6::int8[], $7::text[])
      ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, encoding = excluded.encoding,
        versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata`,
-  deleteKeys: "DELETE FROM entries e USING unnest($1::int8[], $2::bytea[]) AS d(ns, key) WHERE e.ns = d.ns AND e.key = d.key",
-  enqueue: `INSERT INTO queue (ns, payload, ready_at, keys_if_undelivered, backoff_schedule, sealed)
-     SELECT * FROM unnest($1::int8[], $2::bytea[], $3::int8[], $4::text[], $5::text[], $6::bool[])`,
-  ackMany: "DELETE FROM queue WHERE id = ANY($1::int8[])",
-  feed: "INSERT INTO changes (vs, ns, keys, at) SELECT v, n, k, $4 FROM unnest($1::int8[], $2::text[], $3::bytea[]) AS c(v, n, k)",
   notify: `SELECT pg_notify('${CHANGE_CHANNEL}', $1)`,
 } as const;
 
@@ -308,8 +327,8 @@ export class PostgresBackend implements Backend {
     const writer = pools.writer;
     let commitSent = false;
     const sent: Promise<QueryResult>[] = [];
-    const send = (text: string, values?: unknown[]): Promise<QueryResult> => {
-      const p = writer.query(text, values);
+    const send = (query: string | QueryConfig): Promise<QueryResult> => {
+      const p = writer.query(query);
       // Pipelined: every promise is awaited below; this only keeps an early failure from going unhandled.
       p.catch(() => {});
       sent.push(p);
@@ -319,16 +338,19 @@ export class PostgresBackend implements Backend {
       // Round trip 1: lock, then read everything the batch's checks and sum/min/max need.
       const nsIds = [...new Set(batch.map((b) => b.namespaceId))];
       const want = prefetchKeys(batch);
-      send("BEGIN");
-      const counterP = send(SQL.lockCounter);
-      const nsP = send(SQL.batchNamespaces, [nsIds]);
-      const settingsP = send(SQL.settings);
-      const rowsP = want.ids.length ? send(SQL.prefetch, [want.ids, want.keys]) : null;
-      let counter = (await counterP).rows[0].value as number;
-      const seqs = new Map<string, number>((await nsP).rows.map((r) => [r.id as string, r.seq as number]));
-      const settings = new Map<string, string>((await settingsP).rows.map((r) => [r.name as string, r.value as string]));
+      const lockP = send(SQL.beginAndLock);
+      const readP = send({ name: "okv_batch_read", text: SQL.batchRead, values: [nsIds, want.ids, want.keys] });
+      // A multi-statement simple query answers one result per statement: BEGIN's, then the lock's.
+      const locked = (await lockP) as unknown as QueryResult[];
+      let counter = locked[1]!.rows[0].value as number;
+      const seqs = new Map<string, number>();
+      const settings = new Map<string, string>();
       const state = new Map<string, Entry | null>();
-      if (rowsP) for (const r of (await rowsP).rows) state.set(`${r.nsid}:${keyId(asBytes(r.key))}`, rowToEntry(r));
+      for (const r of (await readP).rows) {
+        if (r.kind === "n") seqs.set(r.nsid as string, r.seq as number);
+        else if (r.kind === "s") settings.set(r.nsid as string, r.metadata as string);
+        else state.set(`${r.nsid}:${keyId(asBytes(r.key))}`, rowToEntry(r));
+      }
 
       // Each write on the prefetched rows, in batch order; a later write sees an earlier one's result.
       const staged = new Map<string, Staged>();
@@ -375,8 +397,10 @@ export class PostgresBackend implements Backend {
       if (feed.length > 0) {
         const puts = [...staged.values()].filter((s) => s.entry !== null);
         const dels = [...staged.values()].filter((s) => s.entry === null);
-        if (puts.length) {
-          send(SQL.upsert, [
+        send({
+          name: "okv_batch_write",
+          text: SQL.batchWrite,
+          values: [
             puts.map((s) => s.ns),
             puts.map((s) => s.key),
             puts.map((s) => s.entry!.data),
@@ -384,23 +408,22 @@ export class PostgresBackend implements Backend {
             puts.map((s) => s.entry!.versionstamp),
             puts.map((s) => s.entry!.expiresAt),
             puts.map((s) => s.entry!.metadata),
-          ]);
-        }
-        if (dels.length) send(SQL.deleteKeys, [dels.map((s) => s.ns), dels.map((s) => s.key)]);
-        if (enqueues.length) {
-          send(SQL.enqueue, [
+            dels.map((s) => s.ns),
+            dels.map((s) => s.key),
             enqueues.map((e) => e.ns),
             enqueues.map((e) => e.q.payload),
             enqueues.map((e) => e.q.readyAt),
             enqueues.map((e) => JSON.stringify(e.q.keysIfUndelivered.map(bytesToHex))),
             enqueues.map((e) => (e.q.backoffSchedule ? JSON.stringify(e.q.backoffSchedule) : null)),
             enqueues.map((e) => e.q.sealed === true),
-          ]);
-        }
-        if (acks.length) send(SQL.ackMany, [acks]);
-        send(SQL.feed, [feed.map((f) => f.vs), feed.map((f) => f.ns), feed.map((f) => packKeys(f.keys)), now]);
-        send(SQL.setCounter, [counter]);
-        send(SQL.notify, [String(counter)]);
+            acks,
+            feed.map((f) => f.vs),
+            feed.map((f) => f.ns),
+            feed.map((f) => packKeys(f.keys)),
+            now,
+            counter,
+          ],
+        });
       }
       commitSent = true;
       const done = await send("COMMIT");
@@ -734,8 +757,23 @@ async function scan(q: Pool | { query: Pool["query"] }, namespaceId: string, r: 
     return res.rows.length ? [rowToEntry(res.rows[0], r.start)] : [];
   }
   const [name, text] = r.keysOnly ? (r.reverse ? ["okv_rev_keys", SQL.scanRevKeys] : ["okv_fwd_keys", SQL.scanFwdKeys]) : r.reverse ? ["okv_rev", SQL.scanRev] : ["okv_fwd", SQL.scanFwd];
-  const res = await q.query({ name, text, values: [namespaceId, r.start, r.end, now, r.limit] });
-  return res.rows.map((row) => rowToEntry(row));
+  // Rows as arrays: no object with named keys to build per row before the Entry.
+  const res = await q.query({ name, text, values: [namespaceId, r.start, r.end, now, r.limit], rowMode: "array" });
+  return (res.rows as unknown as unknown[][]).map(arrayToEntry);
+}
+
+/** A scan row (key, value, encoding, versionstamp, expires_at, metadata) as an Entry. */
+function arrayToEntry(r: unknown[]): Entry {
+  const code = r[2] as number;
+  return {
+    key: r[0] as Uint8Array,
+    data: r[1] as Uint8Array,
+    encoding: CODE_ENCODING[code & ~SEALED]!,
+    versionstamp: r[3] as Uint8Array,
+    expiresAt: (r[4] as number | null) ?? null,
+    metadata: (r[5] as string | null) ?? null,
+    sealed: (code & SEALED) !== 0,
+  };
 }
 
 /** `entries` in runs of at most `bytes` of values (at least one each): one statement per run. */
