@@ -255,29 +255,31 @@ test("promoting a standby that lags: the other standby is rebuilt from it and wr
   await assert.rejects(cluster.promote(s2), /s1 still runs as primary/);
 });
 
-/** Runs a child process that starts a node, prints its data dir, then ends the way `end` says. */
+/** Runs a child process that starts a node, prints its data dir and postmaster pid, then ends as `end` says. */
 function child(end: "exit" | "SIGTERM" | "SIGKILL"): Promise<{ dataDir: string; pid: number }> {
   const script = `
+    import { readFileSync } from "node:fs";
     import { startPostgres } from ${JSON.stringify(join(import.meta.dirname, "..", "scripts", "pg-cluster.ts"))};
     const pg = await startPostgres();
-    console.log(JSON.stringify({ dataDir: pg.primary.dataDir }));
+    const pid = Number(readFileSync(pg.primary.dataDir + "/postmaster.pid", "utf8").split("\\n")[0]);
+    console.log(JSON.stringify({ dataDir: pg.primary.dataDir, pid }));
     ${end === "exit" ? "process.exit(0);" : "setInterval(() => {}, 1000);"}
   `;
   const proc = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
     let out = "";
+    let started: { dataDir: string; pid: number } | undefined;
     proc.stdout.setEncoding("utf8").on("data", (chunk: string) => {
       out += chunk;
-      if (!out.includes("\n")) return;
-      const { dataDir } = JSON.parse(out) as { dataDir: string };
-      const pid = postmasterPid({ dataDir } as PgNode);
-      if (end !== "exit") proc.kill(end);
-      proc.once("exit", () => resolve({ dataDir, pid }));
+      if (started !== undefined || !out.includes("\n")) return;
+      started = JSON.parse(out.split("\n")[0]!) as { dataDir: string; pid: number };
+      if (end === "exit") return;
+      if (!isAlive(started.pid)) reject(new Error(`postmaster ${started.pid} is not running`));
+      proc.kill(end);
     });
     proc.once("error", reject);
-    proc.once("exit", (code) => {
-      if (!out.includes("\n")) reject(new Error(`child exited with ${code} before starting PostgreSQL`));
-    });
+    // "close" comes after stdout has been read to its end, unlike "exit".
+    proc.once("close", (code) => (started !== undefined ? resolve(started) : reject(new Error(`child exited with ${code} before starting PostgreSQL`))));
   });
 }
 
