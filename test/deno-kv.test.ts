@@ -1,6 +1,6 @@
 /**
  * The Deno KV conformance suite (test/conformance/deno-kv.case.ts) against OpenKV's own `openKv`, on
- * the memory backend (plain and encrypted at rest) and on SQLite files. test/deno-kv-real.test.ts checks
+ * the memory backend (plain and encrypted at rest), on SQLite files and on a real PostgreSQL. test/deno-kv-real.test.ts checks
  * the same cases against the real Deno.
  */
 import { after, describe, test } from "node:test";
@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AtomicOperation, KvU64, openKv } from "../src/api/deno/index.ts";
 import { defineDenoKvSuite, type KvLike, type SuiteEnv } from "./conformance/deno-kv.case.ts";
+import { freshStoreUrl } from "./fixtures/postgres.ts";
 
 const quiet = { onQueueHandlerError: () => {} };
 
@@ -24,6 +25,11 @@ describe("openKv(':memory:')", () => {
 // Every case again with every value, metadata and queue payload sealed: encryption changes nothing seen.
 describe("openKv(':memory:', { encryptionKey })", () => {
   defineDenoKvSuite({ test: (name, fn) => test(name, fn) }, env(() => openKv(":memory:", { ...quiet, encryptionKey: randomBytes(32) })));
+});
+
+describe("openKv(postgres://…)", () => {
+  // A real PostgreSQL started for this file; each case a store (schema) of its own.
+  defineDenoKvSuite({ test: (name, fn) => test(name, fn) }, env(async () => openKv(await freshStoreUrl(), quiet)));
 });
 
 describe("openKv(<sqlite file>)", () => {

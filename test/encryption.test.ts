@@ -19,7 +19,10 @@ import { compareBytes, encodeKey, type KvKey } from "../src/core/keys.ts";
 import { rotateKeys } from "../src/core/rotation.ts";
 import type { AtomicWrite, Entry, Mutation, StoredValue } from "../src/core/types.ts";
 import { deserializeV8, serializeV8 } from "../src/core/v8.ts";
-import { MemoryBackend, SqliteBackend } from "../src/storage/index.ts";
+import { MemoryBackend, PostgresBackend, SqliteBackend } from "../src/storage/index.ts";
+import { freshStoreUrl } from "./fixtures/postgres.ts";
+
+const pgUrls = new WeakMap<Backend, string>();
 
 const dir = mkdtempSync(join(tmpdir(), "openkv-encryption-"));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -28,17 +31,28 @@ let files = 0;
 interface Store {
   name: string;
   /** A fresh, empty backend. */
-  fresh(): Backend;
+  fresh(): Promise<Backend>;
   /** Another connection to the same store (another process, as far as the store can tell), or null. */
   again(b: Backend): Backend | null;
 }
 
 const STORES: Store[] = [
-  { name: "memory", fresh: () => new MemoryBackend(), again: () => null },
+  { name: "memory", fresh: async () => new MemoryBackend(), again: () => null },
   {
     name: "sqlite",
-    fresh: () => new SqliteBackend(join(dir, `db-${files++}.sqlite`)),
+    fresh: async () => new SqliteBackend(join(dir, `db-${files++}.sqlite`)),
     again: (b) => new SqliteBackend((b as SqliteBackend).path),
+  },
+  {
+    // A real PostgreSQL started for this file; each store a schema of its own.
+    name: "postgres",
+    fresh: async () => {
+      const url = await freshStoreUrl();
+      const b = new PostgresBackend(url);
+      pgUrls.set(b, url);
+      return b;
+    },
+    again: (b) => new PostgresBackend(pgUrls.get(b)!),
   },
 ];
 
@@ -74,7 +88,7 @@ for (const store of STORES) {
 
   test(`${name}: values, metadata and queue payloads are stored sealed and read back exactly`, async () => {
     const clock = new ManualClock();
-    const backend = store.fresh();
+    const backend = (await store.fresh());
     const engine = await Engine.open(backend, { clock, encryptionKey: randomBytes(32) });
     const ns = await engine.ensureNamespace("default");
     const stamp = ok(
@@ -129,7 +143,7 @@ for (const store of STORES) {
 
   test(`${name}: an undeliverable sealed message dead-letters its plaintext payload`, async () => {
     const clock = new ManualClock();
-    const engine = await Engine.open(store.fresh(), { clock, encryptionKey: randomBytes(32) });
+    const engine = await Engine.open((await store.fresh()), { clock, encryptionKey: randomBytes(32) });
     const ns = await engine.ensureNamespace("default");
     ok(await engine.atomic(ns.id, write([], [{ payload: serializeV8({ order: 7 }), readyAt: clock.now(), keysIfUndelivered: [k("dead")], backoffSchedule: [] }])));
     const done = engine.listenQueue(ns.id, () => {
@@ -143,7 +157,7 @@ for (const store of STORES) {
   });
 
   test(`${name}: tampered or moved ciphertext is an error naming the entry and the data key, never garbage`, async () => {
-    const backend = store.fresh();
+    const backend = (await store.fresh());
     const engine = await Engine.open(backend, { encryptionKey: randomBytes(32) });
     const ns = await engine.ensureNamespace("default");
     const other = await engine.ensureNamespace("other");
@@ -180,7 +194,7 @@ for (const store of STORES) {
 
   test(`${name}: a rotation under concurrent writes loses no write and changes no versionstamp`, async () => {
     const key = randomBytes(32);
-    const backend = store.fresh();
+    const backend = (await store.fresh());
     const writer = await Engine.open(backend, { encryptionKey: key });
     const ns = await writer.ensureNamespace("default");
     const seed = Array.from({ length: 600 }, (_, i) => set(k("seed", i), v8(`seed ${i}`), { metadata: `{"i":${i}}` }));
@@ -265,7 +279,7 @@ for (const store of STORES) {
 
   test(`${name}: an interrupted rotation resumes where rows still need it`, async () => {
     const key = randomBytes(32);
-    const backend = store.fresh();
+    const backend = (await store.fresh());
     const engine = await Engine.open(backend, { encryptionKey: key });
     const ns = await engine.ensureNamespace("default");
     ok(await engine.atomic(ns.id, write(Array.from({ length: 300 }, (_, i) => set(k(i), v8(i))), [{ payload: serializeV8("m"), readyAt: 0, keysIfUndelivered: [] }])));
@@ -310,7 +324,7 @@ for (const store of STORES) {
   test(`${name}: a rotation to a new user key: the old one no longer opens the store, the new one does`, async () => {
     const oldKey = randomBytes(32);
     const newKey = randomBytes(32);
-    const backend = store.fresh();
+    const backend = (await store.fresh());
     const engine = await Engine.open(backend, { encryptionKey: oldKey });
     const ns = await engine.ensureNamespace("default");
     ok(await engine.atomic(ns.id, write([set(k("a"), v8("kept"))])));

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { defineBackendSuite } from "./conformance/backend.case.ts";
-import { MemoryBackend, SqliteBackend } from "../src/storage/index.ts";
+import { MemoryBackend, PostgresBackend, SqliteBackend } from "../src/storage/index.ts";
+import { freshStoreUrl } from "./fixtures/postgres.ts";
 import { INLINE_VALUE_BYTES, MIGRATIONS } from "../src/storage/sqlite/migrations.ts";
 import { encodeKey } from "../src/core/keys.ts";
 import type { AtomicWrite, StoredValue } from "../src/core/types.ts";
@@ -22,6 +23,22 @@ defineBackendSuite("sqlite", {
     const path = (b as SqliteBackend).path;
     await b.close();
     return new SqliteBackend(path);
+  },
+});
+
+// A real PostgreSQL started for this file; each case a schema of its own.
+const pgUrls = new WeakMap<object, string>();
+defineBackendSuite("postgres", {
+  open: async () => {
+    const url = await freshStoreUrl();
+    const b = new PostgresBackend(url);
+    pgUrls.set(b, url);
+    return b;
+  },
+  reopen: async (b) => {
+    const url = pgUrls.get(b)!;
+    await b.close();
+    return new PostgresBackend(url);
   },
 });
 

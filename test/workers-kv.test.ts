@@ -21,6 +21,7 @@ import type { StoredValue } from "../src/core/types.ts";
 import { encodeV8String } from "../src/core/values.ts";
 import { serializeV8, deserializeV8 } from "../src/core/v8.ts";
 import { MemoryBackend, SqliteBackend } from "../src/storage/index.ts";
+import { freshStoreUrl } from "./fixtures/postgres.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "openkv-workers-"));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,10 +44,10 @@ const DELIBERATE_DIFFERENCES: Readonly<Record<string, string>> = {
 };
 
 // ---------------------------------------------------------------------------------------------------
-// The three implementations
+// The implementations
 
-type Impl = "miniflare" | "memory" | "sqlite" | "encrypted";
-const observed: Record<Impl, Observations> = { miniflare: new Map(), memory: new Map(), sqlite: new Map(), encrypted: new Map() };
+type Impl = "miniflare" | "memory" | "sqlite" | "encrypted" | "postgres";
+const observed: Record<Impl, Observations> = { miniflare: new Map(), memory: new Map(), sqlite: new Map(), encrypted: new Map(), postgres: new Map() };
 const observe = (impl: Impl) => recorder(observed[impl]);
 const run = (impl: Impl) => ({ label: impl, observed: observed[impl] });
 const CASE_NAMES = WORKERS_KV_CASES.map((c) => c.name);
@@ -90,13 +91,20 @@ const encrypted: WorkersKvFactory = async () => {
   return { kv, close: () => kv.close() };
 };
 
+// A real PostgreSQL started for this file; each case a store (schema) of its own.
+const postgres: WorkersKvFactory = async () => {
+  const kv = await openNamespace(await freshStoreUrl());
+  return { kv, close: () => kv.close() };
+};
+
 // Cases are independent (a namespace each), so Miniflare's round trips can overlap.
 defineWorkersKvSuite("miniflare", miniflare, { observe: observe("miniflare"), concurrency: 8 });
 defineWorkersKvSuite("memory", memory, { observe: observe("memory"), concurrency: 8 });
 defineWorkersKvSuite("sqlite", sqlite, { observe: observe("sqlite") });
 defineWorkersKvSuite("sqlite, encrypted", encrypted, { observe: observe("encrypted") });
+defineWorkersKvSuite("postgres", postgres, { observe: observe("postgres"), concurrency: 4 });
 
-for (const impl of ["memory", "sqlite", "encrypted"] as const) {
+for (const impl of ["memory", "sqlite", "encrypted", "postgres"] as const) {
   test(`${impl}: every observation is identical to Miniflare's`, () => {
     assert.deepEqual(mismatches(CASE_NAMES, run("miniflare"), run(impl), DELIBERATE_DIFFERENCES), []);
   });

@@ -24,7 +24,10 @@ export interface ChildServer {
 }
 
 export interface ChildServerOptions {
+  /** The data directory; ignored with `store`. */
   dataDir: string;
+  /** A shared store (postgres://…) instead of the data directory. */
+  store?: string;
   adminToken: string;
   accountId?: string;
   durability?: "fsync" | "process";
@@ -39,8 +42,7 @@ export function startChildServer(options: ChildServerOptions): Promise<ChildServ
     "serve",
     "--port",
     "0",
-    "--data",
-    options.dataDir,
+    ...(options.store ? ["--store", options.store] : ["--data", options.dataDir]),
     "--admin-token",
     options.adminToken,
     "--durability",

@@ -37,7 +37,8 @@ export const storeMigrateCommand = defineCommand<Args>({
     from: { type: "string", demandOption: true, requiresArg: true, describe: "The store to copy: a data directory or postgres://user@host:port/db" },
     to: { type: "string", demandOption: true, requiresArg: true, describe: "The empty store to copy into: a data directory or postgres://…" },
   },
-  behaviour: { resourceLocation: "stdout" },
+  // Two stores, named in the first line it prints: no "Resource location" line for one of them.
+  behaviour: { resourceLocation: "none" },
   async handler(args, ctx) {
     const from = open(args.from, ctx, "exist");
     ctx.onClose(() => from.backend.close());
@@ -46,8 +47,9 @@ export const storeMigrateCommand = defineCommand<Args>({
     await prepareTarget(to.backend, to.where);
     ctx.out.log(`Copying ${from.where} into ${to.where} (a snapshot of the source: writes after this moment are not copied).`);
     const copied = await copyStore(from.backend, to.backend, ctx);
+    const count = (n: number, one: string, many: string) => `${formatNumber(n)} ${n === 1 ? one : many}`;
     ctx.out.log(
-      `✨ Copied ${formatNumber(copied.namespaces)} namespaces, ${formatNumber(copied.entries)} entries and ${formatNumber(copied.messages)} queue messages into ${to.where}.`,
+      `✨ Copied ${count(copied.namespaces, "namespace", "namespaces")}, ${count(copied.entries, "entry", "entries")} and ${count(copied.messages, "queue message", "queue messages")} into ${to.where}.`,
     );
     if (isPostgresUrl(args.to)) ctx.out.log(`Serve it with: openkv serve --store '${maskPassword(args.to)}'`);
   },

@@ -20,7 +20,7 @@ export async function prepareTarget(to: Backend, where: string): Promise<void> {
   const entries = pristine ? await to.count(namespaces[0]!.id, new Uint8Array(0), Uint8Array.of(0xff), 0) : -1;
   if (!pristine || entries > 0) {
     throw new UserError(
-      `${where} already holds data (${namespaces.length} namespaces): copying into it would mix two stores.\nCopy into an empty store (a new database or directory).`,
+      `${where} already holds data (${namespaces.length} ${namespaces.length === 1 ? "namespace" : "namespaces"}): copying into it would mix two stores.\nCopy into an empty store (a new database or directory).`,
     );
   }
   await to.deleteNamespace(namespaces[0]!.id);

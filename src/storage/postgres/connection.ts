@@ -102,11 +102,13 @@ export class PgConnector {
   #current: Promise<PrimaryPools> | null = null;
   #closed = false;
   #poolSize: number;
+  #discoveryMs: number;
   #listeners = new Set<() => void>();
 
-  constructor(url: string, options: { poolSize?: number } = {}) {
+  constructor(url: string, options: { poolSize?: number; discoveryMs?: number } = {}) {
     this.target = parseStoreUrl(url);
     this.#poolSize = options.poolSize ?? 10;
+    this.#discoveryMs = options.discoveryMs ?? DISCOVERY_MS;
   }
 
   /** The pools of the writable host, discovered on first use and again after `lost()`. */
@@ -136,7 +138,7 @@ export class PgConnector {
 
   async #discover(): Promise<PrimaryPools> {
     const pg = await loadPg();
-    const deadline = Date.now() + DISCOVERY_MS;
+    const deadline = Date.now() + this.#discoveryMs;
     const errors = new Map<string, string>();
     for (let round = 0; ; round++) {
       for (const host of this.target.hosts) {

@@ -32,7 +32,10 @@ const ENCODING_CODE: Record<ValueEncoding, number> = { v8: 1, le64: 2, bytes: 3 
 const CODE_ENCODING: Record<number, ValueEncoding> = { 1: "v8", 2: "le64", 3: "bytes" };
 /** Set in `entries.encoding` when the row's value and metadata are sealed (Entry.sealed). */
 const SEALED = 0x10;
-/** pg_advisory_xact_lock keys: schema migration, and the one node that purges at a time. */
+/**
+ * pg_advisory_xact_lock keys (class, then the schema's hash: stores in different schemas of one database
+ * do not wait for each other): schema migration, and the one node that purges at a time.
+ */
 const MIGRATION_LOCK = 0x6f6b7601;
 const PURGE_LOCK = 0x6f6b7602;
 /** The NOTIFY channel that rings after every commit; the payload is the new counter. */
@@ -133,6 +136,8 @@ interface Staged {
 export interface PostgresBackendOptions {
   /** Connections per node for reads (default 10); writes use one more, the pipelined writer. */
   poolSize?: number;
+  /** How long to keep looking for a writable host (a failover takes seconds) before failing (default 15 s). */
+  discoveryMs?: number;
 }
 
 export class PostgresBackend implements Backend {
@@ -141,7 +146,10 @@ export class PostgresBackend implements Backend {
   #ready: Promise<void> | null = null;
 
   constructor(url: string, options: PostgresBackendOptions = {}) {
-    this.connector = new PgConnector(url, options.poolSize === undefined ? {} : { poolSize: options.poolSize });
+    this.connector = new PgConnector(url, {
+      ...(options.poolSize === undefined ? {} : { poolSize: options.poolSize }),
+      ...(options.discoveryMs === undefined ? {} : { discoveryMs: options.discoveryMs }),
+    });
   }
 
   /** The URL as given, password masked. */
@@ -183,7 +191,7 @@ export class PostgresBackend implements Backend {
     const client = await pool.connect();
     try {
       await client.query("BEGIN");
-      await client.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK]);
+      await client.query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))", [MIGRATION_LOCK]);
       const has = await client.query("SELECT to_regclass('openkv_meta') IS NOT NULL AS ok");
       let version = 0;
       if (has.rows[0].ok) {
@@ -460,7 +468,7 @@ export class PostgresBackend implements Backend {
     if (any.rows.length === 0) return [];
     return this.#transaction(async (tx) => {
       // One node purges at a time; the others find the work done.
-      if (!(await tx.query("SELECT pg_try_advisory_xact_lock($1) AS ok", [PURGE_LOCK])).rows[0].ok) return [];
+      if (!(await tx.query("SELECT pg_try_advisory_xact_lock($1, hashtext(current_schema())) AS ok", [PURGE_LOCK])).rows[0].ok) return [];
       let counter = (await tx.query(SQL.lockCounter)).rows[0].value as number;
       const gone = await tx.query(
         `DELETE FROM entries e USING namespaces n

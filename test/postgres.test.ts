@@ -1,0 +1,173 @@
+/**
+ * What only the PostgreSQL store has (the shared suites prove the rest): finding the writable host in a
+ * multi-host URL, a clear error when there is none, the schema version it records, no plaintext in the
+ * server's files when encrypted, and `openkv migrate` / `backup` / `restore` between SQLite and PostgreSQL.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import pg from "pg";
+import { openKv } from "../src/api/deno/index.ts";
+import { openNamespace } from "../src/api/workers/index.ts";
+import { KvError } from "../src/core/errors.ts";
+import { PostgresBackend } from "../src/storage/index.ts";
+import { parseStoreUrl } from "../src/storage/postgres/connection.ts";
+import { MIGRATIONS } from "../src/storage/postgres/migrations.ts";
+import { freshStoreUrl, testPostgres } from "./fixtures/postgres.ts";
+import { cleanEnv, openkv, tempDir } from "./cli/helpers.ts";
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+test("a multi-host URL: hosts that refuse are skipped, the writable one is used; passwords never shown", async () => {
+  const url = await freshStoreUrl();
+  const dead = await closedPort();
+  const multi = url.replace("@127.0.0.1:", `@127.0.0.1:${dead},127.0.0.1:`);
+  const kv = await openKv(multi);
+  try {
+    await kv.set(["k"], "v");
+    assert.equal((await kv.get(["k"])).value, "v");
+  } finally {
+    kv.close();
+  }
+  const parsed = parseStoreUrl("postgres://app:s3cret@h1:5432,h2:5433/kv?sslmode=disable&target_session_attrs=read-write");
+  assert.deepEqual(parsed.hosts, ["postgres://app:s3cret@h1:5432/kv?sslmode=disable", "postgres://app:s3cret@h2:5433/kv?sslmode=disable"]);
+  assert.equal(parsed.display, "postgres://app:***@h1:5432,h2:5433/kv?sslmode=disable");
+});
+
+test("no writable host: every operation fails with `unavailable`, saying which hosts answered what", async () => {
+  const dead = await closedPort();
+  const b = new PostgresBackend(`postgres://openkv:pw@127.0.0.1:${dead}/x`, { discoveryMs: 300 });
+  try {
+    await assert.rejects(b.listNamespaces(), (e: unknown) => {
+      assert.ok(e instanceof KvError && e.code === "unavailable", String(e));
+      assert.match(e.message, /^The PostgreSQL store at postgres:\/\/openkv:\*\*\*@127\.0\.0\.1:\d+\/x is unavailable \(No writable PostgreSQL found at .*ECONNREFUSED.*Start the server, or check the URL/);
+      assert.doesNotMatch(e.message, /pw/);
+      return true;
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+test("the schema version is recorded; nodes starting together migrate once", async () => {
+  const url = await freshStoreUrl();
+  const nodes = Array.from({ length: 4 }, () => new PostgresBackend(url));
+  try {
+    await Promise.all(nodes.map((b) => b.listNamespaces()));
+    for (const b of nodes) assert.equal(await b.schemaVersion(), MIGRATIONS.length);
+  } finally {
+    await Promise.all(nodes.map((b) => b.close()));
+  }
+});
+
+test("encrypted: the server's files (tables, WAL) hold none of the plaintext values or metadata", async () => {
+  const server = await testPostgres();
+  const url = await server.createDatabase("sealed_files");
+  const secret = `TOP-SECRET-${randomBytes(8).toString("hex")}`;
+  const key = randomBytes(32);
+  const kv = await openKv(url, { encryptionKey: key });
+  try {
+    for (let i = 0; i < 50; i++) await kv.set(["s", i], `${secret}-${i}`);
+    // Big enough to be TOASTed out of line by PostgreSQL.
+    await kv.set(["big"], `${secret}-big-`.repeat(2_000));
+    await kv.enqueue(`${secret}-queued`, { delay: 3_600_000 });
+    assert.equal((await kv.get(["s", 7])).value, `${secret}-7`);
+  } finally {
+    kv.close();
+  }
+  const ns = await openNamespace(url, { encryptionKey: key });
+  try {
+    await ns.put("workers", `${secret}-workers`, { metadata: { note: `${secret}-metadata` } });
+    assert.deepEqual((await ns.getWithMetadata("workers")).metadata, { note: `${secret}-metadata` });
+  } finally {
+    await ns.close();
+  }
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query("CHECKPOINT");
+  await admin.end();
+  const needle = Buffer.from(secret);
+  const hits: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      const st = statSync(path);
+      if (st.isDirectory()) walk(path);
+      else if (st.isFile() && readFileSync(path).includes(needle)) hits.push(path);
+    }
+  };
+  walk(server.primary.dataDir);
+  assert.deepEqual(hits, [], "no file of the PostgreSQL server holds a plaintext value");
+  // The check could fail: the same write without a key does land in the files.
+  const plainUrl = await server.createDatabase("plain_files");
+  const plain = await openKv(plainUrl);
+  await plain.set(["p"], `${secret}-plain`);
+  plain.close();
+  const again = new pg.Client({ connectionString: plainUrl });
+  await again.connect();
+  await again.query("CHECKPOINT");
+  await again.end();
+  walk(server.primary.dataDir);
+  assert.ok(hits.length > 0, "a plaintext store's value is found in the files");
+});
+
+test("openkv migrate moves a data directory into PostgreSQL exactly; backup and restore --store round-trip it", { timeout: 120_000 }, async () => {
+  const work = tempDir("pg-migrate");
+  const env = cleanEnv(work);
+  const dir = join(work, "data");
+  const kv = await openKv(join(dir, "openkv.sqlite"), { namespace: "app" });
+  await kv.set(["users", "ada"], { name: "Ada" }, { expireIn: 3_600_000 });
+  await kv.atomic().sum(["visits"], 41n).commit();
+  await kv.enqueue("hello", { delay: 3_600_000 });
+  for (let i = 0; i < 1200; i++) await kv.set(["bulk", i], i);
+  kv.close();
+  const target = await freshStoreUrl();
+
+  const migrated = await openkv(["migrate", "--from", dir, "--to", target], { cwd: work, env });
+  assert.equal(migrated.code, 0, migrated.stderr);
+  assert.match(migrated.stdout, /Copied 1 namespace, 1,202 entries and 1 queue message into postgres:\/\//);
+  // Opening a store for export adds an empty `default` namespace (with an id of its own) where none was:
+  // leave it out, compare the rest line for line.
+  const exportOf = async (where: string[]) => {
+    const r = await openkv(["export", ...where], { cwd: work, env });
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.split("\n").filter((line) => !line.includes('"title":"default"'));
+  };
+  const same = (a: string[], b: string[], what: string) => {
+    const diff = a.findIndex((line, i) => line !== b[i]);
+    assert.ok(a.length === b.length && diff === -1, `${what}: line ${diff}: ${a[diff]?.slice(0, 200)} ≠ ${b[diff]?.slice(0, 200)}`);
+  };
+  const fromSqlite = await exportOf(["--persist-to", dir]);
+  assert.equal(fromSqlite.length, 1 + 1202 + 1);
+  same(await exportOf(["--store", target]), fromSqlite, "every entry, value, versionstamp and expiry is the same");
+
+  const again = await openkv(["migrate", "--from", dir, "--to", target], { cwd: work, env });
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /already holds data \(2 namespaces\): copying into it would mix two stores/);
+
+  const backup = await openkv(["backup", "pg.bak", "--store", target], { cwd: work, env });
+  assert.equal(backup.code, 0, backup.stderr);
+  const restoredUrl = await freshStoreUrl();
+  const restored = await openkv(["restore", "pg.bak", "--store", restoredUrl], { cwd: work, env });
+  assert.equal(restored.code, 0, restored.stderr);
+  same(await exportOf(["--store", restoredUrl]), fromSqlite, "the backup of a PostgreSQL store restores exactly");
+  const pgKv = await openKv(restoredUrl, { namespace: "app" });
+  try {
+    const next = await pgKv.set(["after"], 1);
+    const exported = fromSqlite.filter((l) => l.includes('"versionstamp"'));
+    const last = exported.map((l) => (JSON.parse(l) as { versionstamp: string }).versionstamp).sort().at(-1)!;
+    assert.ok(next.versionstamp > last, "new versionstamps sort after the copied ones");
+  } finally {
+    pgKv.close();
+  }
+});
