@@ -6,7 +6,10 @@ import { encodeKey } from "../src/core/keys.ts";
 import type { Backend } from "../src/core/backend.ts";
 import { counterFromVersionstamp } from "../src/core/versionstamp.ts";
 import { serializeV8, deserializeV8 } from "../src/core/v8.ts";
-import { MemoryBackend } from "../src/storage/index.ts";
+import { MemoryBackend, SqliteBackend } from "../src/storage/index.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const set = (key: string, byte: number, expiresAt?: number) => ({
   checks: [],
@@ -136,4 +139,39 @@ test("queue: a successful handler removes the message; a second listener is refu
   assert.deepEqual(seen, [1]);
   assert.equal(await engine.backend.nextMessageAt(ns.id), null);
   await engine.close();
+});
+
+test("watch across processes on one SQLite file: the change feed carries another engine's writes, deletes and namespace deletion", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "openkv-feed-"));
+  const path = join(dir, "shared.sqlite");
+  // Two engines on one file stand for two processes: they share nothing but the store.
+  const writer = await Engine.open(new SqliteBackend(path));
+  const watcher = await Engine.open(new SqliteBackend(path), { feedPollMs: 5 });
+  try {
+    const ns = await writer.ensureNamespace("shared");
+    const seen: string[] = [];
+    let wake: (() => void) | null = null;
+    const stop = watcher.subscribe(ns.id, [encodeKey(["w"])], () => {
+      seen.push("w");
+      wake?.();
+    });
+    const next = () => new Promise<void>((resolve) => (wake = resolve));
+    let arrived = next();
+    await writer.atomic(ns.id, set("other", 1));
+    await writer.atomic(ns.id, set("w", 1));
+    await arrived;
+    assert.deepEqual(seen, ["w"], "only the watched key's change wakes the watcher");
+    arrived = next();
+    await writer.atomic(ns.id, { checks: [], mutations: [{ type: "delete", key: encodeKey(["w"]) }], enqueues: [] });
+    await arrived;
+    arrived = next();
+    await writer.deleteNamespace(ns.id);
+    await arrived;
+    assert.deepEqual(seen, ["w", "w", "w"], "a delete and the namespace's deletion wake it too");
+    stop();
+  } finally {
+    await writer.close();
+    await watcher.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
