@@ -145,6 +145,11 @@ export interface Backend {
    * absent when the backend has none, and followers then poll. Returns a function that stops it.
    */
   onCommit?(listener: () => void): () => void;
+  /**
+   * For stores behind a network (PostgreSQL): resolves when the store answers, throws KvError
+   * "unavailable" when it does not. A local store has none: it is there when the process is.
+   */
+  ping?(): Promise<void>;
 
   /**
    * The whole store as of one snapshot: first the versionstamp record (with the number of entries, for

@@ -6,6 +6,8 @@ import type { ErrorEncoder, Route } from "../http/route.ts";
 
 const jsonErrors: ErrorEncoder = (res, status, message, headers) => sendJson(res, status, { error: { status, message } }, headers);
 
+const HEALTH_TIMEOUT_MS = 1000;
+
 export function systemRoutes(): Route[] {
   const base = { api: "system", errors: jsonErrors } as const;
   return [
@@ -14,7 +16,25 @@ export function systemRoutes(): Route[] {
       method: "GET",
       path: "/healthz",
       access: "public",
-      handle: (ctx) => sendJson(ctx.res, 200, { ok: true }),
+      // A store behind a network (PostgreSQL) must answer within a second: a load balancer then routes
+      // away from a node whose store is gone (a failover under way) until it is back.
+      handle: async (ctx) => {
+        const { backend } = ctx.deps.engine;
+        if (!backend.ping) return sendJson(ctx.res, 200, { ok: true });
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          await Promise.race([
+            backend.ping(),
+            new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("the store did not answer within 1 s")), HEALTH_TIMEOUT_MS))),
+          ]);
+          sendJson(ctx.res, 200, { ok: true });
+        } catch {
+          // Public route: say that, not where the store is (its URL is the operator's to read in the logs).
+          sendJson(ctx.res, 503, { ok: false, error: "The store is unavailable" });
+        } finally {
+          clearTimeout(timer);
+        }
+      },
     },
     {
       ...base,

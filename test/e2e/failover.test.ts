@@ -79,6 +79,12 @@ test("SIGKILL of the primary under load: no acknowledged write lost, nodes back 
   const ackedBeforeKill = acked.size;
   const inFlightAtKill = inFlight;
   await cluster.kill(cluster.primary);
+  // Until a standby is promoted, every node says its store is gone, so a load balancer routes away.
+  for (const node of nodes) {
+    const health = await fetch(`${node.url}/healthz`);
+    assert.equal(health.status, 503);
+    assert.deepEqual(await health.json(), { ok: false, error: "The store is unavailable" });
+  }
   const next = await cluster.mostAdvancedStandby();
   await cluster.promote(next);
   const promotedAt = performance.now();
@@ -115,4 +121,5 @@ test("SIGKILL of the primary under load: no acknowledged write lost, nodes back 
   // Writes refused outright must be ones that never reached a commit: the store says so, never a stack.
   for (const f of failed) assert.match(f, /^[^:]+: 503 .*unavailable/, f);
   for (const n of nodes) assert.ok(n.alive(), "no node exited");
+  for (const n of nodes) assert.equal((await fetch(`${n.url}/healthz`)).status, 200, "healthy again");
 });

@@ -733,6 +733,10 @@ export class PostgresBackend implements Backend {
     });
   }
 
+  async ping(): Promise<void> {
+    await this.#query((pool) => pool.query("SELECT 1"));
+  }
+
   /** Calls `listener` after any node commits (LISTEN on the primary, re-established after a failover). */
   onCommit(listener: () => void): () => void {
     return this.connector.listen(CHANGE_CHANNEL, listener);
