@@ -27,6 +27,7 @@ import type { Entry, Enqueue, NamespaceInfo, QueueMessage, ReadRange, ValueEncod
 import { counterFromVersionstamp, versionstampFromCounter } from "../../core/versionstamp.ts";
 import { isConnectionLoss, PgConnector, type PrimaryPools } from "./connection.ts";
 import { MIGRATIONS } from "./migrations.ts";
+import { TX_SETTINGS } from "../../core/atomic.ts";
 
 const ENCODING_CODE: Record<ValueEncoding, number> = { v8: 1, le64: 2, bytes: 3 };
 const CODE_ENCODING: Record<number, ValueEncoding> = { 1: "v8", 2: "le64", 3: "bytes" };
@@ -87,7 +88,7 @@ const SQL = {
   lockCounter: "SELECT value FROM openkv_meta WHERE name = 'versionstamp' FOR UPDATE",
   setCounter: "UPDATE openkv_meta SET value = $1 WHERE name = 'versionstamp'",
   batchNamespaces: "SELECT id, seq FROM namespaces WHERE id = ANY($1::text[])",
-  settings: "SELECT name, value FROM settings",
+  settings: "SELECT name, value FROM settings WHERE name = ANY($1::text[])",
   prefetch: `SELECT r.id AS nsid, e.key, e.value, e.encoding, e.versionstamp, e.expires_at, e.metadata
      FROM unnest($1::text[], $2::bytea[]) AS r(id, key)
      JOIN namespaces n ON n.id = r.id
@@ -322,7 +323,7 @@ export class PostgresBackend implements Backend {
       send("BEGIN");
       const counterP = send(SQL.lockCounter);
       const nsP = send(SQL.batchNamespaces, [nsIds]);
-      const settingsP = send(SQL.settings);
+      const settingsP = send(SQL.settings, [TX_SETTINGS]);
       const rowsP = want.ids.length ? send(SQL.prefetch, [want.ids, want.keys]) : null;
       let counter = (await counterP).rows[0].value as number;
       const seqs = new Map<string, number>((await nsP).rows.map((r) => [r.id as string, r.seq as number]));
@@ -350,7 +351,10 @@ export class PostgresBackend implements Backend {
           put: (e) => void mine.set(id(e.key), { ns, key: e.key, entry: e }),
           delete: (key) => void mine.set(id(key), { ns, key, entry: null }),
           enqueue: (q) => void myQueue.push(q),
-          setting: (name) => settings.get(name) ?? null,
+          setting: (name) => {
+            if (!TX_SETTINGS.includes(name)) throw new Error(`The setting "${name}" is not read by commits: add it to TX_SETTINGS`);
+            return settings.get(name) ?? null;
+          },
         };
         try {
           const applied = executeAtomic(view, item, versionstampFromCounter(BigInt(counter + 1)), now);
