@@ -34,6 +34,8 @@ export interface LocationArgs {
   local?: boolean;
   remote?: boolean;
   persistTo?: string;
+  /** A shared store (postgres://…) instead of the data directory (else $OPENKV_STORE). */
+  store?: string;
   /** The local store's encryption key file (else $OPENKV_ENCRYPTION_KEY). */
   encryptionKeyFile?: string;
 }
@@ -73,6 +75,8 @@ export interface CommandContext {
   store(args: LocationArgs, options?: { allowLocked?: boolean }): Promise<KvStore>;
   /** The local data directory (absolute) for these flags. */
   dataDir(args: LocationArgs): string;
+  /** The shared store URL for these flags (--store, else $OPENKV_STORE), or null for the data directory. */
+  storeUrl(args: LocationArgs): string | null;
   confirm(text: string, options?: ConfirmOptions): Promise<boolean>;
   /** A progress bar on stderr when it is a terminal; a no-op otherwise. */
   progress(label: string, total: number): Progress;

@@ -12,6 +12,12 @@ import { confirm, type InStream } from "./prompt.ts";
 import { LocalStore } from "./store/local.ts";
 import { RemoteStore } from "./store/remote.ts";
 import type { KvStore } from "./store/types.ts";
+import { UserError } from "./errors.ts";
+
+/** A store URL as it may be shown: any password replaced by ***. */
+export function maskPassword(url: string): string {
+  return url.replace(/^(postgres(?:ql)?:\/\/[^:@/]*):[^@/]*@/, "$1:***@");
+}
 
 export interface CliIO {
   stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -59,12 +65,24 @@ export class Context implements CommandContext {
     return localDataDir(this.config(), this.cwd, args.persistTo);
   }
 
+  storeUrl(args: LocationArgs): string | null {
+    const url = args.store ?? (this.env.OPENKV_STORE || undefined);
+    if (url === undefined) return null;
+    if (!/^postgres(ql)?:\/\//.test(url)) {
+      throw new UserError(`Invalid --store "${url}": use a PostgreSQL URL such as postgres://user@host:5432/db (for SQLite, use --persist-to DIR).`);
+    }
+    return url;
+  }
+
   #remote() {
     return remoteSettings({ config: this.config(), env: this.env });
   }
 
   location(args: LocationArgs): Location {
-    if (isLocal(args)) return { kind: "local", where: displayPath(this.dataDir(args), this.cwd) };
+    if (isLocal(args)) {
+      const url = this.storeUrl(args);
+      return { kind: "local", where: url ? maskPassword(url) : displayPath(this.dataDir(args), this.cwd) };
+    }
     return { kind: "remote", where: this.#remote().url };
   }
 
@@ -73,7 +91,7 @@ export class Context implements CommandContext {
       const location = this.location(args);
       const store: KvStore =
         location.kind === "local"
-          ? await LocalStore.open(this.dataDir(args), location.where, {
+          ? await LocalStore.open(this.storeUrl(args) ?? this.dataDir(args), location.where, {
               encryptionKey: loadEncryptionKey(args.encryptionKeyFile, this.env, this.cwd),
               allowLocked: options.allowLocked ?? false,
             })

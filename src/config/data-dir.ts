@@ -9,7 +9,7 @@ import { join, relative, resolve, isAbsolute } from "node:path";
 import { Engine } from "../core/engine.ts";
 import { KvError } from "../core/errors.ts";
 import type { NamespaceInfo } from "../core/types.ts";
-import { openBackend } from "../storage/index.ts";
+import { isPostgresUrl, openBackend } from "../storage/index.ts";
 
 /** The data directory `openkv serve` uses by default, relative to where it runs. */
 export const DEFAULT_DATA_DIR = ".openkv";
@@ -35,13 +35,14 @@ export function displayPath(dir: string, cwd: string = process.cwd()): string {
 }
 
 /**
- * Opens the store in a data directory (created when missing) with the `default` namespace the server
- * also creates, so a directory looks the same whoever opened it first.
+ * Opens the store in a data directory (created when missing) — or, given a postgres:// URL, that shared
+ * store — with the `default` namespace the server also creates, so a store looks the same whoever opened
+ * it first.
  */
 export async function openDataDir(dir: string, options: { encryptionKey?: Uint8Array; allowLocked?: boolean } = {}): Promise<Engine> {
   // Private, as `openkv serve` makes it: it holds the admin token and the tokens file.
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const engine = await Engine.open(openBackend(sqlitePath(dir)), options);
+  if (!isPostgresUrl(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const engine = await Engine.open(openBackend(isPostgresUrl(dir) ? dir : sqlitePath(dir)), options);
   try {
     await engine.ensureNamespace("default");
   } catch (e) {
