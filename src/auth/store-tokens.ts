@@ -123,6 +123,7 @@ export class StoreTokens implements Tokens {
   #taken = 0;
   #polling = false;
   #failing = false;
+  #closed = false;
   #lastMissCheck = -Infinity;
   /** The read that misses wait for, while it has not started: it will see every token made before them. */
   #nextMissRead: Promise<void> | null = null;
@@ -181,6 +182,8 @@ export class StoreTokens implements Tokens {
    */
   async refresh(): Promise<boolean> {
     const read = await this.#read();
+    // A server stopping closes the store under reads still in flight: nothing to report or take.
+    if (this.#closed) return false;
     if (read instanceof Error) {
       if (!this.#failing) this.#log(`openkv: ${read.message}; keeping the ${this.#set.size} tokens read before.`);
       this.#failing = true;
@@ -203,6 +206,7 @@ export class StoreTokens implements Tokens {
   }
 
   close(): void {
+    this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
   }
@@ -217,14 +221,17 @@ export class StoreTokens implements Tokens {
    * most, and secrets that match nothing, sent in a loop, cost the store no more than a poll.
    */
   async recheck(secret: string): Promise<Principal | null> {
-    this.#nextMissRead ??= (async () => {
-      const wait = this.#lastMissCheck + MISS_CHECK_MS - performance.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      // From here on, a miss may be for a token this read is too early to see: it waits for the next.
-      this.#nextMissRead = null;
-      this.#lastMissCheck = performance.now();
-      await this.refresh();
-    })();
+    if (!this.#nextMissRead) {
+      const wait = Math.max(0, this.#lastMissCheck + MISS_CHECK_MS - performance.now());
+      this.#nextMissRead = (async () => {
+        // Always a turn of the event loop first: the field is set by then, so this clears it, not a later read.
+        await new Promise((resolve) => setTimeout(resolve, wait));
+        // From here on, a miss may be for a token this read is too early to see: it waits for the next.
+        this.#nextMissRead = null;
+        this.#lastMissCheck = performance.now();
+        await this.refresh();
+      })();
+    }
     await this.#nextMissRead;
     return this.#set.match(secret);
   }
