@@ -175,12 +175,14 @@ test("revoked through one server, a token is refused on the other within a secon
   assert.ok(refused < 1000, `refused after ${Math.round(refused)} ms`);
 });
 
-test("openkv token create|list|revoke --store change the store's tokens: at once on first use, within a second when revoked", async () => {
+test("openkv token create|list|revoke --store (or OPENKV_STORE) change the store's tokens: at once on first use, within a second when revoked", async () => {
   const made = await cli(["token", "create", "from-cli", "--permission", "read", "--json"]);
   const { token, id } = JSON.parse(made.stdout) as Created;
   assert.equal(await status(b.url, "/kv/k", token), 200, "its first request, on a server that has not polled since");
   assert.equal(await status(b.url, "/kv/k", token, { method: "PUT", body: JSON.stringify({ value: 3 }) }), 403);
-  const listed = JSON.parse((await cli(["token", "list", "--json"])).stdout) as { id: string; name: string }[];
+  const viaEnv = await openkv(["token", "list", "--json"], { cwd: home, env: { ...env, OPENKV_STORE: store } });
+  assert.equal(viaEnv.code, 0, viaEnv.stderr);
+  const listed = JSON.parse(viaEnv.stdout) as { id: string; name: string }[];
   assert.ok(listed.some((t) => t.id === id && t.name === "from-cli"));
 
   assert.equal(await status(a.url, "/kv/k", token), 200);
