@@ -7,6 +7,7 @@
  */
 import type { BatchItem } from "./backend.ts";
 import { KvError } from "./errors.ts";
+import { KEYRING_SETTING } from "./keyring.ts";
 import { bytesToHex, compareBytes, concatBytes, keyId } from "./keys.ts";
 import type { AtomicWrite, CommitResult, Entry, Enqueue, StoredValue } from "./types.ts";
 import { deserializeV8, serializeV8 } from "./v8.ts";
@@ -18,9 +19,16 @@ export interface TxView {
   put(entry: Entry): void;
   delete(key: Uint8Array): void;
   enqueue(message: Enqueue): void;
-  /** A store setting (Backend.getSetting) as of this transaction. */
+  /** A store setting (Backend.getSetting) as of this transaction; only those named in TX_SETTINGS. */
   setting(name: string): string | null;
 }
+
+/**
+ * The settings a write transaction may read (`TxView.setting`). A backend that fetches settings up
+ * front (PostgreSQL, one round trip per batch) fetches only these: other settings, such as a store's
+ * API tokens (one record per token), can grow large and no commit needs them.
+ */
+export const TX_SETTINGS: readonly string[] = [KEYRING_SETTING];
 
 /**
  * Seals what a write stores and opens what it reads (the engine's Keyring, src/core/keyring.ts). Every

@@ -9,7 +9,7 @@ import type { StatusTable } from "./errors.ts";
 import type { Request, Response } from "./listener.ts";
 import type { Metrics, OperationKind } from "./metrics.ts";
 import type { AuditLog } from "../auth/audit-log.ts";
-import type { Principal, Permission, TokenStore } from "../auth/tokens.ts";
+import type { Principal, Permission, Tokens } from "../auth/tokens.ts";
 
 export type Method = "GET" | "PUT" | "POST" | "DELETE" | "PATCH" | "HEAD";
 
@@ -20,7 +20,7 @@ export interface ServerLimits {
 
 export interface ServerDeps {
   engine: Engine;
-  tokens: TokenStore;
+  tokens: Tokens;
   metrics: Metrics;
   clock: Clock;
   accountId: string;

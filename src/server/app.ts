@@ -59,7 +59,8 @@ export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions
     let principal: Principal = { kind: "admin" };
     if (route.access !== "public") {
       const secret = bearer(req);
-      const found = secret === null ? null : deps.tokens.verify(secret);
+      // A miss waits for the token source (a token created elsewhere a moment ago); a hit never does.
+      const found = secret === null ? null : (deps.tokens.verify(secret) ?? (await deps.tokens.recheck(secret)));
       if (!found) {
         throw new HttpError(401, secret === null ? "Authentication required: send Authorization: Bearer <token>" : "Invalid API token", {
           "www-authenticate": 'Bearer realm="openkv"',

@@ -79,7 +79,7 @@ export function systemRoutes(): Route[] {
       method: "GET",
       path: "/admin/tokens",
       access: "admin",
-      handle: (ctx) => sendJson(ctx.res, 200, { tokens: ctx.deps.tokens.list() }),
+      handle: async (ctx) => sendJson(ctx.res, 200, { tokens: await ctx.deps.tokens.listLatest() }),
     },
     {
       ...base,

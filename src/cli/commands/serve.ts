@@ -15,9 +15,16 @@ Options:
   --memory             Keep everything in memory instead (lost on exit)
   --store URL          A shared store instead of --data: postgres://user@host:port/db (or env
                        OPENKV_STORE). Several hosts (postgres://u@h1:5432,h2:5432/db) find the
-                       writable one, again after a failover. Any number of servers may share it.
-  --account-id ID      Cloudflare account id to answer to (32 hex; default generated once, kept in DIR)
-  --admin-token TOKEN  Admin token (or env OPENKV_ADMIN_TOKEN; default generated once, kept in DIR)
+                       writable one, again after a failover. Any number of servers may share it:
+                       the account id, the admin token (its hash only) and the API tokens then live
+                       in the store, the same on every server (\`openkv token … --store URL\`).
+  --account-id ID      Cloudflare account id to answer to (32 hex; default generated once, kept in DIR;
+                       with --store, kept in the store, and a different ID is refused)
+  --admin-token TOKEN  Admin token (or env OPENKV_ADMIN_TOKEN; default generated once, kept in DIR).
+                       With --store: the first server to start without one generates it and prints it
+                       once (the store keeps only its hash); later servers accept that same token.
+                       A token given here replaces the store's for every server on it (the old one
+                       stops working everywhere within a second): also how to replace a lost one.
   --tls-cert FILE      TLS certificate (PEM); with --tls-key serves HTTPS and HTTP/2 via ALPN
   --tls-key FILE       TLS private key (PEM)
   --insecure           Allow a non-loopback --host without TLS
@@ -123,6 +130,20 @@ export const serveCommand: RawCommandDefinition = {
       throw e;
     }
     const out = ctx.stdout;
+    const adminLine = (): string => {
+      if (server.adminTokenGenerated) {
+        const kept = store ? "only its hash is kept in the store" : values.memory ? "kept in memory only" : `kept in ${values.data}/admin-token`;
+        return `Admin token (shown once; ${kept}):\n  ${server.adminToken}`;
+      }
+      if (adminToken) {
+        return server.adminTokenReplaced
+          ? "Authenticate with the admin token you passed: it replaced the store's admin token, on every server of this store."
+          : "Authenticate with the admin token you passed.";
+      }
+      return store
+        ? "Authenticate with the store's admin token, shown once by the server that generated it (the store keeps only its hash; to replace a lost one, start a server with --admin-token)."
+        : `Authenticate with the admin token in ${values.data}/admin-token.`;
+    };
     const { keyring } = server.engine;
     const encryption = keyring.encrypted
       ? `on (AES-256-GCM; data key ${keyring.activeKeyId}, key fingerprint ${keyring.fingerprint})`
@@ -143,9 +164,7 @@ export const serveCommand: RawCommandDefinition = {
         ...(auditLog ? [`  Audit log               ${auditLog}`] : []),
         `  Encryption at rest      ${encryption}`,
         ``,
-        server.adminTokenGenerated
-          ? `Admin token (shown once; kept in ${values.memory ? "memory only" : `${values.data}/admin-token`}):\n  ${server.adminToken}`
-          : `Authenticate with the admin token${adminToken ? " you passed" : ` in ${values.data}/admin-token`}.`,
+        adminLine(),
         `Send it as "Authorization: Bearer <token>", e.g.:`,
         `  curl -H "Authorization: Bearer $OPENKV_TOKEN" ${server.url}/kv/users.john.settings`,
         ``,

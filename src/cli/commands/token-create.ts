@@ -2,7 +2,7 @@
 import { defineCommand } from "../command.ts";
 import { CommandLineArgsError } from "../errors.ts";
 import { locationArgs } from "../kv/args.ts";
-import { auditLogArg, describeScope, openTokens } from "../token/token-store.ts";
+import { auditLogArg, storeArg, describeScope, openTokens } from "../token/token-store.ts";
 
 interface Args {
   name: string;
@@ -12,6 +12,7 @@ interface Args {
   local?: boolean;
   remote?: boolean;
   persistTo?: string;
+  store?: string;
   auditLog?: string;
 }
 
@@ -25,6 +26,7 @@ export const tokenCreateCommand = defineCommand<Args>({
     permission: { type: "string", choices: ["read", "write"], default: "write", describe: "read: read only; write: read and write" },
     json: { type: "boolean", describe: "Print the token and its record as JSON" },
     ...locationArgs,
+    ...storeArg,
     ...auditLogArg,
   },
   behaviour: { printBanner: (a) => !a.json, resourceLocation: (a) => (a.json ? "stderr" : "stdout") },

@@ -1,13 +1,14 @@
 /** `openkv token list`: the tokens (never their secrets), as a table or `--json`. */
 import { defineCommand } from "../command.ts";
 import { locationArgs } from "../kv/args.ts";
-import { describeScope, openTokens } from "../token/token-store.ts";
+import { describeScope, openTokens, storeArg } from "../token/token-store.ts";
 
 interface Args {
   json?: boolean;
   local?: boolean;
   remote?: boolean;
   persistTo?: string;
+  store?: string;
 }
 
 export const tokenListCommand = defineCommand<Args>({
@@ -16,6 +17,7 @@ export const tokenListCommand = defineCommand<Args>({
   args: {
     json: { type: "boolean", describe: "Print the list as JSON" },
     ...locationArgs,
+    ...storeArg,
   },
   behaviour: { printBanner: (a) => !a.json, resourceLocation: (a) => (a.json ? "stderr" : "stdout") },
   async handler(args, ctx) {

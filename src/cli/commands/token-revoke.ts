@@ -1,13 +1,14 @@
 /** `openkv token revoke <id>`. */
 import { defineCommand } from "../command.ts";
 import { locationArgs } from "../kv/args.ts";
-import { auditLogArg, openTokens } from "../token/token-store.ts";
+import { auditLogArg, storeArg, openTokens } from "../token/token-store.ts";
 
 interface Args {
   id: string;
   local?: boolean;
   remote?: boolean;
   persistTo?: string;
+  store?: string;
   auditLog?: string;
 }
 
@@ -18,6 +19,7 @@ export const tokenRevokeCommand = defineCommand<Args>({
   args: {
     id: { type: "string", demandOption: true, describe: "The token's id (see `openkv token list`)" },
     ...locationArgs,
+    ...storeArg,
     ...auditLogArg,
   },
   behaviour: { resourceLocation: "stdout" },

@@ -1,9 +1,11 @@
 /**
  * Where `openkv token …` manages tokens: locally `<data dir>/tokens.json` through the server's own
  * TokenStore (hashes only, changed under a lock; a server running on that directory picks the change up
- * within a second), remotely the server's `/admin/tokens` endpoints with the admin token
- * (OPENKV_ADMIN_TOKEN, else OPENKV_TOKEN). Locally, creating and revoking append to the audit log given
- * by `--audit-log` or OPENKV_AUDIT_LOG, the variable `openkv serve` also reads; remotely the server logs.
+ * within a second), or with `--store URL` (or OPENKV_STORE) the shared store's tokens through StoreTokens
+ * (its settings, changed by compare-and-set; every server on the store picks the change up within a
+ * second); remotely the server's `/admin/tokens` endpoints with the admin token (OPENKV_ADMIN_TOKEN, else
+ * OPENKV_TOKEN). Locally, creating and revoking append to the audit log given by `--audit-log` or
+ * OPENKV_AUDIT_LOG, the variable `openkv serve` also reads; remotely the server logs.
  */
 import { randomBytes } from "node:crypto";
 import { userInfo } from "node:os";
@@ -12,7 +14,8 @@ import type { Engine } from "../../core/engine.ts";
 import { DATA_FILES } from "../../config/data-dir.ts";
 import { remoteSettings } from "../../config/remote.ts";
 import { AuditLog, type AuditActor, type AuditEvent } from "../../auth/audit-log.ts";
-import { TokenStore, type Permission, type TokenRecord } from "../../auth/tokens.ts";
+import { StoreTokens } from "../../auth/store-tokens.ts";
+import { TokenStore, type Permission, type TokenRecord, type Tokens as TokenSource } from "../../auth/tokens.ts";
 import type { CommandContext, LocationArgs } from "../command.ts";
 import { isLocal } from "../context.ts";
 import { UserError } from "../errors.ts";
@@ -53,9 +56,15 @@ function localActor(): AuditActor {
 
 export async function openTokens(args: LocationArgs & { auditLog?: string }, ctx: CommandContext): Promise<Tokens> {
   if (isLocal(args)) {
+    const storeUrl = ctx.storeUrl(args);
+    if (storeUrl && args.persistTo !== undefined) {
+      throw new UserError(`--persist-to and --store${args.store === undefined ? " (OPENKV_STORE)" : ""} name two different stores: pass one.`);
+    }
     const store = (await ctx.store(args)) as LocalStore;
     // The admin token only matters for verifying requests, which the CLI never does.
-    const tokens = new TokenStore(randomBytes(32).toString("hex"), join(ctx.dataDir(args), DATA_FILES.tokens));
+    const tokens: TokenSource = storeUrl
+      ? await StoreTokens.open(store.engine.backend)
+      : new TokenStore(randomBytes(32).toString("hex"), join(ctx.dataDir(args), DATA_FILES.tokens));
     const auditPath = args.auditLog ?? (ctx.env.OPENKV_AUDIT_LOG || undefined);
     // Opened before the change, so a log that cannot be written to stops it rather than missing it.
     const audited = async <T>(change: () => Promise<T>, event: (result: T) => AuditEvent | null): Promise<T> => {
@@ -94,6 +103,7 @@ export async function openTokens(args: LocationArgs & { auditLog?: string }, ctx
       },
     };
   }
+  if (args.store !== undefined) throw new UserError("--store is where local commands find a shared store: with --remote, the server manages its own.");
   if (args.auditLog !== undefined) {
     throw new UserError("--audit-log is for tokens changed locally: with --remote the server writes its own audit log (openkv serve --audit-log).");
   }
@@ -127,6 +137,15 @@ export function describeScope(namespaces: readonly string[] | null, titles: Map<
   if (namespaces.length === 0) return "no namespace";
   return namespaces.map((id) => (titles.has(id) ? `${titles.get(id)} (id: ${id})` : `id: ${id}`)).join(", ");
 }
+
+/** `--store` for the token commands: the tokens of a shared store (what `openkv serve --store` uses). */
+export const storeArg = {
+  store: {
+    type: "string",
+    requiresArg: true,
+    describe: "Manage the tokens of a shared store, postgres://user@host:port/db, instead of the data directory's (default: $OPENKV_STORE)",
+  },
+} as const;
 
 /** `--audit-log` for the commands that change tokens. */
 export const auditLogArg = {

@@ -18,7 +18,7 @@
  * never retried here.
  */
 import type { Pool, QueryConfig, QueryResult } from "pg";
-import { executeAtomic, type AppliedWrite, type TxView } from "../../core/atomic.ts";
+import { executeAtomic, TX_SETTINGS, type AppliedWrite, type TxView } from "../../core/atomic.ts";
 import type { Backend, BatchItem, ChangePage, DumpRecord, ExpiredKey, MessageReseal, Reseal } from "../../core/backend.ts";
 import { packKeys, unpackKeys } from "../../core/changes.ts";
 import { KvError } from "../../core/errors.ts";
@@ -93,11 +93,11 @@ const SQL = {
   setCounter: "UPDATE openkv_meta SET value = $1 WHERE name = 'versionstamp'",
   /**
    * Everything a batch reads, in one statement after the lock (so in a snapshot that sees every earlier
-   * commit): its namespaces ('n'), the store settings ('s'), and each entry a check or sum/min/max needs ('e').
+   * commit): its namespaces ('n'), the settings a transaction reads ('s', TX_SETTINGS), and each entry a check or sum/min/max needs ('e').
    */
   batchRead: `SELECT 'n' AS kind, id AS nsid, seq, NULL::text AS metadata, NULL::bytea AS key, NULL::bytea AS value, NULL::int2 AS encoding, NULL::bytea AS versionstamp, NULL::int8 AS expires_at
        FROM namespaces WHERE id = ANY($1::text[])
-     UNION ALL SELECT 's', name, NULL, value, NULL, NULL, NULL, NULL, NULL FROM settings
+     UNION ALL SELECT 's', name, NULL, value, NULL, NULL, NULL, NULL, NULL FROM settings WHERE name = ANY($4::text[])
      UNION ALL SELECT 'e', r.id, NULL, e.metadata, e.key, e.value, e.encoding, e.versionstamp, e.expires_at
        FROM unnest($2::text[], $3::bytea[]) AS r(id, key),
        -- LATERAL: one primary-key lookup per wanted key, whatever the (generic) plan thinks of the table.
@@ -347,7 +347,7 @@ export class PostgresBackend implements Backend {
       const nsIds = [...new Set(batch.map((b) => b.namespaceId))];
       const want = prefetchKeys(batch);
       const lockP = send(SQL.beginAndLock);
-      const readP = send({ name: "okv_batch_read", text: SQL.batchRead, values: [nsIds, want.ids, want.keys] });
+      const readP = send({ name: "okv_batch_read", text: SQL.batchRead, values: [nsIds, want.ids, want.keys, TX_SETTINGS] });
       // A multi-statement simple query answers one result per statement: BEGIN's, then the lock's.
       const locked = (await lockP) as unknown as QueryResult[];
       let counter = locked[1]!.rows[0].value as number;
@@ -380,7 +380,10 @@ export class PostgresBackend implements Backend {
           put: (e) => void mine.set(id(e.key), { ns, key: e.key, entry: e }),
           delete: (key) => void mine.set(id(key), { ns, key, entry: null }),
           enqueue: (q) => void myQueue.push(q),
-          setting: (name) => settings.get(name) ?? null,
+          setting: (name) => {
+            if (!TX_SETTINGS.includes(name)) throw new Error(`The setting "${name}" is not read by commits: add it to TX_SETTINGS`);
+            return settings.get(name) ?? null;
+          },
         };
         try {
           const applied = executeAtomic(view, item, versionstampFromCounter(BigInt(counter + 1)), now);
