@@ -5,8 +5,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import pg from "pg";
@@ -121,7 +121,7 @@ test("encrypted: the server's files (tables, WAL) hold none of the plaintext val
   assert.ok(hits.length > 0, "a plaintext store's value is found in the files");
 });
 
-test("openkv migrate moves a data directory into PostgreSQL exactly; backup and restore --store round-trip it", { timeout: 120_000 }, async () => {
+test("openkv migrate moves a data directory into PostgreSQL exactly, account id and tokens too; backup and restore --store round-trip it", { timeout: 120_000 }, async () => {
   const work = tempDir("pg-migrate");
   const env = cleanEnv(work);
   const dir = join(work, "data");
@@ -131,11 +131,27 @@ test("openkv migrate moves a data directory into PostgreSQL exactly; backup and 
   await kv.enqueue("hello", { delay: 3_600_000 });
   for (let i = 0; i < 1200; i++) await kv.set(["bulk", i], i);
   kv.close();
+  // What `serve --data` keeps beside the store: an account id, an admin token, API tokens.
+  writeFileSync(join(dir, "account-id"), "0123456789abcdef0123456789abcdef\n");
+  writeFileSync(join(dir, "admin-token"), "okv_the_old_admin_token\n");
+  const token = await openkv(["token", "create", "ci", "--permission", "read", "--persist-to", dir], { cwd: work, env });
+  assert.equal(token.code, 0, token.stderr);
   const target = await freshStoreUrl();
 
   const migrated = await openkv(["migrate", "--from", dir, "--to", target], { cwd: work, env });
   assert.equal(migrated.code, 0, migrated.stderr);
-  assert.match(migrated.stdout, /Copied 1 namespace, 1,202 entries and 1 queue message into postgres:\/\//);
+  assert.match(migrated.stdout, /Carried over the account id from account-id\.\nCarried over the admin token \(only its hash is stored\) from admin-token\.\nCarried over the API tokens from tokens\.json\./);
+  const listed = await openkv(["token", "list", "--store", target], { cwd: work, env });
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.match(listed.stdout, /ci/);
+  const settings = new PostgresBackend(target);
+  try {
+    assert.equal(await settings.getSetting("account-id"), "0123456789abcdef0123456789abcdef");
+    assert.equal(await settings.getSetting("admin-token-sha256"), createHash("sha256").update("okv_the_old_admin_token").digest("hex"));
+  } finally {
+    await settings.close();
+  }
+  assert.match(migrated.stdout, /Copied 2 namespaces, 1,202 entries and 1 queue message into postgres:\/\//);
   // Opening a store for export adds an empty `default` namespace (with an id of its own) where none was:
   // leave it out, compare the rest line for line.
   const exportOf = async (where: string[]) => {

@@ -119,7 +119,8 @@ test("SIGKILL of the primary under load: no acknowledged write lost, nodes back 
   assert.deepEqual(missing, [], "every acknowledged write survived the failover");
   for (const ms of backAfter) assert.ok(ms < 5000, `a node served again ${Math.round(ms)} ms after the promotion (${report})`);
   // Writes refused outright must be ones that never reached a commit: the store says so, never a stack.
-  for (const f of failed) assert.match(f, /^[^:]+: 503 .*unavailable/, f);
+  const logs = nodes.map((n) => n.stderr()).join("\n");
+  for (const f of failed) assert.match(f, /^[^:]+: 503 .*unavailable/, `${f}\n${logs.slice(0, 4000)}`);
   for (const n of nodes) assert.ok(n.alive(), "no node exited");
   for (const n of nodes) assert.equal((await fetch(`${n.url}/healthz`)).status, 200, "healthy again");
 });

@@ -54,7 +54,8 @@ export function isConnectionLoss(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
   const code = (e as { code?: unknown }).code;
   if (typeof code === "string" && LOST.has(code)) return true;
-  return /Connection terminated|connection is not queryable|Client has encountered a connection error|timeout expired|Connection ended/i.test(
+  // The driver's own words for a connection that is gone or never came (pg, pg-pool).
+  return /Connection terminated|not queryable|Client has encountered a connection error|timeout exceeded when trying to connect|timeout expired|Connection ended/i.test(
     e.message,
   );
 }
