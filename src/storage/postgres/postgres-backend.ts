@@ -38,6 +38,8 @@ const SEALED = 0x10;
  */
 const MIGRATION_LOCK = 0x6f6b7601;
 const PURGE_LOCK = 0x6f6b7602;
+/** Values above this are written one statement each, as binary parameters (see `commit`). */
+const BIG_VALUE_BYTES = 64 * 1024;
 /** The NOTIFY channel that rings after every commit; the payload is the new counter. */
 export const CHANGE_CHANNEL = "openkv_changes";
 
@@ -119,6 +121,9 @@ const SQL = {
      feed AS (INSERT INTO changes (vs, ns, keys, at) SELECT v, n, k, $20 FROM unnest($17::int8[], $18::text[], $19::bytea[]) AS c(v, n, k) RETURNING 1),
      ctr AS (UPDATE openkv_meta SET value = $21 WHERE name = 'versionstamp' RETURNING 1)
    SELECT pg_notify('${CHANGE_CHANNEL}', $21::text)`,
+  putOne: `INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, encoding = excluded.encoding,
+       versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata`,
   upsert: `INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
      SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::int2[], $5::bytea[], $6::int8[], $7::text[])
      ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, encoding = excluded.encoding,
@@ -406,7 +411,18 @@ export class PostgresBackend implements Backend {
 
       // Round trip 2: the folded writes, the feed, the counter, the doorbell, COMMIT.
       if (feed.length > 0) {
-        const puts = [...staged.values()].filter((s) => s.entry !== null);
+        // A big value goes as a parameter of its own, in binary: inside a bytea[] array it would be
+        // hex-escaped into a string twice its size, on the event loop.
+        const big = [...staged.values()].filter((s) => s.entry !== null && s.entry.data.byteLength > BIG_VALUE_BYTES);
+        for (const b of big) {
+          const e = b.entry!;
+          send({
+            name: "okv_put_one",
+            text: SQL.putOne,
+            values: [b.ns, b.key, e.data, ENCODING_CODE[e.encoding] | (e.sealed ? SEALED : 0), e.versionstamp, e.expiresAt, e.metadata],
+          });
+        }
+        const puts = [...staged.values()].filter((s) => s.entry !== null && s.entry.data.byteLength <= BIG_VALUE_BYTES);
         const dels = [...staged.values()].filter((s) => s.entry === null);
         send({
           name: "okv_batch_write",
