@@ -36,7 +36,7 @@ async function eventually(what: string, check: () => Promise<boolean> | boolean,
   }
 }
 
-/** Live processes (zombies aside) whose command line mentions dir: a postmaster or backend of that node. */
+/** Live processes (zombies aside) with dir as an argument: the postmaster of that node (and runuser above it). */
 function processesUsing(dir: string): number[] {
   const found: number[] = [];
   for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
