@@ -46,8 +46,9 @@ export interface PgCluster {
   /** Every node in one URL: `postgres://postgres@127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3/postgres`. */
   readonly url: string;
   /**
-   * A crash: SIGKILL to the postmaster and every backend at once (its process group), as a power cut would
-   * leave it; resolves when they are gone. The node stays down.
+   * A crash: SIGKILL to the postmaster and every backend at once (its process group), so nothing answers
+   * after that instant; resolves when they are gone. The node stays down. What the server had written
+   * stays in the OS's cache: a process crash, not a power cut.
    */
   kill(node: PgNode): Promise<void>;
   /**
