@@ -36,7 +36,7 @@ async function eventually(what: string, check: () => Promise<boolean> | boolean,
   }
 }
 
-/** Live processes (zombies aside) whose command line mentions dir: a postmaster or backend of that node. */
+/** Live processes (zombies aside) with dir as an argument: the postmaster of that node (and runuser above it). */
 function processesUsing(dir: string): number[] {
   const found: number[] = [];
   for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
@@ -136,7 +136,9 @@ describe("startPostgres", () => {
     await server.stop();
     assert.equal(isAlive(pid), false);
     assert.deepEqual(processesUsing(dataDir), []);
-    assert.equal(existsSync(join(dataDir, "..")), false);
+    const dir = join(dataDir, "..");
+    assert.equal(existsSync(dir), false);
+    await eventually("the renamed dir to be deleted", () => !existsSync(`${dir}.removing`));
     await server.stop();
   });
 });
@@ -287,6 +289,9 @@ test("a process that exits, is terminated or is killed leaves no server and no t
   const ended = await Promise.all([child("exit"), child("SIGTERM"), child("SIGKILL")]);
   for (const [i, { dataDir, pid }] of ended.entries()) {
     // SIGKILL leaves it to the watchdog, which acts once the pipe from the dead process closes.
-    await eventually(`cleanup after ${["exit", "SIGTERM", "SIGKILL"][i]}`, () => !isAlive(pid) && !existsSync(join(dataDir, "..")) && processesUsing(dataDir).length === 0);
+    await eventually(`cleanup after ${["exit", "SIGTERM", "SIGKILL"][i]}`, () => {
+      const dir = join(dataDir, "..");
+      return !isAlive(pid) && !existsSync(dir) && !existsSync(`${dir}.removing`) && processesUsing(dataDir).length === 0;
+    });
   }
 });
