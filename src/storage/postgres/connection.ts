@@ -49,13 +49,18 @@ const LOST = new Set([
   "ENOTFOUND",
 ]);
 
+/** The driver refused before sending anything: the pool was ended (by `lost()`, after a failover). */
+export function isPoolEnded(e: unknown): boolean {
+  return e instanceof Error && /Cannot use a pool after calling end on the pool/.test(e.message);
+}
+
 /** True for errors that mean "this server is gone or no longer the primary", not "this query was wrong". */
 export function isConnectionLoss(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
   const code = (e as { code?: unknown }).code;
   if (typeof code === "string" && LOST.has(code)) return true;
   // The driver's own words for a connection that is gone or never came (pg, pg-pool).
-  return /Connection terminated|not queryable|Client has encountered a connection error|timeout exceeded when trying to connect|timeout expired|Connection ended/i.test(
+  return /Connection terminated|not queryable|Client has encountered a connection error|timeout exceeded when trying to connect|timeout expired|Connection ended|Cannot use a pool after calling end/i.test(
     e.message,
   );
 }

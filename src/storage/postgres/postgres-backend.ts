@@ -25,7 +25,7 @@ import { KvError } from "../../core/errors.ts";
 import { bytesToHex, hexToBytes, keyId } from "../../core/keys.ts";
 import type { Entry, Enqueue, NamespaceInfo, QueueMessage, ReadRange, ValueEncoding } from "../../core/types.ts";
 import { counterFromVersionstamp, versionstampFromCounter } from "../../core/versionstamp.ts";
-import { isConnectionLoss, PgConnector, type PrimaryPools } from "./connection.ts";
+import { isConnectionLoss, isPoolEnded, PgConnector, type PrimaryPools } from "./connection.ts";
 import { MIGRATIONS } from "./migrations.ts";
 
 const ENCODING_CODE: Record<ValueEncoding, number> = { v8: 1, le64: 2, bytes: 3 };
@@ -180,15 +180,20 @@ export class PostgresBackend implements Backend {
 
   /** Runs `fn` on the primary's read pool; a lost primary is forgotten so the next call finds the new one. */
   async #query<T>(fn: (pool: Pool) => Promise<T>): Promise<T> {
-    const pools = await this.#pools();
-    try {
-      return await fn(pools.pool);
-    } catch (e) {
-      if (isConnectionLoss(e)) {
-        this.connector.lost(pools);
-        throw unavailable(this.display, e);
+    for (let attempt = 0; ; attempt++) {
+      const pools = await this.#pools();
+      try {
+        return await fn(pools.pool);
+      } catch (e) {
+        // The pool was closed under us (another call found the primary gone) before anything was sent:
+        // nothing reached the server, so one more try on the primary found now is safe for any statement.
+        if (attempt === 0 && isPoolEnded(e)) continue;
+        if (isConnectionLoss(e)) {
+          this.connector.lost(pools);
+          throw unavailable(this.display, e);
+        }
+        throw e;
       }
-      throw e;
     }
   }
 
