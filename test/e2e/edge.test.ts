@@ -20,6 +20,7 @@ import { AtomicOperation, KvU64, openKv } from "../../src/api/deno/index.ts";
 import { encodeKey } from "../../src/core/keys.ts";
 import { serializeV8 } from "../../src/core/v8.ts";
 import { startServer, type RunningServer } from "../../src/server/server.ts";
+import { CoreBackend } from "../../src/client/core-backend.ts";
 import { defineWorkersKvSuite, WORKERS_KV_CASES, type WorkersKvFactory } from "../conformance/workers-kv.case.ts";
 import { defineDenoKvSuite, type KvLike } from "../conformance/deno-kv.case.ts";
 import { mismatches, recorder, type Observations } from "../conformance/observations.ts";
@@ -159,6 +160,29 @@ test("a token revoked on the core stops working on the edge within a second", as
   const took = performance.now() - revoked;
   assert.equal(status, 401);
   assert.ok(took < 1500, `still accepted ${Math.round(took)} ms after the revocation`);
+});
+
+test("the core's edge RPC checks the edge's own token: a scoped edge sees, reads and follows only its namespaces", async () => {
+  const mine = await core.engine.ensureNamespace("rpc-mine");
+  const theirs = await core.engine.ensureNamespace("rpc-theirs");
+  const { token } = await createToken({ name: "scoped-edge", namespaces: ["rpc-mine"], permission: "write" });
+  const scoped = new CoreBackend(core.url, token);
+  const before = (await scoped.changes(new Uint8Array(10), 1)).latest;
+  const set = (ns: string, key: string) =>
+    core.engine.atomic(ns, { checks: [], mutations: [{ type: "set", key: encodeKey([key]), value: { encoding: "v8", data: serializeV8(key) } }], enqueues: [] });
+  await set(theirs.id, "secret-key");
+  await set(mine.id, "my-key");
+  assert.deepEqual((await scoped.listNamespaces()).map((n) => n.title), ["rpc-mine"]);
+  assert.equal(await scoped.getNamespace(theirs.id), null);
+  await assert.rejects(scoped.read(theirs.id, [{ start: new Uint8Array(), end: Uint8Array.of(0xff), limit: 10 }], 0), /403 This token may not use this namespace/);
+  await assert.rejects(scoped.deleteNamespace(mine.id), /403/);
+  const feed = await scoped.changes(before, 100);
+  // The other namespace's write keeps its place in the order, without its namespace or keys.
+  assert.deepEqual(
+    feed.changes.map((c) => [c.namespaceId, c.keys?.map((k) => Buffer.from(k).toString("latin1"))]),
+    [["", []], [mine.id, [Buffer.from(encodeKey(["my-key"])).toString("latin1")]]],
+  );
+  await scoped.close();
 });
 
 // ---------------------------------------------------------------------------------------------------
