@@ -20,7 +20,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   api: ["core", "storage", "auth", "http", "wire", "client"],
   client: ["core", "wire", "api"],
   config: ["core", "storage", "api", "client"],
-  server: ["core", "storage", "auth", "http", "wire", "api"],
+  // The composition root: an edge node's server is built on the client that reaches its core.
+  server: ["core", "storage", "auth", "http", "wire", "api", "client"],
   cli: ["core", "storage", "auth", "config", "api", "client", "server"],
   "(root)": ["core", "storage", "api", "client", "config"],
 };

@@ -69,7 +69,8 @@ export interface ExpiredKey {
 }
 
 export interface Backend {
-  readonly kind: "memory" | "sqlite" | "postgres";
+  /** "core": another OpenKV server, the core of an edge node (src/client/core-backend.ts). */
+  readonly kind: "memory" | "sqlite" | "postgres" | "core";
 
   /** Throws KvError("namespace_exists") when the title (or id) is taken. */
   createNamespace(info: NamespaceInfo): Promise<NamespaceInfo>;

@@ -8,7 +8,7 @@ import { systemClock, type Clock } from "./clock.ts";
 import { KvError } from "./errors.ts";
 import { Keyring, UnknownDataKeyError } from "./keyring.ts";
 import { validateWrite } from "./validate.ts";
-import { keyId } from "./keys.ts";
+import { compareBytes, keyId } from "./keys.ts";
 import { CHANGE_RETENTION } from "./changes.ts";
 import { ChangeFollower, type FeedEvent } from "./feed.ts";
 import { watchFeed, type WatchFeed } from "./watch.ts";
@@ -336,6 +336,41 @@ export class Engine {
   /** Resolves once every watcher has been told of everything committed before the call. */
   settled(): Promise<void> {
     return this.#follower.caughtUp();
+  }
+
+  /**
+   * The latest committed versionstamp once it is after `after` — at once when it already is, or when
+   * `after` is null — else when `timeoutMs` passes or `signal` aborts, whichever comes first. What an
+   * edge node long-polls to learn of commits within milliseconds (src/api/edge-rpc/).
+   */
+  async waitForChanges(after: Uint8Array | null, timeoutMs: number, signal?: AbortSignal): Promise<Uint8Array> {
+    this.#assertOpen();
+    const latest = async () => (await this.backend.changes(PAST_THE_END, 1)).latest;
+    let wake: () => void = () => {};
+    let done = false;
+    // Listening first: a commit that lands between the read of `latest` and the wait still wakes it.
+    const unlisten = this.#follower.listen(() => wake());
+    const timer = setTimeout(() => {
+      done = true;
+      wake();
+    }, timeoutMs);
+    const onAbort = () => {
+      done = true;
+      wake();
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      for (;;) {
+        const woken = new Promise<void>((resolve) => (wake = resolve));
+        const now = await latest();
+        if (after === null || compareBytes(now, after) > 0 || done || signal?.aborted || this.#closed) return now;
+        await woken;
+      }
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      unlisten();
+    }
   }
 
   /** The latest state of `keys` over time (src/core/watch.ts). */

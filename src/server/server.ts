@@ -11,6 +11,7 @@ import { holdShared, openBackend, type Durability } from "../storage/index.ts";
 import { cloudflareRoutes } from "../api/cloudflare/index.ts";
 import { kvConnectRoutes, type KvConnectOptions } from "../api/kv-connect/index.ts";
 import { restRoutes } from "../api/rest/routes.ts";
+import { edgeRpcRoutes } from "../api/edge-rpc/index.ts";
 import { createApp } from "./app.ts";
 import type { ConnectionLimits } from "../http/connection-limits.ts";
 import { createListener, type Listener } from "../http/listener.ts";
@@ -20,6 +21,8 @@ import { systemRoutes } from "./system-routes.ts";
 import { AuditLog } from "../auth/audit-log.ts";
 import { generateSecret, TokenStore, type Tokens } from "../auth/tokens.ts";
 import { StoreTokens, storeAccountId, storeAdminToken } from "../auth/store-tokens.ts";
+import { RemoteTokens } from "../auth/remote-tokens.ts";
+import { CoreBackend } from "../client/core-backend.ts";
 
 export interface ServerConfig {
   host: string;
@@ -32,6 +35,12 @@ export interface ServerConfig {
    * account id, the admin token's hash and the tokens then live in the store (src/auth/store-tokens.ts).
    */
   store?: string;
+  /**
+   * Makes this server an edge node of another OpenKV server (the core): no store of its own, every
+   * Backend call forwarded to the core with `token` (src/client/core-backend.ts), clients' tokens
+   * checked against the core (src/auth/remote-tokens.ts), the core's account id answered.
+   */
+  edgeOf?: { url: string; token: string };
   /** With a store: must match the store's account id, or is stored as it when the store has none yet. */
   accountId?: string;
   /** With a store: replaces the store's admin token (its hash) for every server on it. */
@@ -70,6 +79,8 @@ export interface RunningServer {
   adminTokenGenerated: boolean;
   /** True when `adminToken` replaced a store's different admin token (for every server on the store). */
   adminTokenReplaced: boolean;
+  /** The core's URL when this server is an edge node. */
+  edgeOf: string | null;
   engine: Engine;
   tokens: Tokens;
   close(): Promise<void>;
@@ -90,7 +101,7 @@ function persisted(dir: string | null, file: string, make: () => string, mode?: 
 
 /** Every route `startServer` mounts itself, in order (tests enumerate it to cover each route). */
 export function builtinRoutes(kvConnect?: KvConnectOptions): Route[] {
-  return [...cloudflareRoutes(), ...systemRoutes(), ...restRoutes(), ...kvConnectRoutes(kvConnect)];
+  return [...cloudflareRoutes(), ...systemRoutes(), ...restRoutes(), ...kvConnectRoutes(kvConnect), ...edgeRpcRoutes()];
 }
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
@@ -103,13 +114,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     throw new Error(`Invalid --account-id "${config.accountId}": expected 32 lowercase hex characters`);
   }
   const clock = config.clock ?? systemClock;
-  const dir = config.dataDir;
+  const edge = config.edgeOf ?? null;
+  const dir = edge ? null : config.dataDir;
   // The store and the token files inside are for this user only (an existing directory is left as it is).
   if (dir) mkdirSync(dir, { recursive: true, mode: 0o700 });
   // A store keeps these itself (read once it is open); a data directory keeps them in files.
   let accountId = "";
   let admin: { value: string | null; created: boolean; replaced?: boolean } = { value: config.adminToken ?? null, created: false };
-  if (!config.store) {
+  if (!config.store && !edge) {
     accountId = config.accountId ?? persisted(dir, "account-id", () => randomBytes(16).toString("hex")).value;
     if (!config.adminToken) admin = persisted(dir, "admin-token", generateSecret, 0o600);
   }
@@ -129,21 +141,31 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   let tokens: Tokens;
   let audit: AuditLog | undefined;
   try {
-    const backend = openBackend(config.store ?? (dir ? join(dir, "openkv.sqlite") : ":memory:"), config.durability ? { durability: config.durability } : {});
-    // Engine.open checks the encryption key against the store and closes the backend when it refuses.
-    engine = await Engine.open(backend, { clock, ...(config.encryptionKey ? { encryptionKey: config.encryptionKey } : {}) });
-    opened.push(() => engine.close());
-    await engine.ensureNamespace("default");
-    const pollMs = config.tokenPollMs ?? 250;
-    if (config.store) {
-      accountId = await storeAccountId(engine.backend, config.accountId);
-      const stored = await storeAdminToken(engine.backend, config.adminToken);
-      admin = { value: config.adminToken ?? stored.generated, created: stored.generated !== null, replaced: stored.replaced };
-      tokens = await StoreTokens.open(engine.backend, { pollMs, log });
+    if (edge) {
+      const core = new CoreBackend(edge.url, edge.token);
+      // Opening reads the core's feed position: a core that is down or refuses the token fails the start.
+      engine = await Engine.open(core, { clock });
+      opened.push(() => engine.close());
+      accountId = await core.accountId();
+      tokens = new RemoteTokens((secret) => core.verify(secret));
+      opened.push(() => tokens.close());
     } else {
-      tokens = new TokenStore(admin.value!, dir ? join(dir, "tokens.json") : null, { pollMs, log });
+      const backend = openBackend(config.store ?? (dir ? join(dir, "openkv.sqlite") : ":memory:"), config.durability ? { durability: config.durability } : {});
+      // Engine.open checks the encryption key against the store and closes the backend when it refuses.
+      engine = await Engine.open(backend, { clock, ...(config.encryptionKey ? { encryptionKey: config.encryptionKey } : {}) });
+      opened.push(() => engine.close());
+      await engine.ensureNamespace("default");
+      const pollMs = config.tokenPollMs ?? 250;
+      if (config.store) {
+        accountId = await storeAccountId(engine.backend, config.accountId);
+        const stored = await storeAdminToken(engine.backend, config.adminToken);
+        admin = { value: config.adminToken ?? stored.generated, created: stored.generated !== null, replaced: stored.replaced };
+        tokens = await StoreTokens.open(engine.backend, { pollMs, log });
+      } else {
+        tokens = new TokenStore(admin.value!, dir ? join(dir, "tokens.json") : null, { pollMs, log });
+      }
+      opened.push(() => tokens.close());
     }
-    opened.push(() => tokens.close());
     if (config.auditLog) {
       audit = new AuditLog(config.auditLog, () => clock.now());
       opened.push(() => audit!.close());
@@ -187,6 +209,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     adminToken: admin.value,
     adminTokenGenerated: admin.created,
     adminTokenReplaced: admin.replaced ?? false,
+    edgeOf: edge ? edge.url : null,
     engine,
     tokens,
     async close() {

@@ -16,7 +16,7 @@ export function systemRoutes(): Route[] {
       method: "GET",
       path: "/healthz",
       access: "public",
-      // A store behind a network (PostgreSQL) must answer within a second: a load balancer then routes
+      // A store behind a network (PostgreSQL, or an edge node's core) must answer within a second: a load balancer then routes
       // away from a node whose store is gone (a failover under way) until it is back.
       handle: async (ctx) => {
         const { backend } = ctx.deps.engine;
@@ -30,7 +30,7 @@ export function systemRoutes(): Route[] {
           sendJson(ctx.res, 200, { ok: true });
         } catch {
           // Public route: say that, not where the store is (its URL is the operator's to read in the logs).
-          sendJson(ctx.res, 503, { ok: false, error: "The store is unavailable" });
+          sendJson(ctx.res, 503, { ok: false, error: backend.kind === "core" ? "The core is unavailable" : "The store is unavailable" });
         } finally {
           clearTimeout(timer);
         }

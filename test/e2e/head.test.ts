@@ -31,6 +31,8 @@ const CONCRETE: Record<string, string> = {
   "/kv": "/kv/head?list=true",
   "/ns/:namespace/kv/*": "/ns/default/kv/head.path",
   "/ns/:namespace/kv": "/ns/default/kv?list=true",
+  // Without `after`, the doorbell answers at once with the latest versionstamp.
+  "/_openkv/v1/feed/wait": "/_openkv/v1/feed/wait",
 };
 /** Answers that are not routes: misses and unknown paths keep GET's status and headers too. */
 const MISSES = [`${NS}/values/nope`, `${NS}/metadata/nope`, "/kv/no.such.key", "/ns/default/kv/nope", "/no/such/route", `/client/v4/accounts/${server.accountId}/nope`];

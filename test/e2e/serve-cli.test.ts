@@ -201,3 +201,35 @@ test("invalid flags exit 1 with a message", timeout, async () => {
     }),
   );
 });
+
+test("serve --edge-of: an edge of a running core, its token from OPENKV_EDGE_TOKEN; bad edge flags exit 1", timeout, async () => {
+  const admin = "okv_edge_cli_admin_token_0123456789";
+  const core = await serve(["--memory", "--admin-token", admin]);
+  const edge = await serve(["--edge-of", core.url], { OPENKV_EDGE_TOKEN: admin });
+  assert.match(edge.banner, new RegExp(`^OpenKV listening on ${edge.url} +— edge of ${core.url} \\(`, "m"));
+  assert.match(edge.banner, /Authenticate with a token of the core/);
+  assert.doesNotMatch(edge.banner, /Encryption at rest/);
+  // The same account, the same data.
+  assert.equal((await put(`${edge.url}/kv/through.edge`, admin, "hi")).status, 200);
+  assert.equal(((await (await get(`${core.url}/kv/through.edge`, admin)).json()) as { value: string }).value, "hi");
+  const accounts = await Promise.all([core.url, edge.url].map(async (u) => ((await (await get(`${u}/client/v4/accounts`, admin)).json()) as { result: { id: string }[] }).result[0]!.id));
+  assert.equal(accounts[0], accounts[1]);
+  await stop(edge);
+  await stop(core);
+
+  const cases: [string[], RegExp][] = [
+    [["serve", "--edge-of", core.url], /^--edge-of needs --token \(or OPENKV_EDGE_TOKEN\)/],
+    [["serve", "--edge-of", "core:8787", "--token", "t"], /^Invalid --edge-of "core:8787": use the core's URL/],
+    [["serve", "--edge-of", core.url, "--token", "t", "--memory"], /^--memory and --edge-of do not go together/],
+    [["serve", "--memory", "--token", "t"], /^--token is the edge's token on its core: it goes with --edge-of/],
+    // The core is gone now: nothing to be an edge of.
+    [["serve", "--port", "0", "--edge-of", core.url, "--token", admin], new RegExp(`^Cannot start an edge of ${core.url}: The core is unavailable\\n$`)],
+  ];
+  await Promise.all(
+    cases.map(async ([args, message]) => {
+      const cli = run(args);
+      assert.equal(await cli.exited, 1, args.join(" "));
+      assert.match(cli.stderr(), message, args.join(" "));
+    }),
+  );
+});

@@ -32,6 +32,11 @@ Options:
   --rate-limit N       Requests per second per token (default unlimited)
   --audit-log FILE     Append a JSON line per namespace create/rename/delete, token create/revoke and
                        bulk delete to FILE (or env OPENKV_AUDIT_LOG; never a token secret or a value)
+  --edge-of URL        Run as an edge node of the OpenKV server at URL (the core; or env
+                       OPENKV_EDGE_OF): no data here, every API served by forwarding to the core,
+                       clients' tokens checked against the core (a revocation bites within 1 s)
+  --token TOKEN        With --edge-of: the token this edge acts with on the core (or env
+                       OPENKV_EDGE_TOKEN); give it at least the rights of the clients it serves
   --encryption-key-file FILE
                        Encrypt values, metadata and queue payloads at rest with the 256-bit key in FILE
                        (base64, e.g. from \`openssl rand -base64 32\`; or env OPENKV_ENCRYPTION_KEY)
@@ -60,6 +65,8 @@ export const serveCommand: RawCommandDefinition = {
         "rate-limit": { type: "string" },
         "audit-log": { type: "string" },
         "encryption-key-file": { type: "string" },
+        "edge-of": { type: "string" },
+        token: { type: "string" },
         help: { type: "boolean", default: false },
       },
     });
@@ -94,6 +101,28 @@ export const serveCommand: RawCommandDefinition = {
       ctx.stderr.write("--store and --memory are two different stores: pass one.\n");
       return 1;
     }
+    const edgeOf = values["edge-of"] ?? (ctx.env.OPENKV_EDGE_OF || undefined);
+    const edgeToken = values.token ?? (ctx.env.OPENKV_EDGE_TOKEN || undefined);
+    if (edgeOf !== undefined) {
+      if (!/^https?:\/\/[^/]/.test(edgeOf)) {
+        ctx.stderr.write(`Invalid --edge-of "${edgeOf}": use the core's URL, e.g. http://core.internal:8787\n`);
+        return 1;
+      }
+      if (!edgeToken) {
+        ctx.stderr.write("--edge-of needs --token (or OPENKV_EDGE_TOKEN): the token this edge acts with on the core.\n");
+        return 1;
+      }
+      // An edge keeps nothing: these belong to the core.
+      for (const flag of ["store", "memory", "admin-token", "account-id", "encryption-key-file", "audit-log"] as const) {
+        if (values[flag]) {
+          ctx.stderr.write(`--${flag} and --edge-of do not go together: an edge node keeps no store, tokens or keys; set it on the core.\n`);
+          return 1;
+        }
+      }
+    } else if (values.token !== undefined) {
+      ctx.stderr.write("--token is the edge's token on its core: it goes with --edge-of (the admin token is --admin-token).\n");
+      return 1;
+    }
     const adminToken = values["admin-token"] ?? (ctx.env.OPENKV_ADMIN_TOKEN || undefined);
     const auditLog = values["audit-log"] ?? (ctx.env.OPENKV_AUDIT_LOG || undefined);
     let encryptionKey: Uint8Array | undefined;
@@ -110,7 +139,8 @@ export const serveCommand: RawCommandDefinition = {
       server = await startServer({
         host: values.host!,
         port,
-        dataDir: values.memory || store ? null : values.data!,
+        dataDir: values.memory || store || edgeOf ? null : values.data!,
+        ...(edgeOf ? { edgeOf: { url: edgeOf, token: edgeToken! } } : {}),
         ...(store ? { store } : {}),
         ...(values["account-id"] ? { accountId: values["account-id"] } : {}),
         ...(adminToken ? { adminToken } : {}),
@@ -124,13 +154,14 @@ export const serveCommand: RawCommandDefinition = {
     } catch (e) {
       // A store the key cannot open, or cannot reach, is refused at start, with what to do.
       if (e instanceof KvError && (e.code === "encryption_key" || e.code === "unavailable")) {
-        ctx.stderr.write(`${e.message}\n`);
+        ctx.stderr.write(edgeOf ? `Cannot start an edge of ${edgeOf}: ${e.message}\n` : `${e.message}\n`);
         return 1;
       }
       throw e;
     }
     const out = ctx.stdout;
     const adminLine = (): string => {
+      if (edgeOf) return "Authenticate with a token of the core (this edge checks every token against the core).";
       if (server.adminTokenGenerated) {
         const kept = store ? "only its hash is kept in the store" : values.memory ? "kept in memory only" : `kept in ${values.data}/admin-token`;
         return `Admin token (shown once; ${kept}):\n  ${server.adminToken}`;
@@ -148,21 +179,23 @@ export const serveCommand: RawCommandDefinition = {
     const encryption = keyring.encrypted
       ? `on (AES-256-GCM; data key ${keyring.activeKeyId}, key fingerprint ${keyring.fingerprint})`
       : "off (pass --encryption-key-file to turn it on)";
-    const where = values.memory
+    const where = edgeOf
+      ? `edge of ${server.edgeOf} (nothing kept here: every call goes to the core; no cache yet)`
+      : values.memory
       ? "memory (nothing is kept after exit)"
       : store
         ? `${server.engine.backend.kind === "postgres" ? (server.engine.backend as { display?: string }).display : store} (PostgreSQL)`
         : `${values.data} (SQLite)`;
     out.write(
       [
-        `OpenKV listening on ${server.url}  — data: ${where}`,
+        `OpenKV listening on ${server.url}  — ${edgeOf ? "" : "data: "}${where}`,
         ``,
         `  Cloudflare REST API v4  ${server.url}/client/v4   (account id ${server.accountId})`,
         `  KV REST API             ${server.url}/kv/{keypath}  and  ${server.url}/ns/{namespace}/kv/{keypath}`,
         `  KV Connect (Deno)       ${server.url}/kv-connect/{namespace}`,
         `  Health / metrics        ${server.url}/healthz   ${server.url}/metrics`,
         ...(auditLog ? [`  Audit log               ${auditLog}`] : []),
-        `  Encryption at rest      ${encryption}`,
+        ...(edgeOf ? [] : [`  Encryption at rest      ${encryption}`]),
         ``,
         adminLine(),
         `Send it as "Authorization: Bearer <token>", e.g.:`,
