@@ -141,6 +141,17 @@ test("eventual reads are served from memory, negative ones too, until the feed s
   await t.close();
 });
 
+test("the feed's news of a write the cache already holds (fetched after it) keeps the entry", async () => {
+  const t = await setup();
+  await t.write(t.core, "fresh", 1);
+  assert.equal(await t.read("fresh", EVENTUAL), 1); // fetched before the feed told of the write
+  await t.cached.caughtUp();
+  const reads = t.via.reads;
+  assert.equal(await t.read("fresh", EVENTUAL), 1);
+  assert.equal(t.via.reads, reads);
+  await t.close();
+});
+
 test("a strong read comes from memory only once the cache has applied the core's latest write", async () => {
   const t = await setup();
   await t.write(t.core, "s", "v1");

@@ -105,7 +105,7 @@ export class CachedBackend implements Backend {
     if ("reset" in event) return this.cache.clear();
     for (const c of event.changes) {
       if (c.keys === null) this.cache.dropNamespace(c.namespaceId);
-      else for (const key of c.keys) this.cache.invalidate(c.namespaceId, key);
+      else for (const key of c.keys) this.cache.invalidate(c.namespaceId, key, c.versionstamp);
     }
   }
 

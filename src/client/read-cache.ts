@@ -9,7 +9,7 @@
  * only after its write committed: a write the fetch did not see committed after the fetch began, so its
  * invalidation comes after the ticket was taken.
  */
-import { keyId } from "../core/keys.ts";
+import { compareBytes, keyId } from "../core/keys.ts";
 import type { Entry } from "../core/types.ts";
 
 export interface CachedRead {
@@ -118,10 +118,14 @@ export class ReadCache {
     this.#release(fill);
   }
 
-  /** The key changed: forget it, and spoil fills of it still out. */
-  invalidate(namespaceId: string, key: Uint8Array): void {
+  /**
+   * The key changed (at `versionstamp`, when known): forget it — unless the cached entry already is that
+   * write or a later one, fetched after it — and spoil fills of it still out, whose answers may predate it.
+   */
+  invalidate(namespaceId: string, key: Uint8Array, versionstamp?: Uint8Array): void {
     const id = ReadCache.id(namespaceId, key);
-    this.#remove(id);
+    const cached = versionstamp && this.#entries.get(id)?.entry;
+    if (!cached || compareBytes(cached.versionstamp, versionstamp) < 0) this.#remove(id);
     const fills = this.#inflight.get(id);
     if (fills) for (const f of fills) f.spoilt = true;
   }
