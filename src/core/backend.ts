@@ -18,7 +18,7 @@
 import type { AppliedWrite, Sealer } from "./atomic.ts";
 import type { ChangePage } from "./changes.ts";
 import type { KvError } from "./errors.ts";
-import type { AtomicWrite, Entry, NamespaceInfo, QueueMessage, ReadRange } from "./types.ts";
+import type { AtomicWrite, Entry, NamespaceInfo, QueueMessage, ReadOptions, ReadRange } from "./types.ts";
 
 export interface BatchItem {
   readonly namespaceId: string;
@@ -83,8 +83,11 @@ export interface Backend {
   /** Returns false when there was no such namespace. */
   deleteNamespace(id: string): Promise<boolean>;
 
-  /** One consistent snapshot across all ranges; results in request order. */
-  read(namespaceId: string, ranges: readonly ReadRange[], now: number): Promise<Entry[][]>;
+  /**
+   * One consistent snapshot across all ranges; results in request order. `options` matter only to a
+   * backend with a cache (src/client/cached-backend.ts); stores read strongly whatever they say.
+   */
+  read(namespaceId: string, ranges: readonly ReadRange[], now: number, options?: ReadOptions): Promise<Entry[][]>;
   /** Number of live entries in `[start, end)`. */
   count(namespaceId: string, start: Uint8Array, end: Uint8Array, now: number): Promise<number>;
 
@@ -151,6 +154,11 @@ export interface Backend {
    * "unavailable" when it does not. A local store has none: it is there when the process is.
    */
   ping?(): Promise<void>;
+  /**
+   * Why this node serves less than usual while its store answers (an edge whose change feed is cut), or
+   * null when it does not; /healthz reports it. Absent: never degraded.
+   */
+  degraded?(): string | null;
 
   /**
    * The whole store as of one snapshot: first the versionstamp record (with the number of entries, for

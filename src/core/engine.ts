@@ -20,6 +20,7 @@ import {
   type Entry,
   type NamespaceInfo,
   type QueueMessage,
+  type ReadOptions,
   type ReadRange,
 } from "./types.ts";
 
@@ -193,13 +194,14 @@ export class Engine {
 
   // ---- reads ----
 
-  /** Scans each range in one snapshot; never returns expired entries. */
-  read(namespaceId: string, ranges: readonly ReadRange[]): Promise<Entry[][]> {
+  /** Scans each range in one snapshot; never returns expired entries. Strong unless `options` say eventual. */
+  read(namespaceId: string, ranges: readonly ReadRange[], options?: ReadOptions): Promise<Entry[][]> {
     this.#assertOpen();
     for (const r of ranges) {
       if (!(r.limit > 0)) throw new KvError("invalid_argument", "A read range limit must be greater than 0");
     }
-    return this.backend.read(namespaceId, ranges, this.clock.now()).then((rows) => this.#opened(namespaceId, rows));
+    const rows = options === undefined ? this.backend.read(namespaceId, ranges, this.clock.now()) : this.backend.read(namespaceId, ranges, this.clock.now(), options);
+    return rows.then((rows) => this.#opened(namespaceId, rows));
   }
 
   /** Entries with sealed bytes replaced by their plaintext; a plaintext store pays one flag test per entry. */
@@ -230,10 +232,10 @@ export class Engine {
     }
   }
 
-  async get(namespaceId: string, key: Uint8Array): Promise<Entry | null> {
+  async get(namespaceId: string, key: Uint8Array, options?: ReadOptions): Promise<Entry | null> {
     const end = new Uint8Array(key.length + 1);
     end.set(key);
-    const [rows] = await this.read(namespaceId, [{ start: key, end, limit: 1 }]);
+    const [rows] = await this.read(namespaceId, [{ start: key, end, limit: 1 }], options);
     return rows![0] ?? null;
   }
 

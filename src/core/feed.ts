@@ -21,6 +21,15 @@ export interface FollowerOptions {
   pollMs?: number;
   /** Writes read per page. Default 1000. */
   pageSize?: number;
+  /**
+   * Called each time a read of the feed reached its end and everything in it was reported, with the
+   * `now()` taken just before that read was sent and the latest versionstamp the read saw: every
+   * commit up to `latest`, so every commit made before `at`, has been reported. An edge's cache
+   * bounds its staleness with it.
+   */
+  onCurrent?: (at: number, latest: Uint8Array) => void;
+  /** The clock for `onCurrent`. Default Date.now. */
+  now?: () => number;
 }
 
 const ZERO = new Uint8Array(10);
@@ -29,6 +38,8 @@ export class ChangeFollower {
   readonly #backend: Backend;
   readonly #pollMs: number;
   readonly #pageSize: number;
+  readonly #onCurrent: ((at: number, latest: Uint8Array) => void) | undefined;
+  readonly #now: () => number;
   readonly #listeners = new Set<(event: FeedEvent) => void>();
   #cursor: Uint8Array = ZERO;
   #timer: NodeJS.Timeout | null = null;
@@ -41,6 +52,8 @@ export class ChangeFollower {
     this.#backend = backend;
     this.#pollMs = options.pollMs ?? 250;
     this.#pageSize = options.pageSize ?? 1000;
+    this.#onCurrent = options.onCurrent;
+    this.#now = options.now ?? Date.now;
   }
 
   /** The versionstamp the follower has applied up to (all zeros before it learnt anything). */
@@ -117,6 +130,7 @@ export class ChangeFollower {
     for (;;) {
       if (this.#listeners.size === 0 || this.#closed) return;
       let page;
+      const at = this.#now();
       try {
         page = await this.#backend.changes(this.#cursor, this.#pageSize);
       } catch {
@@ -126,6 +140,7 @@ export class ChangeFollower {
       if (page.gap) {
         this.#cursor = page.latest;
         this.#emit({ reset: true });
+        this.#onCurrent?.(at, page.latest);
         return;
       }
       const fresh = page.changes.filter((c) => compareBytes(c.versionstamp, this.#cursor) > 0);
@@ -133,7 +148,10 @@ export class ChangeFollower {
         this.#cursor = fresh[fresh.length - 1]!.versionstamp;
         this.#emit({ changes: fresh });
       }
-      if (page.changes.length < this.#pageSize) return;
+      if (page.changes.length < this.#pageSize) {
+        this.#onCurrent?.(at, page.latest);
+        return;
+      }
     }
   }
 

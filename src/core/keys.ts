@@ -276,3 +276,11 @@ export function hexToBytes(hex: string): Uint8Array {
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
   return out;
 }
+
+/** True when a range is exactly one key, `[key, key ‖ 0x00)`: what a get reads. */
+export function isPointRange(range: { readonly start: Uint8Array; readonly end: Uint8Array }): boolean {
+  const { start, end } = range;
+  if (end.length !== start.length + 1 || end[start.length] !== 0) return false;
+  for (let i = 0; i < start.length; i++) if (start[i] !== end[i]) return false;
+  return true;
+}

@@ -22,6 +22,8 @@ export const WORKERS_LIMITS = {
   maxMetadataBytes: 1024,
   minExpirationTtlSeconds: 60,
   minCacheTtlSeconds: 30,
+  /** How old an edge's cached answer to a Workers read may be when the read names no cacheTtl. */
+  defaultCacheTtlSeconds: 60,
   maxListLimit: 1000,
   maxBulkGetKeys: 100,
   /** Production allows one write per second to the same key. */

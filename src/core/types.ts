@@ -33,6 +33,17 @@ export interface ReadRange {
   readonly keysOnly?: boolean;
 }
 
+/**
+ * How fresh a read must be. Absent, or `strong`: it sees every write acknowledged before it began.
+ * `eventual` lets a node with a cache (an edge) answer from it, the answer being current as of some
+ * moment at most `maxAgeMs` ago (default 60 s, Workers KV's `cacheTtl`). A store without a cache
+ * ignores it: every read it makes is strong.
+ */
+export interface ReadOptions {
+  readonly consistency?: "strong" | "eventual";
+  readonly maxAgeMs?: number;
+}
+
 /** `versionstamp: null` means "the key must not exist". */
 export interface Check {
   readonly key: Uint8Array;

@@ -23,6 +23,7 @@ import { generateSecret, TokenStore, type Tokens } from "../auth/tokens.ts";
 import { StoreTokens, storeAccountId, storeAdminToken } from "../auth/store-tokens.ts";
 import { RemoteTokens } from "../auth/remote-tokens.ts";
 import { CoreBackend } from "../client/core-backend.ts";
+import { CachedBackend, DEFAULT_CACHE_BYTES } from "../client/cached-backend.ts";
 
 export interface ServerConfig {
   host: string;
@@ -40,7 +41,7 @@ export interface ServerConfig {
    * Backend call forwarded to the core with `token` (src/client/core-backend.ts), clients' tokens
    * checked against the core (src/auth/remote-tokens.ts), the core's account id answered.
    */
-  edgeOf?: { url: string; token: string };
+  edgeOf?: { url: string; token: string; cacheBytes?: number; feedPollMs?: number };
   /** With a store: must match the store's account id, or is stored as it when the store has none yet. */
   accountId?: string;
   /** With a store: replaces the store's admin token (its hash) for every server on it. */
@@ -144,7 +145,17 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     if (edge) {
       const core = new CoreBackend(edge.url, edge.token);
       // Opening reads the core's feed position: a core that is down or refuses the token fails the start.
-      engine = await Engine.open(core, { clock });
+      const cacheBytes = edge.cacheBytes ?? DEFAULT_CACHE_BYTES;
+      let backend: CachedBackend | CoreBackend = core;
+      if (cacheBytes > 0) {
+        try {
+          backend = await CachedBackend.open(core, { maxBytes: cacheBytes, clock, ...(edge.feedPollMs ? { feedPollMs: edge.feedPollMs } : {}) });
+        } catch (e) {
+          await core.close();
+          throw e;
+        }
+      }
+      engine = await Engine.open(backend, { clock });
       opened.push(() => engine.close());
       accountId = await core.accountId();
       tokens = new RemoteTokens((secret) => core.verify(secret));

@@ -27,10 +27,12 @@ export function systemRoutes(): Route[] {
             backend.ping(),
             new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("the store did not answer within 1 s")), HEALTH_TIMEOUT_MS))),
           ]);
-          sendJson(ctx.res, 200, { ok: true });
+          const degraded = backend.degraded?.() ?? null;
+          sendJson(ctx.res, 200, degraded ? { ok: true, degraded } : { ok: true });
         } catch {
           // Public route: say that, not where the store is (its URL is the operator's to read in the logs).
-          sendJson(ctx.res, 503, { ok: false, error: backend.kind === "core" ? "The core is unavailable" : "The store is unavailable" });
+          const degraded = backend.degraded?.() ?? null;
+          sendJson(ctx.res, 503, { ok: false, error: backend.kind === "core" ? "The core is unavailable" : "The store is unavailable", ...(degraded ? { degraded } : {}) });
         } finally {
           clearTimeout(timer);
         }

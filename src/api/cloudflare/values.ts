@@ -5,7 +5,7 @@
  */
 import type { Engine } from "../../core/engine.ts";
 import { storedToBytes } from "../../core/values.ts";
-import { WorkersKvNamespace } from "../workers/kv-namespace.ts";
+import { eventualRead, WorkersKvNamespace } from "../workers/kv-namespace.ts";
 import { workersKey } from "../workers/key-range.ts";
 import { listKeys } from "../workers/list-keys.ts";
 import { checkKeyLength, checkKeyName, encodeCursor, listOptions } from "../workers/validation.ts";
@@ -60,7 +60,8 @@ function textOrBytes(bytes: Uint8Array, contentType: string | undefined): string
 }
 
 async function getEntry(engine: Engine, namespaceId: string, name: string) {
-  const entry = await engine.get(namespaceId, workersKey(name));
+  // Eventual, as Workers KV reads are: an edge may answer from its cache, at most 60 s old.
+  const entry = await engine.get(namespaceId, workersKey(name), eventualRead());
   if (!entry) throw new CfError(404, CF_CODES.keyNotFound, "key not found");
   return entry;
 }

@@ -22,7 +22,8 @@ export interface KvBackend {
   readonly closed: boolean;
   /** Epoch ms: what `expireIn` and queue `delay` are added to. */
   now(): number;
-  snapshotRead(ranges: readonly ReadRange[]): Promise<Entry[][]>;
+  /** `consistency` "eventual" lets a server with a cache (an edge) answer from it; absent: strong. */
+  snapshotRead(ranges: readonly ReadRange[], consistency?: "strong" | "eventual"): Promise<Entry[][]>;
   atomicWrite(write: AtomicWrite): Promise<CommitResult>;
   /** Watches keys (at least one). See WatchFeed. */
   watch(keys: readonly Uint8Array[]): WatchFeed;

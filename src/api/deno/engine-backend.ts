@@ -24,8 +24,8 @@ export class EngineKvBackend implements KvBackend {
     return this.engine.clock.now();
   }
 
-  snapshotRead(ranges: readonly ReadRange[]): Promise<Entry[][]> {
-    return this.engine.read(this.namespace.id, ranges);
+  snapshotRead(ranges: readonly ReadRange[], consistency?: "strong" | "eventual"): Promise<Entry[][]> {
+    return this.engine.read(this.namespace.id, ranges, consistency === "eventual" ? { consistency } : undefined);
   }
 
   atomicWrite(write: AtomicWrite): Promise<CommitResult> {

@@ -43,7 +43,7 @@ function checkReadKeySize(key: Uint8Array): void {
   }
 }
 
-/** Reads all ranges in one snapshot. Every read is strongly consistent, whatever `consistency` says. */
+/** Reads all ranges in one snapshot; `consistency: "eventual"` lets an edge's cache answer. */
 export async function snapshotRead(ctx: KvContext, ranges: readonly RawReadRange[], consistency: unknown): Promise<Entry[][]> {
   const parsed = ranges.map((r) => ({
     prefix: optionalKeyToBytes(r.prefix),
@@ -72,7 +72,7 @@ export async function snapshotRead(ctx: KvContext, ranges: readonly RawReadRange
     throw new TypeError(`Too many entries (max ${DENO_LIMITS.maxReadEntries})`);
   }
   try {
-    return await ctx.backend.snapshotRead(scans);
+    return await ctx.backend.snapshotRead(scans, consistency as "strong" | "eventual");
   } catch (e) {
     throw toDenoError(e);
   }

@@ -4,7 +4,7 @@
  * string Deno reads as a string; bytes and streams are raw bytes; anything Deno wrote reads as its text.
  */
 import type { Engine } from "../../core/engine.ts";
-import type { Entry, StoredValue } from "../../core/types.ts";
+import type { Entry, ReadOptions, StoredValue } from "../../core/types.ts";
 import { encodeV8String, storedToBytes, storedToText } from "../../core/values.ts";
 import { bytesToStream, classifyBody, collectStream, toArrayBuffer } from "./body.ts";
 import { workersKey } from "./key-range.ts";
@@ -27,6 +27,11 @@ import {
   readOptions,
   resolveExpiration,
 } from "./validation.ts";
+
+/** Workers reads are eventual: a node with a cache (an edge) may answer up to `cacheTtl` seconds old. */
+export function eventualRead(cacheTtlSeconds?: number): ReadOptions {
+  return { consistency: "eventual", maxAgeMs: (cacheTtlSeconds ?? KV_LIMITS.defaultCacheTtlSeconds) * 1000 };
+}
 
 export interface WorkersNamespaceOptions {
   /**
@@ -97,7 +102,7 @@ export class WorkersKvNamespace {
     checkKeyName(name);
     checkKeyLength("GET", name);
     checkCacheTtl("GET", cacheTtl);
-    const entry = await this.#engine.get(this.#namespaceId, workersKey(name));
+    const entry = await this.#engine.get(this.#namespaceId, workersKey(name), eventualRead(cacheTtl));
     return entry && { entry, type };
   }
 
@@ -114,7 +119,7 @@ export class WorkersKvNamespace {
       end.set(start);
       return { start, end, limit: 1 };
     });
-    const rows = ranges.length > 0 ? await this.#engine.read(this.#namespaceId, ranges) : [];
+    const rows = ranges.length > 0 ? await this.#engine.read(this.#namespaceId, ranges, eventualRead(readOptions(typeOrOptions).cacheTtl)) : [];
 
     const out = new Map<string, unknown>();
     let totalChars = 0;

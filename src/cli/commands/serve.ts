@@ -37,10 +37,17 @@ Options:
                        clients' tokens checked against the core (a revocation bites within 1 s)
   --token TOKEN        With --edge-of: the token this edge acts with on the core (or env
                        OPENKV_EDGE_TOKEN); give it at least the rights of the clients it serves
+  --cache-bytes N      With --edge-of: memory for cached reads, in bytes (default 67108864 = 64 MiB;
+                       0 turns the cache off: every read goes to the core)
   --encryption-key-file FILE
                        Encrypt values, metadata and queue payloads at rest with the 256-bit key in FILE
                        (base64, e.g. from \`openssl rand -base64 32\`; or env OPENKV_ENCRYPTION_KEY)
   --help               Show this help`;
+
+function edgeCacheLine(cache: { maxBytes: number } | undefined): string {
+  if (!cache) return "no cache: every call goes to the core";
+  return `reads cached in up to ${Math.round(cache.maxBytes / 1048576)} MiB, invalidated from the core's change feed`;
+}
 
 /** Parses its own flags (node:util parseArgs): its messages are relied on by scripts and tests. */
 export const serveCommand: RawCommandDefinition = {
@@ -67,6 +74,7 @@ export const serveCommand: RawCommandDefinition = {
         "encryption-key-file": { type: "string" },
         "edge-of": { type: "string" },
         token: { type: "string" },
+        "cache-bytes": { type: "string" },
         help: { type: "boolean", default: false },
       },
     });
@@ -119,6 +127,13 @@ export const serveCommand: RawCommandDefinition = {
           return 1;
         }
       }
+      if (values["cache-bytes"] !== undefined && !/^\d+$/.test(values["cache-bytes"])) {
+        ctx.stderr.write(`Invalid --cache-bytes "${values["cache-bytes"]}": use a number of bytes (0 turns the cache off).\n`);
+        return 1;
+      }
+    } else if (values["cache-bytes"] !== undefined) {
+      ctx.stderr.write("--cache-bytes sizes an edge node's cache: it goes with --edge-of.\n");
+      return 1;
     } else if (values.token !== undefined) {
       ctx.stderr.write("--token is the edge's token on its core: it goes with --edge-of (the admin token is --admin-token).\n");
       return 1;
@@ -140,7 +155,7 @@ export const serveCommand: RawCommandDefinition = {
         host: values.host!,
         port,
         dataDir: values.memory || store || edgeOf ? null : values.data!,
-        ...(edgeOf ? { edgeOf: { url: edgeOf, token: edgeToken! } } : {}),
+        ...(edgeOf ? { edgeOf: { url: edgeOf, token: edgeToken!, ...(values["cache-bytes"] !== undefined ? { cacheBytes: Number(values["cache-bytes"]) } : {}) } } : {}),
         ...(store ? { store } : {}),
         ...(values["account-id"] ? { accountId: values["account-id"] } : {}),
         ...(adminToken ? { adminToken } : {}),
@@ -180,7 +195,7 @@ export const serveCommand: RawCommandDefinition = {
       ? `on (AES-256-GCM; data key ${keyring.activeKeyId}, key fingerprint ${keyring.fingerprint})`
       : "off (pass --encryption-key-file to turn it on)";
     const where = edgeOf
-      ? `edge of ${server.edgeOf} (nothing kept here: every call goes to the core; no cache yet)`
+      ? `edge of ${server.edgeOf} (${edgeCacheLine((server.engine.backend as { cache?: { maxBytes: number } }).cache)})`
       : values.memory
       ? "memory (nothing is kept after exit)"
       : store

@@ -1,0 +1,274 @@
+/**
+ * The edge cache over a real in-memory store standing in for the core. The cache follows the store's
+ * feed only when told (`caughtUp`; the poll timer is set far out and the memory store has no doorbell),
+ * so every interleaving below is deterministic; time is a ManualClock.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { Backend } from "../core/backend.ts";
+import { ManualClock } from "../core/clock.ts";
+import { Engine } from "../core/engine.ts";
+import { encodeKey } from "../core/keys.ts";
+import { deserializeV8, serializeV8 } from "../core/v8.ts";
+import type { Entry, ReadOptions, ReadRange } from "../core/types.ts";
+import { MemoryBackend } from "../storage/memory/memory-backend.ts";
+import { CachedBackend, FEED_DEGRADED } from "./cached-backend.ts";
+
+const EVENTUAL: ReadOptions = { consistency: "eventual" };
+
+function point(key: Uint8Array): ReadRange[] {
+  const end = new Uint8Array(key.length + 1);
+  end.set(key);
+  return [{ start: key, end, limit: 1 }];
+}
+
+/** The store as the cache sees it: its reads can be held after they have read, and its feed cut. */
+class Interposed {
+  readonly store: MemoryBackend;
+  reads = 0;
+  cut = false;
+  /** When set, a read resolves `readDone` once it has its rows, then waits for `release`. */
+  hold: { readDone: () => void; release: Promise<void> } | null = null;
+  readonly backend: Backend;
+
+  constructor(store: MemoryBackend) {
+    this.store = store;
+    this.backend = new Proxy(store, {
+      get: (target, prop) => {
+        if (prop === "read") {
+          return async (...args: Parameters<Backend["read"]>) => {
+            this.reads++;
+            const rows = await (target as Backend).read(...args);
+            const hold = this.hold;
+            if (hold) {
+              this.hold = null;
+              hold.readDone();
+              await hold.release;
+            }
+            return rows;
+          };
+        }
+        if (prop === "changes") {
+          return (...args: Parameters<Backend["changes"]>) => (this.cut ? Promise.reject(new Error("feed cut")) : target.changes(...args));
+        }
+        // Closing the cache must not close the store the "core" engine still uses.
+        if (prop === "close") return async () => {};
+        const value = Reflect.get(target, prop, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+  }
+}
+
+async function setup(options: { maxBytes?: number } = {}) {
+  const clock = new ManualClock();
+  const store = new MemoryBackend();
+  const core = await Engine.open(store, { clock });
+  const ns = await core.ensureNamespace("default");
+  const via = new Interposed(store);
+  const cached = await CachedBackend.open(via.backend, { clock, feedPollMs: 3_600_000, ...options });
+  const edge = await Engine.open(cached, { clock });
+  const write = async (engine: Engine, key: string, value: unknown) => {
+    const r = await engine.atomic(ns.id, { checks: [], mutations: [{ type: "set", key: encodeKey([key]), value: { encoding: "v8", data: serializeV8(value) } }], enqueues: [] });
+    assert.ok(r.ok);
+    return r.versionstamp;
+  };
+  const read = async (key: string, options?: ReadOptions): Promise<unknown> => {
+    const [rows] = await cached.read(ns.id, point(encodeKey([key])), clock.now(), options);
+    const e: Entry | undefined = rows![0];
+    return e ? deserializeV8(e.data) : null;
+  };
+  return {
+    clock,
+    store,
+    core,
+    ns,
+    via,
+    cached,
+    edge,
+    write,
+    read,
+    async close() {
+      await edge.close();
+      await core.close();
+    },
+  };
+}
+
+test("a fill that was out while its key changed is not inserted (the fill race)", async () => {
+  const t = await setup();
+  await t.write(t.core, "k", "old");
+  // An eventual read misses and fetches "old"; the fetch's answer is held on its way back.
+  let readDone!: () => void;
+  const fetched = new Promise<void>((r) => (readDone = r));
+  let release!: () => void;
+  t.via.hold = { readDone, release: new Promise((r) => (release = r)) };
+  const racing = t.read("k", EVENTUAL);
+  await fetched;
+  // Meanwhile the core writes "new" and the edge applies the feed's invalidation of k.
+  await t.write(t.core, "k", "new");
+  await t.cached.caughtUp();
+  release();
+  assert.equal(await racing, "old"); // concurrent with the write: either answer is allowed
+  assert.equal(t.cached.cache.stats.spoiltFills, 1);
+  // Without the fill guard, "old" would now sit in the cache until k's next write.
+  const reads = t.via.reads;
+  assert.equal(await t.read("k", EVENTUAL), "new");
+  assert.equal(t.via.reads, reads + 1, "the key was fetched again, not served from the cache");
+  assert.equal(await t.read("k", EVENTUAL), "new");
+  assert.equal(t.via.reads, reads + 1, "then cached");
+  await t.close();
+});
+
+test("eventual reads are served from memory, negative ones too, until the feed says the key changed", async () => {
+  const t = await setup();
+  await t.write(t.core, "a", 1);
+  assert.equal(await t.read("a", EVENTUAL), 1);
+  assert.equal(await t.read("missing", EVENTUAL), null);
+  const reads = t.via.reads;
+  assert.equal(await t.read("a", EVENTUAL), 1);
+  assert.equal(await t.read("missing", EVENTUAL), null);
+  assert.equal(t.via.reads, reads, "both answered from memory");
+
+  await t.write(t.core, "a", 2);
+  await t.write(t.core, "missing", "here");
+  // Not yet applied: an eventual read may still see the old value; a strong one may not.
+  assert.equal(await t.read("a", EVENTUAL), 1);
+  assert.equal(await t.read("a"), 2);
+  await t.cached.caughtUp();
+  assert.equal(await t.read("a", EVENTUAL), 2);
+  assert.equal(await t.read("missing", EVENTUAL), "here");
+  await t.close();
+});
+
+test("the feed's news of a write the cache already holds (fetched after it) keeps the entry", async () => {
+  const t = await setup();
+  await t.write(t.core, "fresh", 1);
+  assert.equal(await t.read("fresh", EVENTUAL), 1); // fetched before the feed told of the write
+  await t.cached.caughtUp();
+  const reads = t.via.reads;
+  assert.equal(await t.read("fresh", EVENTUAL), 1);
+  assert.equal(t.via.reads, reads);
+  await t.close();
+});
+
+test("a strong read comes from memory only once the cache has applied the core's latest write", async () => {
+  const t = await setup();
+  await t.write(t.core, "s", "v1");
+  await t.cached.caughtUp();
+  assert.equal(await t.read("s"), "v1");
+  let reads = t.via.reads;
+  assert.equal(await t.read("s"), "v1");
+  assert.equal(t.via.reads, reads, "current: served from memory");
+  // A write to another key moves the core's latest past what the cache applied: back to the core.
+  await t.write(t.core, "other", 1);
+  reads = t.via.reads;
+  assert.equal(await t.read("s"), "v1");
+  assert.equal(t.via.reads, reads + 1);
+  await t.cached.caughtUp();
+  reads = t.via.reads;
+  assert.equal(await t.read("s"), "v1");
+  assert.equal(t.via.reads, reads);
+  await t.close();
+});
+
+test("a write through the edge is visible to the edge's next read at once (read-your-writes)", async () => {
+  const t = await setup();
+  assert.equal(await t.read("mine", EVENTUAL), null); // cached as not found
+  const vs = await t.write(t.edge, "mine", "written");
+  // No feed read in between: the commit itself forgot the key.
+  const [rows] = await t.cached.read(t.ns.id, point(encodeKey(["mine"])), t.clock.now(), EVENTUAL);
+  assert.deepEqual(rows![0]!.versionstamp, vs);
+  await t.close();
+});
+
+test("a deleted namespace is forgotten whole; a feed gap (pruned past the edge) empties the cache", async () => {
+  const t = await setup();
+  await t.write(t.core, "x", 1);
+  await t.cached.caughtUp();
+  await t.read("x", EVENTUAL);
+  await t.read("y", EVENTUAL);
+  assert.equal(t.cached.cache.size, 2);
+  const other = await t.core.ensureNamespace("other");
+  await t.core.deleteNamespace(other.id);
+  await t.cached.caughtUp();
+  assert.equal(t.cached.cache.size, 2, "another namespace's deletion drops nothing here");
+  await t.core.deleteNamespace(t.ns.id);
+  await t.cached.caughtUp();
+  assert.equal(t.cached.cache.size, 0);
+
+  const ns = await t.core.ensureNamespace("again");
+  const r = (key: string) => t.cached.read(ns.id, point(encodeKey([key])), t.clock.now(), EVENTUAL);
+  await r("p");
+  await r("q");
+  assert.equal(t.cached.cache.size, 2);
+  await t.core.atomic(ns.id, { checks: [], mutations: [{ type: "delete", key: encodeKey(["z"]) }], enqueues: [] });
+  await t.store.pruneChanges(Number.MAX_SAFE_INTEGER, 0);
+  await t.cached.caughtUp();
+  assert.equal(t.cached.cache.size, 0);
+  await t.close();
+});
+
+test("with the feed cut, nothing older than the bound is served; the node says it is degraded; it catches up", async () => {
+  const t = await setup();
+  await t.write(t.core, "k", "before");
+  assert.equal(await t.read("k", EVENTUAL), "before");
+  assert.equal(t.cached.degraded(), null);
+  t.via.cut = true;
+  await t.write(t.core, "k", "during"); // the edge cannot learn of it
+  await t.cached.caughtUp();
+  t.clock.advance(30_000);
+  assert.equal(await t.read("k", { consistency: "eventual", maxAgeMs: 30_000 }), "before", "exactly at the bound: still served");
+  assert.equal(t.cached.degraded(), FEED_DEGRADED);
+  t.clock.advance(1);
+  const reads = t.via.reads;
+  assert.equal(await t.read("k", { consistency: "eventual", maxAgeMs: 30_000 }), "during", "past it: fetched");
+  assert.equal(t.via.reads, reads + 1);
+  // A fresh fetch is current as of its own time: served again for the next 60 s (the default bound).
+  t.clock.advance(59_000);
+  assert.equal(await t.read("k", EVENTUAL), "during");
+  assert.equal(t.via.reads, reads + 1);
+  t.clock.advance(1_001);
+  await t.read("k", EVENTUAL);
+  assert.equal(t.via.reads, reads + 2);
+
+  // The feed comes back: the edge reads what it missed, in order, and is current again.
+  await t.write(t.core, "k", "after");
+  t.via.cut = false;
+  await t.cached.caughtUp();
+  assert.equal(t.cached.degraded(), null);
+  assert.equal(await t.read("k", EVENTUAL), "after");
+  await t.close();
+});
+
+test("the cache holds at most maxBytes, evicting the least recently used", async () => {
+  const t = await setup({ maxBytes: 1_500 });
+  const big = "x".repeat(300);
+  for (const k of ["a", "b", "c", "d"]) await t.write(t.core, k, big);
+  await t.cached.caughtUp();
+  for (const k of ["a", "b", "c"]) await t.read(k, EVENTUAL);
+  assert.ok(t.cached.cache.bytes <= 1_500);
+  await t.read("a", EVENTUAL); // a is now the most recently used
+  const before = t.cached.cache.stats.evictions;
+  for (const k of ["d", "e", "f"]) await t.read(k, EVENTUAL);
+  assert.ok(t.cached.cache.stats.evictions > before);
+  assert.ok(t.cached.cache.bytes <= 1_500);
+  const reads = t.via.reads;
+  await t.read("a", EVENTUAL);
+  await t.read("b", EVENTUAL);
+  assert.equal(t.via.reads, reads + 1, "a stayed (recently used), b was evicted");
+  await t.close();
+});
+
+test("reads the cache does not answer go to the core: lists, several keys, keys only", async () => {
+  const t = await setup();
+  await t.write(t.core, "l1", 1);
+  const reads = t.via.reads;
+  const k = encodeKey(["l1"]);
+  await t.cached.read(t.ns.id, [{ start: new Uint8Array(), end: Uint8Array.of(0xff), limit: 10 }], t.clock.now(), EVENTUAL);
+  await t.cached.read(t.ns.id, [...point(k), ...point(encodeKey(["l2"]))], t.clock.now(), EVENTUAL);
+  await t.cached.read(t.ns.id, [{ ...point(k)[0]!, keysOnly: true }], t.clock.now(), EVENTUAL);
+  assert.equal(t.via.reads, reads + 3);
+  assert.equal(t.cached.cache.size, 0);
+  await t.close();
+});
