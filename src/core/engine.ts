@@ -468,7 +468,8 @@ export class Engine {
     this.#unfollow = null;
     for (const l of this.#listeners.values()) l.stop();
     this.#listeners.clear();
-    await this.#purging;
+    // A purge that failed (the store went away first) must not make close() fail.
+    await this.#purging?.catch(() => {});
     this.#watchers.clear();
     await this.backend.close();
   }

@@ -13,18 +13,21 @@ import { openKv, type Kv } from "../../src/api/deno/index.ts";
 import { compareBytes } from "../../src/core/keys.ts";
 import { versionstampFromHex } from "../../src/core/versionstamp.ts";
 import { PostgresBackend } from "../../src/storage/index.ts";
-import { testPostgres } from "../fixtures/postgres.ts";
+import { startPostgres, type PgCluster } from "../../scripts/pg-cluster.ts";
 import { startChildServer, type ChildServer } from "./serve-child.ts";
 
 const ADMIN = "okv_multi_node_admin_token_0123456789";
 let store: string;
+let postgres: PgCluster;
 let nodes: ChildServer[] = [];
 const dir = mkdtempSync(join(tmpdir(), "openkv-multi-node-"));
 
 const connect = (node: ChildServer, ns = "default"): Promise<Kv> => openKv(`${node.url}/kv-connect/${ns}`, { token: ADMIN });
 
 before(async () => {
-  store = await (await testPostgres()).createDatabase("multi_node");
+  // A server of this file's own, stopped only after the nodes (a node that outlives its store logs errors).
+  postgres = await startPostgres();
+  store = await postgres.createDatabase("multi_node");
   // The first node creates the schema; the others start on it together.
   nodes = [await startChildServer({ dataDir: dir, store, adminToken: ADMIN })];
   nodes.push(...(await Promise.all([1, 2].map(() => startChildServer({ dataDir: dir, store, adminToken: ADMIN })))));
@@ -32,6 +35,7 @@ before(async () => {
 
 after(async () => {
   await Promise.all(nodes.map((n) => n.stop()));
+  await postgres?.stop();
   for (const n of nodes) assert.doesNotMatch(n.stderr(), /Error|at .*\.ts:\d+/, "no node logged an internal error");
   rmSync(dir, { recursive: true, force: true });
 });
