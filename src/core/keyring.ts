@@ -198,7 +198,12 @@ export class Keyring implements Sealer {
 
   /** The store's keyring text as this transaction (or read) sees it; synchronous, so commits can call it. */
   adopt(text: string | null): void {
-    if (text === this.#text) return;
+    if (text === this.#text) {
+      // Keep this very string: each write of a batch syncs, and the next comparison is then by identity,
+      // not character by character.
+      this.#text = text;
+      return;
+    }
     if (text === null) {
       this.#doc = null;
       this.#text = null;
@@ -337,12 +342,14 @@ export class Keyring implements Sealer {
   sealEntry(namespaceId: string, entry: Entry): Entry {
     if (!this.#doc) return entry;
     const [id, key] = this.#active();
-    // Not remembered in the opened cache: most writes are never read back by this process, and a write
-    // should not pay for a read that may not come.
-    const data = seal(key, id, entry.data, { part: "value", namespaceId, key: entry.key, encoding: ENCODING_CODE[entry.encoding] });
+    const ctx: SealContext = { part: "value", namespaceId, key: entry.key, encoding: ENCODING_CODE[entry.encoding] };
+    const data = seal(key, id, entry.data, ctx);
+    // Remembered as if opened (it is what opening these bytes here gives): the next read of the entry,
+    // and the next sum/min/max on it, need no decryption. A copy into the cache costs far less than one.
+    this.#opened.put(data, ctx, entry.data);
     const metadata =
       entry.metadata === null ? null : metadataText(seal(key, id, Buffer.from(entry.metadata, "utf8"), { part: "metadata", namespaceId, key: entry.key, encoding: 0 }));
-    return { ...entry, data, metadata, sealed: true };
+    return { key: entry.key, data, encoding: entry.encoding, versionstamp: entry.versionstamp, expiresAt: entry.expiresAt, metadata, sealed: true };
   }
 
   #openValue(envelope: Uint8Array, ctx: SealContext): Uint8Array {
