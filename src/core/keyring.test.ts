@@ -99,6 +99,34 @@ test("a keyring seals entries under its active data key and opens them; metadata
   assert.throws(() => keyring.openPayload("elsewhere", stored), { message: /^Cannot decrypt the payload of a queue message of namespace elsewhere under data key 1:/ });
 });
 
+test("a read of many entries gets each plaintext as its own view: changing one changes no other, nor what is cached", async () => {
+  const keyring = new Keyring(randomBytes(32));
+  await keyring.unlock(new MemoryBackend(), { now: 1 });
+  const values = [Uint8Array.of(1, 2, 3), new Uint8Array(200).fill(4), new Uint8Array(5000).fill(5), Uint8Array.of(6)];
+  const stored = values.map((data, i) =>
+    keyring.sealEntry("ns", { key: encodeKey(["k", i]), encoding: "bytes", data, versionstamp: new Uint8Array(10), expiresAt: null, metadata: i === 0 ? '{"m":0}' : null }),
+  );
+  const read = () => {
+    const list: Entry[] = [...stored, { key: encodeKey(["plain"]), encoding: "bytes", data: Uint8Array.of(7), versionstamp: new Uint8Array(10), expiresAt: null, metadata: null }];
+    keyring.openEntries("ns", list);
+    return list;
+  };
+  const decrypted = read();
+  assert.deepEqual(decrypted.map((e) => e.data), [...values, Uint8Array.of(7)]);
+  assert.equal(decrypted[0]!.metadata, '{"m":0}');
+  const cached = read();
+  assert.deepEqual(cached.map((e) => e.data), [...values, Uint8Array.of(7)], "the second read comes from the cache");
+  // The small plaintexts share one buffer that holds exactly them; the 5,000-byte one has its own.
+  const [a, b, big, d] = cached.map((e) => e.data);
+  assert.equal(a!.buffer, b!.buffer);
+  assert.equal(a!.buffer, d!.buffer);
+  assert.equal(a!.buffer.byteLength, 3 + 200 + 1);
+  assert.notEqual(big!.buffer, a!.buffer);
+  a!.fill(9);
+  assert.deepEqual([b, d], [values[1], values[3]], "a view cannot reach its neighbours");
+  assert.deepEqual(read().map((e) => e.data), [...values, Uint8Array.of(7)], "nor the cache");
+});
+
 test("unlock refuses an encrypted store without its key, or with another, naming the fingerprints", async () => {
   const backend = new MemoryBackend();
   const key = randomBytes(32);

@@ -20,7 +20,7 @@ import type { Sealer } from "./atomic.ts";
 import type { Backend } from "./backend.ts";
 import { KvError } from "./errors.ts";
 import { decodeKey } from "./keys.ts";
-import { envelopeKeyId, EnvelopeError, metadataEnvelope, metadataText, open, OpenedCache, seal, type SealContext } from "./sealing.ts";
+import { envelopeKeyId, EnvelopeError, metadataEnvelope, metadataText, open, OpenedCache, PlaintextCopies, seal, type SealContext } from "./sealing.ts";
 import type { Entry, Enqueue, QueueMessage, ValueEncoding } from "./types.ts";
 
 /** The name of the store setting holding the keyring. */
@@ -342,18 +342,16 @@ export class Keyring implements Sealer {
   sealEntry(namespaceId: string, entry: Entry): Entry {
     if (!this.#doc) return entry;
     const [id, key] = this.#active();
-    const ctx: SealContext = { part: "value", namespaceId, key: entry.key, encoding: ENCODING_CODE[entry.encoding] };
-    const data = seal(key, id, entry.data, ctx);
-    // Remembered as if opened (it is what opening these bytes here gives): the next read of the entry,
-    // and the next sum/min/max on it, need no decryption. A copy into the cache costs far less than one.
-    this.#opened.put(data, ctx, entry.data);
+    // Not remembered in the opened cache: measured, a copy into it per write (an allocation per value)
+    // slowed 100 writes in flight by 5-7%, more than a sum saves by not decrypting its counter.
+    const data = seal(key, id, entry.data, { part: "value", namespaceId, key: entry.key, encoding: ENCODING_CODE[entry.encoding] });
     const metadata =
       entry.metadata === null ? null : metadataText(seal(key, id, Buffer.from(entry.metadata, "utf8"), { part: "metadata", namespaceId, key: entry.key, encoding: 0 }));
     return { key: entry.key, data, encoding: entry.encoding, versionstamp: entry.versionstamp, expiresAt: entry.expiresAt, metadata, sealed: true };
   }
 
-  #openValue(envelope: Uint8Array, ctx: SealContext): Uint8Array {
-    const cached = this.#opened.get(envelope, ctx);
+  #openValue(envelope: Uint8Array, ctx: SealContext, copies: PlaintextCopies | undefined): Uint8Array {
+    const cached = this.#opened.get(envelope, ctx, copies);
     if (cached) return cached;
     const plaintext = open(this.#keyOf, envelope, ctx);
     this.#opened.put(envelope, ctx, plaintext);
@@ -368,19 +366,31 @@ export class Keyring implements Sealer {
     return plaintext;
   }
 
-  openEntry(namespaceId: string, entry: Entry): Entry {
+  /** `copies`: where cached plaintext is copied to when the entry is one of many read together. */
+  openEntry(namespaceId: string, entry: Entry, copies?: PlaintextCopies): Entry {
     if (!entry.sealed) return entry;
     let what = "value";
     try {
       // A keysOnly read carries no value: only the metadata needs opening. (A sealed value is never empty.)
       const data =
-        entry.data.length === 0 ? entry.data : this.#openValue(entry.data, { part: "value", namespaceId, key: entry.key, encoding: ENCODING_CODE[entry.encoding] });
+        entry.data.length === 0
+          ? entry.data
+          : this.#openValue(entry.data, { part: "value", namespaceId, key: entry.key, encoding: ENCODING_CODE[entry.encoding] }, copies);
       what = "metadata";
       const metadata = entry.metadata === null ? null : this.#openMetadata(entry.metadata, { part: "metadata", namespaceId, key: entry.key, encoding: 0 });
       return { key: entry.key, data, encoding: entry.encoding, versionstamp: entry.versionstamp, expiresAt: entry.expiresAt, metadata };
     } catch (e) {
       throw this.#failure(e, what, namespaceId, entry.key);
     }
+  }
+
+  /** Opens, in place, the sealed entries of one range read; plaintext entries are left as they are. */
+  openEntries(namespaceId: string, list: Entry[]): void {
+    let sealed = 0;
+    for (let i = 0; i < list.length; i++) if (list[i]!.sealed) sealed++;
+    if (sealed === 0) return;
+    const copies = sealed > 1 ? new PlaintextCopies(list.filter((e) => e.sealed).map((e) => e.data)) : undefined;
+    for (let i = 0; i < list.length; i++) if (list[i]!.sealed) list[i] = this.openEntry(namespaceId, list[i]!, copies);
   }
 
   sealMessage(namespaceId: string, message: Enqueue): Enqueue {
