@@ -127,6 +127,20 @@ test("a read of many entries gets each plaintext as its own view: changing one c
   assert.deepEqual(read().map((e) => e.data), [...values, Uint8Array.of(7)], "nor the cache");
 });
 
+test("a written counter is remembered as opened (the next sum reads it without decrypting); a bigger value is not", async () => {
+  const keyring = new Keyring(randomBytes(32));
+  await keyring.unlock(new MemoryBackend(), { now: 1 });
+  const entry = (data: Uint8Array): Entry => ({ key: encodeKey(["c"]), encoding: "le64", data, versionstamp: new Uint8Array(10), expiresAt: null, metadata: null });
+  keyring.sealEntry("ns", entry(new Uint8Array(100)));
+  assert.equal(keyring.cachedBytes, 0);
+  const counter = Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 0);
+  const sealed = keyring.sealEntry("ns", entry(counter));
+  assert.ok(keyring.cachedBytes > 0);
+  counter[0] = 2;
+  assert.deepEqual(keyring.openEntry("ns", sealed).data, Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 0), "what was sealed, not the writer's later bytes");
+  assert.throws(() => keyring.openEntry("elsewhere", sealed), { code: "decrypt_failed" }, "remembered only where it was sealed");
+});
+
 test("unlock refuses an encrypted store without its key, or with another, naming the fingerprints", async () => {
   const backend = new MemoryBackend();
   const key = randomBytes(32);
