@@ -207,9 +207,7 @@ export class Engine {
   /** Entries with sealed bytes replaced by their plaintext; a plaintext store pays one flag test per entry. */
   #opened(namespaceId: string, rows: Entry[][]): Entry[][] | Promise<Entry[][]> {
     const openAll = () => {
-      for (const list of rows) {
-        for (let i = 0; i < list.length; i++) if (list[i]!.sealed) list[i] = this.keyring.openEntry(namespaceId, list[i]!);
-      }
+      for (const list of rows) this.keyring.openEntries(namespaceId, list);
       return rows;
     };
     try {

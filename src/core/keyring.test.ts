@@ -99,6 +99,48 @@ test("a keyring seals entries under its active data key and opens them; metadata
   assert.throws(() => keyring.openPayload("elsewhere", stored), { message: /^Cannot decrypt the payload of a queue message of namespace elsewhere under data key 1:/ });
 });
 
+test("a read of many entries gets each plaintext as its own view: changing one changes no other, nor what is cached", async () => {
+  const keyring = new Keyring(randomBytes(32));
+  await keyring.unlock(new MemoryBackend(), { now: 1 });
+  const values = [Uint8Array.of(1, 2, 3), new Uint8Array(200).fill(4), new Uint8Array(5000).fill(5), Uint8Array.of(6)];
+  const stored = values.map((data, i) =>
+    keyring.sealEntry("ns", { key: encodeKey(["k", i]), encoding: "bytes", data, versionstamp: new Uint8Array(10), expiresAt: null, metadata: i === 0 ? '{"m":0}' : null }),
+  );
+  const read = () => {
+    const list: Entry[] = [...stored, { key: encodeKey(["plain"]), encoding: "bytes", data: Uint8Array.of(7), versionstamp: new Uint8Array(10), expiresAt: null, metadata: null }];
+    keyring.openEntries("ns", list);
+    return list;
+  };
+  const decrypted = read();
+  assert.deepEqual(decrypted.map((e) => e.data), [...values, Uint8Array.of(7)]);
+  assert.equal(decrypted[0]!.metadata, '{"m":0}');
+  const cached = read();
+  assert.deepEqual(cached.map((e) => e.data), [...values, Uint8Array.of(7)], "the second read comes from the cache");
+  // The small plaintexts share one buffer that holds exactly them; the 5,000-byte one has its own.
+  const [a, b, big, d] = cached.map((e) => e.data);
+  assert.equal(a!.buffer, b!.buffer);
+  assert.equal(a!.buffer, d!.buffer);
+  assert.equal(a!.buffer.byteLength, 3 + 200 + 1);
+  assert.notEqual(big!.buffer, a!.buffer);
+  a!.fill(9);
+  assert.deepEqual([b, d], [values[1], values[3]], "a view cannot reach its neighbours");
+  assert.deepEqual(read().map((e) => e.data), [...values, Uint8Array.of(7)], "nor the cache");
+});
+
+test("a written counter is remembered as opened (the next sum reads it without decrypting); a bigger value is not", async () => {
+  const keyring = new Keyring(randomBytes(32));
+  await keyring.unlock(new MemoryBackend(), { now: 1 });
+  const entry = (data: Uint8Array): Entry => ({ key: encodeKey(["c"]), encoding: "le64", data, versionstamp: new Uint8Array(10), expiresAt: null, metadata: null });
+  keyring.sealEntry("ns", entry(new Uint8Array(100)));
+  assert.equal(keyring.cachedBytes, 0);
+  const counter = Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 0);
+  const sealed = keyring.sealEntry("ns", entry(counter));
+  assert.ok(keyring.cachedBytes > 0);
+  counter[0] = 2;
+  assert.deepEqual(keyring.openEntry("ns", sealed).data, Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 0), "what was sealed, not the writer's later bytes");
+  assert.throws(() => keyring.openEntry("elsewhere", sealed), { code: "decrypt_failed" }, "remembered only where it was sealed");
+});
+
 test("unlock refuses an encrypted store without its key, or with another, naming the fingerprints", async () => {
   const backend = new MemoryBackend();
   const key = randomBytes(32);
@@ -130,16 +172,18 @@ test("unlock refuses an encrypted store without its key, or with another, naming
   });
 });
 
-test("the opened cache answers only for identical bytes and context, hands out copies, and stays within its budget", () => {
-  const cache = new OpenedCache(1000, 300);
+test("the opened cache answers only for identical bytes and context, and keeps and hands out copies", () => {
+  const cache = new OpenedCache(10_000, 300);
   const key = createSecretKey(randomBytes(32));
   const ctxOf = (k: string): SealContext => ({ part: "value", namespaceId: "ns", key: encodeKey([k]), encoding: 1 });
   const ctx = ctxOf("k");
   const plaintext = Uint8Array.of(1, 2, 3);
   const env = seal(key, 1, plaintext, ctx);
-  cache.put(env, ctx, plaintext);
+  const written = Uint8Array.from(plaintext);
+  cache.put(env, ctx, written);
+  written[0] = 7;
   const hit = cache.get(Uint8Array.from(env), ctxOf("k"))!;
-  assert.deepEqual(hit, plaintext);
+  assert.deepEqual(hit, plaintext, "a writer changing its bytes after the put changes nothing cached");
   hit[0] = 9;
   assert.deepEqual(cache.get(env, ctx), plaintext, "a reader changing its copy changes nothing cached");
   const altered = Uint8Array.from(env);
@@ -153,17 +197,56 @@ test("the opened cache answers only for identical bytes and context, hands out c
   cache.put(text, { ...ctx, part: "metadata", encoding: 0 }, '{"m":1}');
   assert.equal(cache.get(text, { ...ctx, part: "metadata", encoding: 0 }), '{"m":1}');
   assert.equal(cache.get("sealed:other", { ...ctx, part: "metadata", encoding: 0 }), undefined);
-  // A newer envelope for the same entry takes its slot.
+  // A newer envelope for the same entry: each answers with its own plaintext, as opening them would.
   const newer = seal(key, 1, Uint8Array.of(4), ctx);
   cache.put(newer, ctx, Uint8Array.of(4));
-  assert.equal(cache.get(env, ctx), undefined);
   assert.deepEqual(cache.get(newer, ctx), Uint8Array.of(4));
-  // Past maxItem nothing is kept; past the budget the least recently used go first.
+  assert.deepEqual(cache.get(env, ctx), plaintext);
+  // Slots are found by 30 bits of the nonce: a stranger sharing them is a miss, never its plaintext.
+  const twin = Uint8Array.from(newer);
+  twin[5 + 11]! ^= 1;
+  assert.equal(cache.get(twin, ctx), undefined);
+  cache.put(twin, ctx, Uint8Array.of(5));
+  assert.deepEqual(cache.get(twin, ctx), Uint8Array.of(5), "the twin took the slot");
+  assert.equal(cache.get(newer, ctx), undefined, "and the first one misses, to be decrypted again");
+  cache.put(newer, ctx, Uint8Array.of(4));
+  assert.deepEqual(cache.get(newer, ctx), Uint8Array.of(4));
+  // Past maxItem nothing is kept.
   const big = seal(key, 1, new Uint8Array(400), ctxOf("big"));
   cache.put(big, ctxOf("big"), new Uint8Array(400));
   assert.equal(cache.get(big, ctxOf("big")), undefined);
-  const many = Array.from({ length: 30 }, (_, i) => seal(key, 1, Uint8Array.of(i), ctxOf(`m${i}`)));
-  many.forEach((e, i) => cache.put(e, ctxOf(`m${i}`), Uint8Array.of(i)));
-  assert.equal(cache.get(newer, ctx), undefined, "the oldest entry was evicted");
-  assert.deepEqual(cache.get(many[29]!, ctxOf("m29")), Uint8Array.of(29));
+});
+
+test("the opened cache stays within its budget: the oldest go first, but one read since it was stored is spared once", () => {
+  const key = createSecretKey(randomBytes(32));
+  const ctxOf = (k: string): SealContext => ({ part: "value", namespaceId: "ns", key: encodeKey([k]), encoding: 1 });
+  const envs = new Map(["a", "b", "c", "d", "e", "f"].map((k) => [k, seal(key, 1, Uint8Array.of(k.charCodeAt(0)), ctxOf(k))]));
+  const put = (k: string) => cache.put(envs.get(k)!, ctxOf(k), Uint8Array.of(k.charCodeAt(0)));
+  const has = (k: string) => cache.get(envs.get(k)!, ctxOf(k)) !== undefined;
+  const probe = new OpenedCache();
+  probe.put(envs.get("a")!, ctxOf("a"), Uint8Array.of(1));
+  const slot = probe.bytes;
+  // Room for three slots; an eviction goes down to three quarters of that (two slots).
+  const cache = new OpenedCache(3 * slot, slot);
+  put("a");
+  put("b");
+  put("c");
+  assert.equal(cache.bytes, 3 * slot);
+  assert.ok(has("a"), "a read: marked");
+  put("d");
+  assert.equal(cache.bytes, 2 * slot);
+  assert.deepEqual(["a", "b", "c", "d"].map(has), [true, false, false, true], "b and c went; a, the oldest, was spared");
+  // a and d are marked again (read just above): the next eviction spares both and takes e and f,
+  // never read; the one after, with a and d not read since, takes them.
+  put("e");
+  put("f");
+  assert.equal(cache.bytes, 2 * slot);
+  assert.deepEqual(["a", "d", "e", "f"].map(has), [true, true, false, false]);
+  // Read once more (just above): spared by one more eviction, then, not read since, gone.
+  put("b");
+  put("c");
+  put("e");
+  put("f");
+  assert.equal(cache.bytes, 2 * slot);
+  assert.deepEqual(["a", "d", "e", "f"].map(has), [false, false, true, true]);
 });

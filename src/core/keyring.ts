@@ -20,7 +20,7 @@ import type { Sealer } from "./atomic.ts";
 import type { Backend } from "./backend.ts";
 import { KvError } from "./errors.ts";
 import { decodeKey } from "./keys.ts";
-import { envelopeKeyId, EnvelopeError, metadataEnvelope, metadataText, open, OpenedCache, seal, type SealContext } from "./sealing.ts";
+import { envelopeKeyId, EnvelopeError, metadataEnvelope, metadataText, open, OpenedCache, PlaintextCopies, seal, type SealContext } from "./sealing.ts";
 import type { Entry, Enqueue, QueueMessage, ValueEncoding } from "./types.ts";
 
 /** The name of the store setting holding the keyring. */
@@ -29,6 +29,8 @@ export const KEYRING_SETTING = "keyring";
 const KEY_BYTES = 32;
 const ENCODING_CODE: Record<ValueEncoding, number> = { v8: 1, le64: 2, bytes: 3 };
 const NO_KEY = new Uint8Array(0);
+/** Written values up to this size go into the opened cache (a KvU64 is 8 bytes, a V8 number at most 10). */
+const REMEMBERED_WRITE_BYTES = 16;
 
 /**
  * A user key from its base64 text (what `openssl rand -base64 32` prints), or a KvError naming `source`
@@ -186,6 +188,11 @@ export class Keyring implements Sealer {
     return this.#doc?.active ?? null;
   }
 
+  /** Bytes the opened cache holds now (diagnostics, tests). */
+  get cachedBytes(): number {
+    return this.#opened.bytes;
+  }
+
   /** Whether this keyring can seal and open under data key `id`. */
   holds(id: number): boolean {
     return this.#dataKeys.has(id);
@@ -198,7 +205,12 @@ export class Keyring implements Sealer {
 
   /** The store's keyring text as this transaction (or read) sees it; synchronous, so commits can call it. */
   adopt(text: string | null): void {
-    if (text === this.#text) return;
+    if (text === this.#text) {
+      // Keep this very string: each write of a batch syncs, and the next comparison is then by identity,
+      // not character by character.
+      this.#text = text;
+      return;
+    }
     if (text === null) {
       this.#doc = null;
       this.#text = null;
@@ -337,16 +349,20 @@ export class Keyring implements Sealer {
   sealEntry(namespaceId: string, entry: Entry): Entry {
     if (!this.#doc) return entry;
     const [id, key] = this.#active();
-    // Not remembered in the opened cache: most writes are never read back by this process, and a write
-    // should not pay for a read that may not come.
-    const data = seal(key, id, entry.data, { part: "value", namespaceId, key: entry.key, encoding: ENCODING_CODE[entry.encoding] });
+    const ctx: SealContext = { part: "value", namespaceId, key: entry.key, encoding: ENCODING_CODE[entry.encoding] };
+    const data = seal(key, id, entry.data, ctx);
+    // A counter (what sum/min/max write, and read back at the next commit) is remembered as if opened:
+    // that read then decrypts nothing, and a lone decryption runs cold (~12 us, against ~4 back to
+    // back). Bigger values are not: measured, a copy into the cache per write slowed 100 writes in
+    // flight by 5-7%.
+    if (entry.data.length <= REMEMBERED_WRITE_BYTES) this.#opened.put(data, ctx, entry.data);
     const metadata =
       entry.metadata === null ? null : metadataText(seal(key, id, Buffer.from(entry.metadata, "utf8"), { part: "metadata", namespaceId, key: entry.key, encoding: 0 }));
-    return { ...entry, data, metadata, sealed: true };
+    return { key: entry.key, data, encoding: entry.encoding, versionstamp: entry.versionstamp, expiresAt: entry.expiresAt, metadata, sealed: true };
   }
 
-  #openValue(envelope: Uint8Array, ctx: SealContext): Uint8Array {
-    const cached = this.#opened.get(envelope, ctx);
+  #openValue(envelope: Uint8Array, ctx: SealContext, copies: PlaintextCopies | undefined): Uint8Array {
+    const cached = this.#opened.get(envelope, ctx, copies);
     if (cached) return cached;
     const plaintext = open(this.#keyOf, envelope, ctx);
     this.#opened.put(envelope, ctx, plaintext);
@@ -361,19 +377,31 @@ export class Keyring implements Sealer {
     return plaintext;
   }
 
-  openEntry(namespaceId: string, entry: Entry): Entry {
+  /** `copies`: where cached plaintext is copied to when the entry is one of many read together. */
+  openEntry(namespaceId: string, entry: Entry, copies?: PlaintextCopies): Entry {
     if (!entry.sealed) return entry;
     let what = "value";
     try {
       // A keysOnly read carries no value: only the metadata needs opening. (A sealed value is never empty.)
       const data =
-        entry.data.length === 0 ? entry.data : this.#openValue(entry.data, { part: "value", namespaceId, key: entry.key, encoding: ENCODING_CODE[entry.encoding] });
+        entry.data.length === 0
+          ? entry.data
+          : this.#openValue(entry.data, { part: "value", namespaceId, key: entry.key, encoding: ENCODING_CODE[entry.encoding] }, copies);
       what = "metadata";
       const metadata = entry.metadata === null ? null : this.#openMetadata(entry.metadata, { part: "metadata", namespaceId, key: entry.key, encoding: 0 });
       return { key: entry.key, data, encoding: entry.encoding, versionstamp: entry.versionstamp, expiresAt: entry.expiresAt, metadata };
     } catch (e) {
       throw this.#failure(e, what, namespaceId, entry.key);
     }
+  }
+
+  /** Opens, in place, the sealed entries of one range read; plaintext entries are left as they are. */
+  openEntries(namespaceId: string, list: Entry[]): void {
+    let sealed = 0;
+    for (let i = 0; i < list.length; i++) if (list[i]!.sealed) sealed++;
+    if (sealed === 0) return;
+    const copies = sealed > 1 ? new PlaintextCopies(list.filter((e) => e.sealed).map((e) => e.data)) : undefined;
+    for (let i = 0; i < list.length; i++) if (list[i]!.sealed) list[i] = this.openEntry(namespaceId, list[i]!, copies);
   }
 
   sealMessage(namespaceId: string, message: Enqueue): Enqueue {

@@ -71,9 +71,17 @@ function nsBytes(id: string): Buffer {
   return b;
 }
 
+/**
+ * One buffer for every call's associated data: setAAD feeds it to the cipher at once and keeps no
+ * reference, so an allocation per seal and open buys nothing.
+ */
+let aadScratch = Buffer.allocUnsafeSlow(256);
+
 function associatedData(header: Uint8Array, ctx: SealContext): Buffer {
   const ns = nsBytes(ctx.namespaceId);
-  const aad = Buffer.allocUnsafe(DOMAIN.length + 1 + HEADER + 1 + 2 + ns.length + ctx.key.length);
+  const n = DOMAIN.length + 1 + HEADER + 1 + 2 + ns.length + ctx.key.length;
+  if (n > aadScratch.length) aadScratch = Buffer.allocUnsafeSlow(Math.max(n, aadScratch.length * 2));
+  const aad = aadScratch;
   let at = DOMAIN.copy(aad, 0);
   aad[at++] = PART_TAG[ctx.part];
   aad.set(header.subarray(0, HEADER), at);
@@ -83,7 +91,7 @@ function associatedData(header: Uint8Array, ctx: SealContext): Buffer {
   at += 2;
   at += ns.copy(aad, at);
   aad.set(ctx.key, at);
-  return aad;
+  return aad.subarray(0, n);
 }
 
 /** Seals `plaintext` under data key `keyId`. */
@@ -137,73 +145,199 @@ export function metadataEnvelope(text: string): Uint8Array {
   return new Uint8Array(Buffer.from(text.slice(METADATA_PREFIX.length), "base64"));
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0;
-}
+const compareRange = Buffer.prototype.compare as (this: Uint8Array, target: Uint8Array, targetStart: number, targetEnd: number, sourceStart: number, sourceEnd: number) => number;
 
-interface Opened {
-  readonly envelope: Uint8Array | string;
-  readonly encoding: number;
-  readonly plaintext: Uint8Array | string;
-  readonly size: number;
+/** Whether `bytes[at, at + b.length)` equals `b`. */
+function sameBytesAt(bytes: Uint8Array, at: number, b: Uint8Array): boolean {
+  // A loop beats a call into C++ (Buffer.compare) for the few dozen bytes of a small value or key.
+  for (let i = b.length - 1; i >= 0; i--) if (bytes[at + i] !== b[i]) return false;
+  return true;
 }
 
 /**
- * The plaintext of entries this process sealed or opened lately, as a database's buffer pool holds
- * decrypted pages: a hot entry is decrypted once, not on every read. One slot per namespace, key and
- * part (value or metadata), holding the exact envelope it was decrypted from: opening is a pure
- * function of those bytes and of where they belong, and a hit needs both identical, so the cache never
- * answers for altered or moved bytes (they miss, and fail to open). Only small entries are kept (for a
- * big value the cipher's throughput, not its set-up, is the cost), at most `budget` bytes in all, least
- * recently used going first. Plaintext lives in this process's memory, as it does while any request
- * handles it; none of it reaches the store's files.
+ * What a slot costs beyond its bytes (the slot object, the array's header, the Map's entry), counted
+ * so that a budget of small entries is close to the memory they take.
+ */
+const SLOT_OVERHEAD = 160;
+
+interface Opened {
+  readonly part: SealedPart;
+  readonly namespaceId: string;
+  readonly encoding: number;
+  /**
+   * The key, then (for a value) the envelope and its plaintext, in one array: a hit reads all three,
+   * and in a server's heap one array is fewer cache misses than three.
+   */
+  readonly bytes: Uint8Array;
+  readonly keyLength: number;
+  readonly envelopeLength: number;
+  /** A metadata envelope and its plaintext, both text; null for a value. */
+  readonly text: string | null;
+  readonly plainText: string | null;
+  readonly size: number;
+  /** Read since it was stored or last spared by eviction (second chance). */
+  used: boolean;
+}
+
+/**
+ * The plaintext of envelopes this process opened lately, as a database's buffer pool holds decrypted
+ * pages: a hot entry is decrypted once, not on every read. A hit needs the envelope's bytes and the
+ * place it is read from (part, namespace, key, encoding) both identical to those it was opened with:
+ * opening is a pure function of the two, so the cache answers exactly what decrypting would — never
+ * for altered or moved bytes (they miss, and fail to open).
+ *
+ * Slots are found by the envelope itself, not by where it belongs: a value's slot is 30 bits of its
+ * random nonce (a small integer, so a lookup builds no string and hashes nothing; two envelopes that
+ * share those bits only take turns in one slot), a metadata envelope's slot is its text. An entry
+ * rewritten leaves its old envelope's slot behind, never read again, first to go. Only small entries
+ * are kept (for a big value the cipher's throughput, not its set-up, is the cost), at most `budget`
+ * bytes in all. Eviction is second chance (CLOCK): a hit only marks its slot, because moving it to the
+ * back of the Map on every read cost more than the rest of the hit; eviction skips marked slots once.
+ * Plaintext lives in this process's memory, as it does while any request handles it; none of it
+ * reaches the store's files.
  */
 export class OpenedCache {
   readonly #budget: number;
   readonly #maxItem: number;
   #bytes = 0;
-  #items = new Map<string, Opened>();
+  #items = new Map<number | string, Opened>();
 
   constructor(budget = 16 * 1024 * 1024, maxItem = 64 * 1024) {
     this.#budget = budget;
     this.#maxItem = maxItem;
   }
 
-  static #slot(ctx: SealContext): string {
-    // The key's bytes as char codes: keyId() would reach for the key's ArrayBuffer, which for a small
-    // key made in JS means copying it out of the heap on every lookup.
-    return `${ctx.part}\0${ctx.namespaceId}\0${String.fromCharCode.apply(null, ctx.key as unknown as number[])}`;
+  /** Bytes held (envelopes, plaintext, keys, and SLOT_OVERHEAD per slot), never above the budget after a put. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
-  get<T extends Uint8Array | string>(envelope: T, ctx: SealContext): T | undefined {
+  static #slot(envelope: Uint8Array | string): number | string {
+    if (typeof envelope === "string") return envelope;
+    if (envelope.length < ENVELOPE_OVERHEAD) return -1;
+    return envelope[HEADER]! | (envelope[HEADER + 1]! << 8) | (envelope[HEADER + 2]! << 16) | ((envelope[HEADER + 3]! & 0x3f) << 24);
+  }
+
+  /** `copies`: where a value's plaintext is copied to (one read's shared buffers); alone otherwise. */
+  get<T extends Uint8Array | string>(envelope: T, ctx: SealContext, copies?: PlaintextCopies): T | undefined {
     if (this.#bytes === 0) return undefined;
-    const slot = OpenedCache.#slot(ctx);
-    const hit = this.#items.get(slot);
-    if (!hit || hit.encoding !== ctx.encoding) return undefined;
-    if (typeof envelope === "string" ? hit.envelope !== envelope : typeof hit.envelope === "string" || !sameBytes(hit.envelope, envelope)) return undefined;
-    this.#items.delete(slot);
-    this.#items.set(slot, hit);
+    const hit = this.#items.get(OpenedCache.#slot(envelope));
+    if (
+      hit === undefined ||
+      hit.part !== ctx.part ||
+      hit.encoding !== ctx.encoding ||
+      hit.namespaceId !== ctx.namespaceId ||
+      hit.keyLength !== ctx.key.length ||
+      !sameBytesAt(hit.bytes, 0, ctx.key)
+    ) {
+      return undefined;
+    }
+    if (typeof envelope === "string") {
+      // The slot is the text itself; only a number slot can hold a stranger.
+      if (hit.text !== envelope) return undefined;
+      hit.used = true;
+      return hit.plainText as T;
+    }
+    if (hit.text !== null || hit.envelopeLength !== envelope.length || compareRange.call(hit.bytes, envelope, 0, envelope.length, hit.keyLength, hit.keyLength + hit.envelopeLength) !== 0) return undefined;
+    hit.used = true;
     // A copy: whoever reads the value may change its bytes, and the next reader must get what was stored.
-    return (typeof hit.plaintext === "string" ? hit.plaintext : hit.plaintext.slice()) as T;
+    const from = hit.keyLength + hit.envelopeLength;
+    return (copies ? copies.copy(hit.bytes, from, hit.bytes.length) : hit.bytes.slice(from)) as T;
   }
 
   put(envelope: Uint8Array | string, ctx: SealContext, plaintext: Uint8Array | string): void {
-    const size = envelope.length + plaintext.length + ctx.key.length + ctx.namespaceId.length;
+    const size = SLOT_OVERHEAD + envelope.length + plaintext.length + ctx.key.length;
     if (size > this.#maxItem || size > this.#budget) return;
-    const slot = OpenedCache.#slot(ctx);
+    const slot = OpenedCache.#slot(envelope);
     const old = this.#items.get(slot);
     if (old) {
       this.#items.delete(slot);
       this.#bytes -= old.size;
     }
-    this.#items.set(slot, { envelope, encoding: ctx.encoding, plaintext: typeof plaintext === "string" ? plaintext : plaintext.slice(), size });
-    this.#bytes += size;
-    if (this.#bytes <= this.#budget) return;
-    // Evict down to three quarters at once: a Map drops its oldest entries cheaply in bulk, not one at a time.
-    for (const [oldest, item] of this.#items) {
-      if (this.#bytes <= (this.#budget * 3) / 4) break;
-      this.#items.delete(oldest);
-      this.#bytes -= item.size;
+    const k = ctx.key.length;
+    let bytes: Uint8Array;
+    if (typeof envelope === "string") {
+      bytes = new Uint8Array(ctx.key);
+    } else {
+      bytes = new Uint8Array(k + envelope.length + plaintext.length);
+      bytes.set(ctx.key);
+      bytes.set(envelope, k);
+      bytes.set(plaintext as Uint8Array, k + envelope.length);
     }
+    this.#items.set(slot, {
+      part: ctx.part,
+      namespaceId: ctx.namespaceId,
+      encoding: ctx.encoding,
+      bytes,
+      keyLength: k,
+      envelopeLength: typeof envelope === "string" ? 0 : envelope.length,
+      text: typeof envelope === "string" ? envelope : null,
+      plainText: typeof plaintext === "string" ? plaintext : null,
+      size,
+      used: false,
+    });
+    this.#bytes += size;
+    if (this.#bytes > this.#budget) this.#evict();
+  }
+
+  /** Down to three quarters of the budget at once: a Map drops its oldest entries cheaply in bulk. */
+  #evict(): void {
+    const target = (this.#budget * 3) / 4;
+    // Each slot is spared at most once per call (it comes round again, unmarked), so this ends.
+    for (const [slot, item] of this.#items) {
+      if (this.#bytes <= target) return;
+      this.#items.delete(slot);
+      if (item.used) {
+        item.used = false;
+        this.#items.set(slot, item);
+      } else {
+        this.#bytes -= item.size;
+      }
+    }
+  }
+}
+
+/** Plaintexts up to this size share a read's buffers; a bigger one is copied on its own. */
+const SHARED_COPY_MAX = 1024;
+/** A shared buffer's size at most: one value kept by a caller keeps no more than this alive. */
+const SHARED_BUFFER_MAX = 64 * 1024;
+
+/**
+ * Copies of cached plaintexts for one read of many entries, carved out of a few shared buffers: one
+ * allocation per read rather than one per entry, which a listing paid more for than for finding the
+ * plaintext (and an array made in JS per small value is later copied out of the heap again by
+ * whatever asks for its ArrayBuffer, as the V8 decoder does). The values all go to the one caller
+ * that read them; each is its own view, so changing one changes no other. Buffers are zeroed, so no
+ * part of one holds anything but these plaintexts.
+ */
+export class PlaintextCopies {
+  /** Bytes of small plaintexts the read may still copy (sized from its envelopes). */
+  #left: number;
+  #buffer: Uint8Array | null = null;
+  #at = 0;
+
+  /** `envelopes`: the sealed values the read holds; their sizes bound what will be copied. */
+  constructor(envelopes: Iterable<Uint8Array>) {
+    let left = 0;
+    for (const e of envelopes) {
+      const n = e.length - ENVELOPE_OVERHEAD;
+      if (n > 0 && n <= SHARED_COPY_MAX) left += n;
+    }
+    this.#left = left;
+  }
+
+  copy(source: Uint8Array, start: number, end: number): Uint8Array {
+    const n = end - start;
+    if (n > SHARED_COPY_MAX) return source.slice(start, end);
+    let buffer = this.#buffer;
+    if (buffer === null || this.#at + n > buffer.length) {
+      this.#buffer = buffer = new Uint8Array(Math.min(SHARED_BUFFER_MAX, Math.max(n, this.#left)));
+      this.#at = 0;
+    }
+    const out = buffer.subarray(this.#at, this.#at + n);
+    out.set(source.subarray(start, end));
+    this.#at += n;
+    this.#left -= n;
+    return out;
   }
 }

@@ -589,14 +589,15 @@ class Reader {
   nextId = 0;
   reserved = 0;
   bytes: Uint8Array;
-  dv: DataView;
+  /** Made at the first double: most values have none, and for a small array made in JS, asking for its
+   * ArrayBuffer copies it out of the heap. */
+  #dv: DataView | null = null;
   readonly v13ViewFlags: boolean;
 
   constructor(input: Uint8Array, v13ViewFlags: boolean) {
     // A Buffer's slice() is a view into its (often pooled) memory: copies below must be real copies.
     const bytes = input.constructor === Uint8Array ? input : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
     this.bytes = bytes;
-    this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.v13ViewFlags = v13ViewFlags;
   }
 
@@ -640,7 +641,8 @@ class Reader {
   }
   double(): number {
     this.need(8, "double");
-    const v = this.dv.getFloat64(this.pos, true);
+    const bytes = this.bytes;
+    const v = (this.#dv ??= new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)).getFloat64(this.pos, true);
     this.pos += 8;
     return v;
   }
