@@ -8,8 +8,8 @@
  * targets: RSS growth under 10%, 0 errors, no request slower than 1 s.
  *
  * Options: --minutes N (default 10), --capacity-seconds N (default 15), --rate N (requests/s; skips the
- * capacity measurement), --big-every-seconds N (default 15), --connections N (the client's keep-alive
- * connections, default 64), --trace FILE (a JSON line a second from this process and, in FILE.server,
+ * capacity measurement), --big-every-seconds N (default 15), --connections N (the clients, each with one
+ * keep-alive connection, default 256), --trace FILE (a JSON line a second from this process and, in FILE.server,
  * from the server: latency, event-loop delay, connections, accept queue, WAL size), --cpu-prof DIR (a
  * CPU profile of the server).
  */
@@ -19,10 +19,11 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
-import { Agent, setGlobalDispatcher } from "undici";
+import { setGlobalDispatcher } from "undici";
 import { openKv, type Kv } from "../src/api/deno/index.ts";
 import { startChildServer, type ChildServer } from "../test/e2e/serve-child.ts";
 import type { BigReport, BigValuesData } from "./soak-big-values.ts";
+import { fleetDispatcher } from "./soak-fleet.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -30,7 +31,7 @@ const { values: flags } = parseArgs({
     "capacity-seconds": { type: "string", default: "15" },
     rate: { type: "string" },
     "big-every-seconds": { type: "string", default: "15" },
-    connections: { type: "string", default: "64" },
+    connections: { type: "string", default: "256" },
     trace: { type: "string" },
     "cpu-prof": { type: "string" },
   },
@@ -40,13 +41,9 @@ const CAPACITY_SECONDS = Number(flags["capacity-seconds"]);
 const BIG_EVERY_MS = Number(flags["big-every-seconds"]) * 1000;
 const TARGETS = { rssGrowth: 0.1, errors: 0, slowestMs: 1000 } as const;
 
-// A fixed pool of keep-alive connections, as a client fleet holds, not one more per request in flight.
-// fetch's default pool has no cap: each time the server paused (a 25 MiB value), every request
-// launched meanwhile opened a connection of its own — hundreds at once, up to 4,000 — and Node takes
-// one new connection from the accept queue per turn of its event loop (libuv ≥ 1.45), so requests
-// pinned to those connections waited seconds after the server was free again. Requests beyond the
-// pool wait in the client's queue, and that wait counts in their latency.
-setGlobalDispatcher(new Agent({ connections: Number(flags.connections) }));
+// The clients: a fixed fleet of warm keep-alive connections (./soak-fleet.ts), not one more connection
+// for every request in flight.
+setGlobalDispatcher(fleetDispatcher(Number(flags.connections)));
 
 const ADMIN = "okv_soak_admin_token_0123456789abcdef";
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
