@@ -40,6 +40,8 @@ const MINUTES = Number(flags.minutes);
 const CAPACITY_SECONDS = Number(flags["capacity-seconds"]);
 const BIG_EVERY_MS = Number(flags["big-every-seconds"]) * 1000;
 const TARGETS = { rssGrowth: 0.1, errors: 0, slowestMs: 1000 } as const;
+/** A run stops once this many seconds of the offered rate are waiting for an answer. */
+const BEHIND_SECONDS = 10;
 
 // The clients: a fixed fleet of warm keep-alive connections (./soak-fleet.ts), not one more connection
 // for every request in flight.
@@ -206,6 +208,32 @@ function tcpView(port: number): { conns: number; acceptQueue: number; listenOver
   return { conns, acceptQueue, listenOverflows };
 }
 
+/** CPU seconds a process has used so far (Linux; NaN elsewhere): against wall time, the share of a core it got. */
+function cpuSeconds(pid: number | "self"): number {
+  try {
+    // Fields 14 and 15 after the ")" that ends the command name: user and system time, in clock ticks (100 a second).
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(")").at(-1)!.trim().split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * The share of the last minute in which some task waited for a CPU (Linux pressure stall information;
+ * null elsewhere). On a shared machine it says whether a slow minute was the server's doing.
+ */
+function cpuPressure(): number | null {
+  try {
+    const m = /^some avg10=[\d.]+ avg60=([\d.]+)/m.exec(readFileSync("/proc/pressure/cpu", "utf8"));
+    return m ? Number(m[1]) / 100 : null;
+  } catch {
+    return null;
+  }
+}
+
+const pct = (x: number | null) => (x === null ? "n/a" : `${Math.round(x * 100)}%`);
+
 /** The current second of the trace: requests finished in it and the slowest of them. */
 const second = { slowest: 0, slowestName: "", done: 0 };
 
@@ -279,19 +307,20 @@ function startBigValues(env: Env): { run(n: number): Promise<BigReport>; stop():
 async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "openkv-soak-"));
   const trace = flags.trace;
-  if (trace) {
-    writeFileSync(trace, "");
-    writeFileSync(`${trace}.server`, "");
-  }
+  if (trace) writeFileSync(trace, "");
+  // The server's own view, always: the summary sets it beside what the clients measured.
+  const probe = trace ? `${trace}.server` : `${dir}.probe.jsonl`;
+  writeFileSync(probe, "");
   const server = await startChildServer({
     dataDir: dir,
     adminToken: ADMIN,
     accountId: ACCOUNT,
     nodeArgs: [
-      ...(trace ? ["--import", join(import.meta.dirname, "soak-probe.ts")] : []),
+      "--import",
+      join(import.meta.dirname, "soak-probe.ts"),
       ...(flags["cpu-prof"] ? ["--cpu-prof", "--cpu-prof-dir", flags["cpu-prof"]] : []),
     ],
-    env: trace ? { OPENKV_SOAK_PROBE: `${trace}.server` } : {},
+    env: { OPENKV_SOAK_PROBE: probe },
   });
   const nsId = ((await (await fetch(`${server.url}/client/v4/accounts/${ACCOUNT}/storage/kv/namespaces`, { headers: auth })).json()) as { result: { id: string; title: string }[] }).result.find((n) => n.title === "default")!.id;
   const kv = await openKv(`${server.url}/kv-connect/default`, { token: ADMIN });
@@ -310,6 +339,12 @@ async function main(): Promise<number> {
 
     const stats = newStats();
     const rss: { at: number; bytes: number }[] = [];
+    const loadAtStart = loadavg()[0]!;
+    const behind: { at: number; pressure: number | null }[] = [];
+    let lastCpu = { server: cpuSeconds(server.child.pid!), own: cpuSeconds("self") };
+    const serverCpuAtStart = lastCpu.server;
+    let pressureMax = cpuPressure();
+    let loadMax = loadAtStart;
     const durationMs = MINUTES * 60_000;
     const started = performance.now();
     let issued = 0;
@@ -345,6 +380,15 @@ async function main(): Promise<number> {
           clearInterval(tick);
           return resolve();
         }
+        // Ten seconds of requests waiting: the server no longer serves what is offered. Going on would only
+        // grow this process's queue (past a million objects it spends its time collecting them, and the
+        // latencies measure the generator); stop and say so.
+        if (inFlight.size > rate * BEHIND_SECONDS) {
+          clearInterval(tick);
+          behind.push({ at: elapsed, pressure: cpuPressure() });
+          process.stdout.write(`  stopped at ${(elapsed / 60_000).toFixed(1)} min: ${inFlight.size.toLocaleString("en-US")} requests waiting, more than ${BEHIND_SECONDS} s of the offered rate\n`);
+          return resolve();
+        }
         // Open loop: requests go out on schedule whether or not earlier ones have finished.
         const due = Math.floor((rate * elapsed) / 1000);
         for (; issued < due; issued++) {
@@ -367,10 +411,18 @@ async function main(): Promise<number> {
         if (now - lastRss >= 1000) {
           lastRss = now;
           rss.push({ at: elapsed, bytes: rssBytes(server.child.pid!) });
+          loadMax = Math.max(loadMax, loadavg()[0]!);
+          const p = cpuPressure();
+          if (p !== null) pressureMax = Math.max(pressureMax ?? 0, p);
           if (trace) {
+            const serverCpu = cpuSeconds(server.child.pid!);
+            const ownCpu = cpuSeconds("self");
             appendFileSync(
               trace,
               JSON.stringify({
+                // Share of one core used in the last second, by the server and by this process.
+                serverCpu: +(serverCpu - lastCpu.server).toFixed(2),
+                clientCpu: +(ownCpu - lastCpu.own).toFixed(2),
                 t: Date.now(),
                 s: Math.round(elapsed / 1000),
                 done: second.done,
@@ -387,6 +439,7 @@ async function main(): Promise<number> {
                 ...tcpView(server.port),
               }) + "\n",
             );
+            lastCpu = { server: serverCpu, own: ownCpu };
             loop.reset();
             second.slowest = 0;
             second.done = 0;
@@ -400,7 +453,7 @@ async function main(): Promise<number> {
           process.stdout.write(
             `  minute ${Math.round(elapsed / 60_000)}: ${stats.served.toLocaleString("en-US")} served, ${w.errors} errors, slowest ${Math.round(w.slowest)} ms (${w.slowestName}), ` +
               `at most ${windowInFlight} in flight, server RSS ${mib(rss.at(-1)!.bytes)}, database ${mib(size("openkv.sqlite"))} + WAL ${mib(size("openkv.sqlite-wal"))}, ` +
-              `load average ${loadavg()[0]!.toFixed(1)}\n`,
+              `load average ${loadavg()[0]!.toFixed(1)}, CPU pressure ${pct(cpuPressure())}\n`,
           );
           stats.window = { slowest: 0, slowestName: "", errors: 0 };
           windowInFlight = 0;
@@ -423,6 +476,15 @@ async function main(): Promise<number> {
     const slowest = Math.max(...stats.slowest.values());
     const seconds = (performance.now() - started) / 1000;
 
+    // Past the warm-up: the probe's lines for the soak itself.
+    const seen = readFileSync(probe, "utf8")
+      .split("\n")
+      .filter((l) => l !== "")
+      .map((l) => JSON.parse(l) as { lagMaxMs: number; slowestMs: number; slowestUrl: string })
+      .slice(-Math.floor(seconds));
+    const serverSlowest = seen.reduce((a, x) => (x.slowestMs > a.slowestMs ? x : a), { slowestMs: 0, slowestUrl: "" });
+    const serverLag = Math.max(0, ...seen.map((x) => x.lagMaxMs));
+
     const rows = [...stats.count.entries()].sort((a, b) => b[1] - a[1]).map(([name, count]) => `| ${name} | ${count.toLocaleString("en-US")} | ${Math.round(stats.slowest.get(name)!)} |`);
     process.stdout.write(
       [
@@ -434,7 +496,11 @@ async function main(): Promise<number> {
         ...rows,
         ``,
         `requests served: ${stats.served.toLocaleString("en-US")} (${Math.round(stats.served / seconds)} req/s), errors: ${stats.errors}, most in flight: ${maxInFlight}`,
-        `slowest request: ${Math.round(slowest)} ms`,
+        `slowest request: ${Math.round(slowest)} ms, as the clients measured it from launch to the last byte`,
+        `the server's own view: slowest request ${serverSlowest.slowestMs} ms (${serverSlowest.slowestUrl}), event loop at most ${serverLag} ms late`,
+        `the server used ${pct((cpuSeconds(server.child.pid!) - serverCpuAtStart) / seconds)} of one core on average`,
+        `machine load average (2 cores, shared): ${loadAtStart.toFixed(1)} when the soak began, at most ${loadMax.toFixed(1)}, ${loadavg()[0]!.toFixed(1)} at the end; ` +
+          `CPU pressure (the share of a minute some task waited for a CPU) at most ${pct(pressureMax)}`,
         `server RSS: ${mib(initial)} before the load, ${mib(first)} after warm-up (2nd fifth), ${mib(last)} at the end (last fifth): ${(growth * 100).toFixed(1)}% growth; peak ${mib(peak)}`,
         ...stats.firstErrors.map((e) => `error: ${e}`),
         ``,
@@ -445,6 +511,12 @@ async function main(): Promise<number> {
       ...(stats.errors > TARGETS.errors ? [`${stats.errors} errors (target 0)`] : []),
       ...(slowest >= TARGETS.slowestMs ? [`slowest request ${Math.round(slowest)} ms (target < ${TARGETS.slowestMs} ms)`] : []),
     ];
+    for (const b of behind) {
+      failed.push(
+        `fell ${BEHIND_SECONDS} s behind the offered ${rate} req/s at minute ${(b.at / 60_000).toFixed(1)} and stopped ` +
+          `(CPU pressure ${pct(b.pressure)} then; the server's own view above tells an overloaded machine from a stall)`,
+      );
+    }
     if (!server.alive()) failed.push(`the server exited:\n${server.stderr()}`);
     if (/internal error/.test(server.stderr())) failed.push(`the server logged internal errors:\n${server.stderr()}`);
     process.stdout.write(failed.length === 0 ? "PASS: every target met\n" : `FAIL: ${failed.join("; ")}\n`);
@@ -453,6 +525,7 @@ async function main(): Promise<number> {
     await kv.close();
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
+    if (!trace) rmSync(probe, { force: true });
   }
 }
 
