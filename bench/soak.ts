@@ -489,7 +489,7 @@ async function main(): Promise<number> {
     process.stdout.write(
       [
         ``,
-        `soak: ${MINUTES} min at ${rate} req/s (half of capacity), ${bigs} × 25 MiB written and read back`,
+        `soak: ${behind.length > 0 ? `${(behind[0]!.at / 60_000).toFixed(1)} of ${MINUTES}` : MINUTES} min at ${rate} req/s (half of capacity), ${bigs} × 25 MiB written and read back`,
         ``,
         `| request | served | slowest ms |`,
         `|---|---:|---:|`,
