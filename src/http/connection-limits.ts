@@ -35,6 +35,15 @@ export const CONNECTION_LIMITS = {
   maxConnections: 10_000,
   /** File descriptors kept for the store (database, WAL, backups) and the process itself. */
   reservedFiles: 256,
+  /**
+   * Connections the kernel may complete and queue while the server has not accepted them yet (the
+   * listen backlog; Linux caps it at net.core.somaxconn, 4096 by default). Node's default, 511, is
+   * outrun whenever the event loop is busy for a moment under load — a 25 MiB value, a slow disk —
+   * while clients open connections for the requests queued meanwhile: past the backlog the kernel drops
+   * their SYNs, and each drop costs that client a retransmission timeout of 1 s, then 3 s, 7 s…,
+   * long after the server is free again.
+   */
+  listenBacklog: 4096,
 } as const;
 
 export type ConnectionLimits = { -readonly [K in keyof typeof CONNECTION_LIMITS]: number };

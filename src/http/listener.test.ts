@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { connect } from "node:http2";
+import { Worker } from "node:worker_threads";
 import { createListener } from "./listener.ts";
 
 test("one port answers HTTP/1.1 and cleartext HTTP/2 with prior knowledge", async () => {
@@ -63,4 +65,49 @@ test("a connection that never sends a byte does not hold up close", async () => 
   await listener.close(5000);
   await closedByServer;
   assert.ok(performance.now() - started < 2000, "closed without waiting for the grace period");
+});
+
+/** net.core.somaxconn, the kernel's cap on any listen backlog (Linux); null elsewhere. */
+function somaxconn(): number | null {
+  try {
+    return Number(readFileSync("/proc/sys/net/core/somaxconn", "utf8").trim());
+  } catch {
+    return null;
+  }
+}
+
+test("connections opened while the event loop is busy wait in the accept queue; none is dropped", async (t) => {
+  // 1,000: more than Node's default backlog of 511 lets the kernel queue.
+  const n = 1000;
+  const cap = somaxconn();
+  if (cap === null || cap < n) return t.skip(`needs Linux with net.core.somaxconn >= ${n} (have ${cap ?? "none"})`);
+  const listener = createListener({ handler: (_req, res) => res.end("ok") });
+  const { port } = await listener.listen(0, "127.0.0.1");
+  const connected = new Int32Array(new SharedArrayBuffer(4));
+  // A client in another thread opens the connections while this thread — the server's — is blocked, as
+  // it is while it writes a 25 MiB value. A connection the kernel could not queue has its SYN dropped
+  // and is retried only after 1 s, 3 s, 7 s…: it would not connect before the deadline.
+  const client = new Worker(
+    `const { connect } = require("node:net");
+     const { workerData: { port, n, connected } } = require("node:worker_threads");
+     for (let i = 0; i < n; i++) {
+       const s = connect(port, "127.0.0.1", () => {
+         if (Atomics.add(connected, 0, 1) + 1 === n) Atomics.notify(connected, 0);
+       });
+       s.on("error", () => {});
+     }`,
+    { eval: true, workerData: { port, n, connected } },
+  );
+  try {
+    const deadline = performance.now() + 20_000;
+    for (let seen = 0; (seen = Atomics.load(connected, 0)) < n && performance.now() < deadline; ) {
+      Atomics.wait(connected, 0, seen, deadline - performance.now());
+    }
+    assert.equal(Atomics.load(connected, 0), n, "every connection completed its handshake while the server was busy");
+    // Once free again, the server takes them all and still answers.
+    assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "ok");
+  } finally {
+    await client.terminate();
+    await listener.close(1000);
+  }
 });

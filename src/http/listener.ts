@@ -222,7 +222,7 @@ export function createListener(options: ListenerOptions): Listener {
     listen(port, host) {
       return new Promise((resolve, reject) => {
         outer.once("error", reject);
-        outer.listen(port, host, () => {
+        outer.listen({ port, host, backlog: limits.listenBacklog }, () => {
           outer.off("error", reject);
           // The HTTP/1.1 server never listens itself; this starts its connection tracking (idle
           // sockets, header and request timeouts) as if it did.

@@ -33,11 +33,16 @@ export interface ChildServerOptions {
   durability?: "fsync" | "process";
   /** How long to wait for the banner. Default 30 s (a loaded machine starts Node slowly). */
   startTimeoutMs?: number;
+  /** Extra Node options for the child (e.g. `--cpu-prof`, `--import` of a probe), before the script. */
+  nodeArgs?: readonly string[];
+  /** Extra environment variables for the child. */
+  env?: Readonly<Record<string, string>>;
 }
 
 export function startChildServer(options: ChildServerOptions): Promise<ChildServer> {
   const args = [
     "--no-warnings=ExperimentalWarning",
+    ...(options.nodeArgs ?? []),
     MAIN,
     "serve",
     "--port",
@@ -49,7 +54,7 @@ export function startChildServer(options: ChildServerOptions): Promise<ChildServ
     options.durability ?? "fsync",
     ...(options.accountId ? ["--account-id", options.accountId] : []),
   ];
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } });
   let out = "";
   let err = "";
   child.stdout!.setEncoding("utf8").on("data", (c: string) => (out += c));
