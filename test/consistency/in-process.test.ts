@@ -155,3 +155,16 @@ test("a cache that inserts spoilt fills is caught", async () => {
   assert.ok(r.violations.length > 0, "no violation found");
   assert.ok(rules(r.violations).every((rule) => ["linearizable", "monotonic", "staleness"].includes(rule)), describe(r.violations.slice(0, 5)));
 });
+
+// Found by this checker, not yet fixed (src/client/read-cache.ts is outside this change): ReadCache.finishFill
+// replaces whatever the key holds, so a fill that read the core before a write, and finishes after a later
+// fill inserted that write but before the feed told of it, puts the older answer back. A client's next
+// eventual read on that edge then goes back in time (staleness stays within the bound; strong reads are
+// unaffected, since the read-index waits for the feed, whose invalidation spoils or removes it). These seeds
+// show it; the fix is to keep the entry with the higher versionstamp (and drop both when one is "not found").
+test("the real cache on seeds where fills finish out of order: eventual reads stay monotonic", { todo: "ReadCache.finishFill lets an older fill overwrite a newer entry" }, async () => {
+  for (const seed of [12, 13, 25, 26, 27]) {
+    const r = await run(`out-of-order-${seed}`, seed);
+    assert.deepEqual(r.violations, [], `seed ${seed}:\n${describe(r.violations)}`);
+  }
+});
