@@ -100,6 +100,15 @@ export class ReadCache {
       this.stats.spoiltFills++;
       return false;
     }
+    // Two fills of one key may finish out of order: never put an older answer over a newer one, or a
+    // client's next read on this edge would go back in time. With "not found" on one side there is no
+    // versionstamp to compare (a deletion, or a key not yet written): keep neither.
+    const held = this.#entries.get(fill.id);
+    if (held && (held.entry === null) !== (entry === null)) {
+      this.#remove(fill.id);
+      return false;
+    }
+    if (held?.entry && entry && compareBytes(held.entry.versionstamp, entry.versionstamp) > 0) return false;
     const bytes = sizeOf(key, entry);
     if (bytes > this.maxBytes) return false;
     this.#remove(fill.id);
