@@ -31,23 +31,24 @@ export interface ChildServerOptions {
   adminToken: string;
   accountId?: string;
   durability?: "fsync" | "process";
+  /** Start an edge node of the core at `url`, acting with `token` (dataDir, store, adminToken and durability are then not passed). */
+  edgeOf?: { url: string; token: string };
   /** How long to wait for the banner. Default 30 s (a loaded machine starts Node slowly). */
   startTimeoutMs?: number;
 }
 
 export function startChildServer(options: ChildServerOptions): Promise<ChildServer> {
+  const store = options.store ? ["--store", options.store] : ["--data", options.dataDir];
   const args = [
     "--no-warnings=ExperimentalWarning",
     MAIN,
     "serve",
     "--port",
     "0",
-    ...(options.store ? ["--store", options.store] : ["--data", options.dataDir]),
-    "--admin-token",
-    options.adminToken,
-    "--durability",
-    options.durability ?? "fsync",
-    ...(options.accountId ? ["--account-id", options.accountId] : []),
+    ...(options.edgeOf
+      ? ["--edge-of", options.edgeOf.url, "--token", options.edgeOf.token]
+      : [...store, "--admin-token", options.adminToken, "--durability", options.durability ?? "fsync"]),
+    ...(options.accountId && !options.edgeOf ? ["--account-id", options.accountId] : []),
   ];
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
