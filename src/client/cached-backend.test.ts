@@ -272,3 +272,36 @@ test("reads the cache does not answer go to the core: lists, several keys, keys 
   assert.equal(t.cached.cache.size, 0);
   await t.close();
 });
+
+test("@deno/kv's get — the first entry from k, limit 1 — is answered from memory only when k exists", async () => {
+  const t = await setup();
+  await t.write(t.core, "b", "bee");
+  await t.write(t.core, "c", "sea");
+  const from = (key: string): ReadRange[] => [{ start: encodeKey([key]), end: Uint8Array.of(0xff), limit: 1 }];
+  const first = async (key: string) => {
+    const [rows] = await t.cached.read(t.ns.id, from(key), t.clock.now(), EVENTUAL);
+    return rows!.map((e) => deserializeV8(e.data));
+  };
+  assert.deepEqual(await first("b"), ["bee"]);
+  let reads = t.via.reads;
+  assert.deepEqual(await first("b"), ["bee"]);
+  assert.equal(t.via.reads, reads, "k exists: its cached entry is the first entry from k");
+  // "a" is absent: the answer is the next key, which the cache does not hold; the core answers, every
+  // time, but what it said about "a" itself is kept for point reads.
+  assert.deepEqual(await first("a"), ["bee"]);
+  assert.deepEqual(await first("a"), ["bee"]);
+  assert.equal(t.via.reads, reads + 2);
+  reads = t.via.reads;
+  assert.equal(await t.read("a", EVENTUAL), null);
+  assert.equal(t.via.reads, reads, "absence learnt from the range read");
+  // Invalidated like any cached key.
+  await t.write(t.core, "b", "bee2");
+  await t.cached.caughtUp();
+  assert.deepEqual(await first("b"), ["bee2"]);
+  // Reverse, or more than one entry: the core answers.
+  reads = t.via.reads;
+  await t.cached.read(t.ns.id, [{ ...from("b")[0]!, reverse: true }], t.clock.now(), EVENTUAL);
+  await t.cached.read(t.ns.id, [{ ...from("b")[0]!, limit: 2 }], t.clock.now(), EVENTUAL);
+  assert.equal(t.via.reads, reads + 2);
+  await t.close();
+});

@@ -16,7 +16,8 @@
  *   reached its end then. While the feed is cut that stops after `maxAgeMs`, and reads go to the core
  *   (which fails them if it is down too): nothing older than the bound is served.
  *
- * A read of several ranges, or of a range that is not one key, goes to the core as one snapshot.
+ * A read of several ranges, or of a range that is not one key (or the first entry from one key, as
+ * @deno/kv reads a key), goes to the core as one snapshot.
  *
  * @example
  * const backend = await CachedBackend.open(new CoreBackend(url, token), { maxBytes: 64 << 20 });
@@ -50,6 +51,17 @@ export const FEED_DEGRADED =
 
 /** A cursor past any real versionstamp: reading the feed after it returns only the latest versionstamp. */
 const PAST_THE_END = versionstampFromCounter(BigInt(Number.MAX_SAFE_INTEGER));
+
+/**
+ * The reads the cache can answer: a point read of one key (`[k, k‖00)`, what Deno's `get` and our APIs
+ * send), or the first entry from a key onwards (`[k, end)`, limit 1, forward: what @deno/kv's `get`
+ * sends, filtering the answer for k itself).
+ */
+function cacheableShape(range: ReadRange): "point" | "first" | null {
+  if (range.keysOnly) return null;
+  if (isPointRange(range)) return "point";
+  return range.limit === 1 && !range.reverse && compareBytes(range.start, range.end) < 0 ? "first" : null;
+}
 
 export class CachedBackend implements Backend {
   readonly kind: Backend["kind"];
@@ -117,16 +129,20 @@ export class CachedBackend implements Backend {
 
   async read(namespaceId: string, ranges: readonly ReadRange[], now: number, options?: ReadOptions): Promise<Entry[][]> {
     const range = ranges.length === 1 ? ranges[0]! : null;
-    if (!range || range.keysOnly || !isPointRange(range)) return this.inner.read(namespaceId, ranges, now);
+    const shape = range ? cacheableShape(range) : null;
+    if (!range || !shape) return this.inner.read(namespaceId, ranges, now);
+    // "The first entry from k" is k's entry when k exists; when it does not, the answer is some later
+    // key the cache does not hold, so only a present entry answers that shape.
+    const usable = (hit: CachedRead | undefined) => (hit && (shape === "point" || hit.entry !== null) ? hit : undefined);
     if (options?.consistency === "eventual") {
-      const hit = this.#live(namespaceId, range.start, now);
+      const hit = usable(this.#live(namespaceId, range.start, now));
       const maxAge = options.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
       if (hit && this.#clock.now() - Math.max(this.#currentAt, hit.fetchedAt) <= maxAge) return this.#serve(hit);
     } else {
       // Read-index: the cache may answer only if it has applied every commit the core had made by now.
       const { latest } = await this.inner.changes(PAST_THE_END, 1);
       if (compareBytes(this.#applied, latest) >= 0) {
-        const hit = this.#live(namespaceId, range.start, now);
+        const hit = usable(this.#live(namespaceId, range.start, now));
         if (hit) return this.#serve(hit);
       }
     }
@@ -139,7 +155,9 @@ export class CachedBackend implements Backend {
       this.cache.abandonFill(fill);
       throw e;
     }
-    this.cache.finishFill(fill, range.start, rows[0]?.[0] ?? null);
+    // Either shape tells whether k exists: the first entry from k is k's own, or k has none.
+    const first = rows[0]?.[0] ?? null;
+    this.cache.finishFill(fill, range.start, first && compareBytes(first.key, range.start) === 0 ? first : null);
     return rows;
   }
 

@@ -41,7 +41,17 @@ export interface ServerConfig {
    * Backend call forwarded to the core with `token` (src/client/core-backend.ts), clients' tokens
    * checked against the core (src/auth/remote-tokens.ts), the core's account id answered.
    */
-  edgeOf?: { url: string; token: string; cacheBytes?: number; feedPollMs?: number };
+  edgeOf?: {
+    url: string;
+    token: string;
+    cacheBytes?: number;
+    feedPollMs?: number;
+    /**
+     * The core's URL as KV Connect clients reach it, when it differs from `url` (which the edge uses):
+     * listed as the strong endpoint in the metadata exchange. Default `url`.
+     */
+    publicUrl?: string;
+  };
   /** With a store: must match the store's account id, or is stored as it when the store has none yet. */
   accountId?: string;
   /** With a store: replaces the store's admin token (its hash) for every server on it. */
@@ -196,7 +206,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     limits: { maxBodyBytes: config.maxBodyBytes ?? 100 * 1024 * 1024 },
     ...(audit ? { audit } : {}),
   };
-  const routes = [...builtinRoutes(config.kvConnect), ...(config.routes ?? [])];
+  // An edge sends KV Connect clients to its core for writes and strong reads, to itself for eventual ones.
+  const kvConnect = edge ? { ...config.kvConnect, strongEndpoint: edge.publicUrl ?? edge.url } : config.kvConnect;
+  const routes = [...builtinRoutes(kvConnect), ...(config.routes ?? [])];
   const handler = createApp(deps, routes, { ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}), log });
   let listener: Listener;
   let address;

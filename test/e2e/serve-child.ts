@@ -31,6 +31,8 @@ export interface ChildServerOptions {
   adminToken: string;
   accountId?: string;
   durability?: "fsync" | "process";
+  /** Start an edge node of the core at `url`, acting with `token` (dataDir, store, adminToken and durability are then not passed). */
+  edgeOf?: { url: string; token: string };
   /** How long to wait for the banner. Default 30 s (a loaded machine starts Node slowly). */
   startTimeoutMs?: number;
   /** Extra Node options for the child (e.g. `--cpu-prof`, `--import` of a probe), before the script. */
@@ -40,6 +42,7 @@ export interface ChildServerOptions {
 }
 
 export function startChildServer(options: ChildServerOptions): Promise<ChildServer> {
+  const store = options.store ? ["--store", options.store] : ["--data", options.dataDir];
   const args = [
     "--no-warnings=ExperimentalWarning",
     ...(options.nodeArgs ?? []),
@@ -47,12 +50,10 @@ export function startChildServer(options: ChildServerOptions): Promise<ChildServ
     "serve",
     "--port",
     "0",
-    ...(options.store ? ["--store", options.store] : ["--data", options.dataDir]),
-    "--admin-token",
-    options.adminToken,
-    "--durability",
-    options.durability ?? "fsync",
-    ...(options.accountId ? ["--account-id", options.accountId] : []),
+    ...(options.edgeOf
+      ? ["--edge-of", options.edgeOf.url, "--token", options.edgeOf.token]
+      : [...store, "--admin-token", options.adminToken, "--durability", options.durability ?? "fsync"]),
+    ...(options.accountId && !options.edgeOf ? ["--account-id", options.accountId] : []),
   ];
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } });
   let out = "";

@@ -6,6 +6,9 @@
  *   first use by a token that may create namespaces): the metadata exchange (./metadata.ts). The token
  *   handed back is the caller's own API token, so revoking it cuts the data path at once.
  * - `POST /kv-connect/<namespace id>/{snapshot_read,atomic_write,watch}`: the data path (./wire.ts).
+ * - `POST /kv-connect/<namespace id>/eventual/{snapshot_read,watch}`: the eventual endpoint. Reads there
+ *   are eventual (an edge may answer them from its cache, `read_is_strongly_consistent` false). An edge
+ *   (`strongEndpoint` set) lists it in its metadata with its core as the strong endpoint.
  * - `POST /kv-connect/<namespace id>/queue/{listen,ack,nack}`: OpenKV's queue extension
  *   (proto/openkv-queue.proto, ./queue-leases.ts).
  *
@@ -36,6 +39,13 @@ export interface KvConnectOptions {
   metadataTtlMs?: number;
   /** How long a remote queue listener may take to ack a message. Default 50 s (under the engine's 60 s lease). */
   queueLeaseMs?: number;
+  /**
+   * On an edge node: the public base URL of its core (e.g. `https://core.example:8787`). The metadata
+   * then lists the core as the strong endpoint and this server's eventual path as the eventual one.
+   */
+  strongEndpoint?: string;
+  /** How old an eventual KV Connect read may be, in ms. Default 60 s (Workers KV's cacheTtl). */
+  eventualMaxAgeMs?: number;
 }
 
 const PROTOBUF = "application/x-protobuf";
@@ -176,7 +186,28 @@ export function kvConnectRoutes(options: KvConnectOptions = {}): Route[] {
   const metadata = async (ctx: RouteContext) => {
     const version = negotiateVersion(parseJson(await readBody(ctx.req, 64 * 1024), "metadata request"));
     const expiresAt = ctx.deps.clock.now() + metadataTtlMs;
-    sendJson(ctx.res, 200, databaseMetadata(ctx.namespace!, version, callerToken(ctx.req), expiresAt, origin(ctx.req)));
+    sendJson(ctx.res, 200, databaseMetadata(ctx.namespace!, version, callerToken(ctx.req), expiresAt, origin(ctx.req), options.strongEndpoint));
+  };
+  const eventual = { consistency: "eventual", ...(options.eventualMaxAgeMs === undefined ? {} : { maxAgeMs: options.eventualMaxAgeMs }) } as const;
+
+  const watch = async (ctx: RouteContext) => {
+    const keys = decodeWatch(await body(ctx));
+    const feed = ctx.deps.engine.watch(ctx.namespace!.id, keys);
+    // Every frame reports every key as changed, with its current entry: the protocol allows it (the
+    // clients compare versionstamps), and Deno 2.9.6 reads a `changed: false` key as absent.
+    const allChanged = keys.map(() => true);
+    await stream(
+      ctx,
+      keepAliveMs,
+      async (write, closed) => {
+        for (;;) {
+          const rows = await feed.next();
+          if (rows === null || closed()) return;
+          await write(encodeWatchOutput(rows, allChanged));
+        }
+      },
+      () => feed.stop(),
+    );
   };
 
   return [
@@ -208,32 +239,21 @@ export function kvConnectRoutes(options: KvConnectOptions = {}): Route[] {
         sendProtobuf(ctx.res, encodeAtomicWriteOutput(await ctx.deps.engine.atomic(ctx.namespace!.id, write)));
       },
     },
+    { ...base, method: "POST", path: "/kv-connect/:namespace/watch", access: "read", namespace: ns, handle: watch },
     {
       ...base,
       method: "POST",
-      path: "/kv-connect/:namespace/watch",
+      path: "/kv-connect/:namespace/eventual/snapshot_read",
       access: "read",
       namespace: ns,
+      kind: "read",
       handle: async (ctx) => {
-        const keys = decodeWatch(await body(ctx));
-        const feed = ctx.deps.engine.watch(ctx.namespace!.id, keys);
-        // Every frame reports every key as changed, with its current entry: the protocol allows it (the
-        // clients compare versionstamps), and Deno 2.9.6 reads a `changed: false` key as absent.
-        const allChanged = keys.map(() => true);
-        await stream(
-          ctx,
-          keepAliveMs,
-          async (write, closed) => {
-            for (;;) {
-              const rows = await feed.next();
-              if (rows === null || closed()) return;
-              await write(encodeWatchOutput(rows, allChanged));
-            }
-          },
-          () => feed.stop(),
-        );
+        const ranges = decodeSnapshotRead(await body(ctx));
+        sendProtobuf(ctx.res, encodeSnapshotReadOutput(await ctx.deps.engine.read(ctx.namespace!.id, ranges, eventual), false));
       },
     },
+    // @deno/kv watches through the eventual endpoint; a watch is as current as the node's feed either way.
+    { ...base, method: "POST", path: "/kv-connect/:namespace/eventual/watch", access: "read", namespace: ns, handle: watch },
     {
       ...base,
       method: "POST",

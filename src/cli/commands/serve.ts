@@ -39,6 +39,11 @@ Options:
                        OPENKV_EDGE_TOKEN); give it at least the rights of the clients it serves
   --cache-bytes N      With --edge-of: memory for cached reads, in bytes (default 67108864 = 64 MiB;
                        0 turns the cache off: every read goes to the core)
+  --core-public-url URL
+                       With --edge-of: the core's URL as KV Connect clients reach it, when it is not
+                       the --edge-of URL (default; or env OPENKV_CORE_PUBLIC_URL). The metadata
+                       exchange lists it as the strong endpoint (writes, strong reads, and every call
+                       of Deno's own client) and this edge as the eventual one (@deno/kv's eventual reads)
   --encryption-key-file FILE
                        Encrypt values, metadata and queue payloads at rest with the 256-bit key in FILE
                        (base64, e.g. from \`openssl rand -base64 32\`; or env OPENKV_ENCRYPTION_KEY)
@@ -75,6 +80,7 @@ export const serveCommand: RawCommandDefinition = {
         "edge-of": { type: "string" },
         token: { type: "string" },
         "cache-bytes": { type: "string" },
+        "core-public-url": { type: "string" },
         help: { type: "boolean", default: false },
       },
     });
@@ -111,6 +117,7 @@ export const serveCommand: RawCommandDefinition = {
     }
     const edgeOf = values["edge-of"] ?? (ctx.env.OPENKV_EDGE_OF || undefined);
     const edgeToken = values.token ?? (ctx.env.OPENKV_EDGE_TOKEN || undefined);
+    const corePublicUrl = values["core-public-url"] ?? (ctx.env.OPENKV_CORE_PUBLIC_URL || undefined);
     if (edgeOf !== undefined) {
       if (!/^https?:\/\/[^/]/.test(edgeOf)) {
         ctx.stderr.write(`Invalid --edge-of "${edgeOf}": use the core's URL, e.g. http://core.internal:8787\n`);
@@ -127,10 +134,17 @@ export const serveCommand: RawCommandDefinition = {
           return 1;
         }
       }
+      if (corePublicUrl !== undefined && !/^https?:\/\/[^/]/.test(corePublicUrl)) {
+        ctx.stderr.write(`Invalid --core-public-url "${corePublicUrl}": use the core's URL as clients reach it, e.g. https://core.example.com\n`);
+        return 1;
+      }
       if (values["cache-bytes"] !== undefined && !/^\d+$/.test(values["cache-bytes"])) {
         ctx.stderr.write(`Invalid --cache-bytes "${values["cache-bytes"]}": use a number of bytes (0 turns the cache off).\n`);
         return 1;
       }
+    } else if (values["core-public-url"] !== undefined) {
+      ctx.stderr.write("--core-public-url names an edge node's core for KV Connect clients: it goes with --edge-of.\n");
+      return 1;
     } else if (values["cache-bytes"] !== undefined) {
       ctx.stderr.write("--cache-bytes sizes an edge node's cache: it goes with --edge-of.\n");
       return 1;
@@ -155,7 +169,7 @@ export const serveCommand: RawCommandDefinition = {
         host: values.host!,
         port,
         dataDir: values.memory || store || edgeOf ? null : values.data!,
-        ...(edgeOf ? { edgeOf: { url: edgeOf, token: edgeToken!, ...(values["cache-bytes"] !== undefined ? { cacheBytes: Number(values["cache-bytes"]) } : {}) } } : {}),
+        ...(edgeOf ? { edgeOf: { url: edgeOf, token: edgeToken!, ...(values["cache-bytes"] !== undefined ? { cacheBytes: Number(values["cache-bytes"]) } : {}), ...(corePublicUrl ? { publicUrl: corePublicUrl } : {}) } } : {}),
         ...(store ? { store } : {}),
         ...(values["account-id"] ? { accountId: values["account-id"] } : {}),
         ...(adminToken ? { adminToken } : {}),

@@ -11,7 +11,7 @@ export type ProtocolVersion = (typeof SUPPORTED_VERSIONS)[number];
 export interface DatabaseMetadata {
   version: ProtocolVersion;
   databaseId: string;
-  endpoints: { url: string; consistency: "strong" }[];
+  endpoints: { url: string; consistency: "strong" | "eventual" }[];
   token: string;
   expiresAt: string;
 }
@@ -32,6 +32,11 @@ export function endpointPath(namespace: NamespaceInfo): string {
   return `/kv-connect/${namespace.id}`;
 }
 
+/** The path of a namespace's eventual endpoint: reads there may be answered from an edge's cache. */
+export function eventualEndpointPath(namespace: NamespaceInfo): string {
+  return `${endpointPath(namespace)}/eventual`;
+}
+
 /** The highest protocol version both sides speak. */
 export function negotiateVersion(body: unknown): ProtocolVersion {
   const supported = (body as { supportedVersions?: unknown } | null)?.supportedVersions;
@@ -48,13 +53,31 @@ export function negotiateVersion(body: unknown): ProtocolVersion {
 /**
  * The response body. `origin` (e.g. `http://127.0.0.1:8787`) is only used for version 1, whose endpoint
  * URLs must be absolute; versions 2 and 3 get a URL relative to the metadata URL.
+ *
+ * `strongBase` is set on an edge node: the public URL of its core. The core is then listed as the
+ * `strong` endpoint (writes, strong reads; Deno's own client sends everything there) and this server's
+ * eventual path as the `eventual` one (@deno/kv sends eventual reads and watch there). Strong comes
+ * first: clients that look only for "the first strong endpoint" must find the core.
  */
-export function databaseMetadata(namespace: NamespaceInfo, version: ProtocolVersion, token: string, expiresAt: number, origin: string): DatabaseMetadata {
-  const path = endpointPath(namespace);
+export function databaseMetadata(
+  namespace: NamespaceInfo,
+  version: ProtocolVersion,
+  token: string,
+  expiresAt: number,
+  origin: string,
+  strongBase?: string,
+): DatabaseMetadata {
+  const local = (path: string) => (version === 1 ? origin + path : path);
+  const endpoints: DatabaseMetadata["endpoints"] = strongBase
+    ? [
+        { url: strongBase.replace(/\/+$/, "") + endpointPath(namespace), consistency: "strong" },
+        { url: local(eventualEndpointPath(namespace)), consistency: "eventual" },
+      ]
+    : [{ url: local(endpointPath(namespace)), consistency: "strong" }];
   return {
     version,
     databaseId: databaseIdOf(namespace.id),
-    endpoints: [{ url: version === 1 ? origin + path : path, consistency: "strong" }],
+    endpoints,
     token,
     expiresAt: new Date(expiresAt).toISOString(),
   };

@@ -104,14 +104,18 @@ export function decodeSnapshotRead(body: Uint8Array): ReadRange[] {
   });
 }
 
-/** Server: every read is strongly consistent and successful (Deno throws otherwise). */
-export function encodeSnapshotReadOutput(rows: readonly (readonly Entry[])[]): Uint8Array {
+/**
+ * Server: every read is successful, and strongly consistent (Deno throws otherwise) unless `strong` is
+ * false: a read an edge may have answered from its cache (the eventual endpoint; @deno/kv accepts that
+ * for eventual reads only).
+ */
+export function encodeSnapshotReadOutput(rows: readonly (readonly Entry[])[], strong = true): Uint8Array {
   return toBinary(
     SnapshotReadOutputSchema,
     create(SnapshotReadOutputSchema, {
       ranges: rows.map((values) => ({ values: values.map(entryToProto) })),
       readDisabled: false,
-      readIsStronglyConsistent: true,
+      readIsStronglyConsistent: strong,
       status: SnapshotReadStatus.SR_SUCCESS,
     }),
   );

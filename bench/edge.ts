@@ -1,0 +1,176 @@
+/**
+ * `npm run bench:edge`: a core (SQLite) and two edges, each a real `openkv serve` child process on 127.0.0.1.
+ *
+ * (a) write → visible: a writer sets a hot key on the core (Cloudflare REST v4 PUT) every `--spacing` ms,
+ *     `--writes` times; one reader per edge polls the key back-to-back (REST v4 GET: eventual, served from
+ *     the edge's cache). Reported: p50 / p99 / max of (first time an edge answered the new value) − (the
+ *     core's acknowledgement of the write), per edge. 0 when the edge showed it before the ack arrived.
+ * (b) hot GET: autocannon, 50 connections, on REST v4 GET of the hot key, against edge 1 and against the
+ *     core in the same run; the ratio edge ÷ core.
+ * (c) Deno's own client (node_modules/.bin/deno): sequential `kv.get` latency with the edge's KV Connect
+ *     URL and with the core's, in the same run (Deno sends every call to the strong endpoint, the core).
+ *
+ * Options: --writes N (default 1000), --spacing MS (default 7), --seconds N (per autocannon run, default 5),
+ * --deno-gets N (default 500; 0 skips (c)).
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import autocannon from "autocannon";
+import { startChildServer, type ChildServer } from "../test/e2e/serve-child.ts";
+
+const { values } = parseArgs({
+  options: {
+    writes: { type: "string", default: "1000" },
+    spacing: { type: "string", default: "7" },
+    seconds: { type: "string", default: "5" },
+    "deno-gets": { type: "string", default: "500" },
+  },
+});
+const WRITES = Number(values.writes);
+const SPACING = Number(values.spacing);
+const SECONDS = Number(values.seconds);
+const DENO_GETS = Number(values["deno-gets"]);
+const TOKEN = "okv_bench_edge_admin_token_0123456789";
+const ACCOUNT = "0123456789abcdef0123456789abcdef";
+const root = join(import.meta.dirname, "..");
+const dir = mkdtempSync(join(tmpdir(), "openkv-bench-edge-"));
+const servers: ChildServer[] = [];
+const auth = { authorization: `Bearer ${TOKEN}` };
+const load0 = loadavg();
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+const fmt = (ms: number) => ms.toFixed(1);
+
+try {
+  const core = await startChildServer({ dataDir: join(dir, "core"), adminToken: TOKEN, accountId: ACCOUNT, durability: "fsync" });
+  servers.push(core);
+  const edges = [await startChildServer({ dataDir: "", adminToken: "", edgeOf: { url: core.url, token: TOKEN } })];
+  servers.push(edges[0]!);
+  edges.push(await startChildServer({ dataDir: "", adminToken: "", edgeOf: { url: core.url, token: TOKEN } }));
+  servers.push(edges[1]!);
+  const list = (await (await fetch(`${core.url}/client/v4/accounts/${ACCOUNT}/storage/kv/namespaces`, { headers: auth })).json()) as { result: { id: string; title: string }[] };
+  const ns = list.result.find((n) => n.title === "default")!.id;
+  const valueUrl = (server: ChildServer) => `${server.url}/client/v4/accounts/${ACCOUNT}/storage/kv/namespaces/${ns}/values/hot`;
+  const put = async (value: string) => {
+    const res = await fetch(valueUrl(core), { method: "PUT", headers: { ...auth, "content-type": "text/plain" }, body: value });
+    if (res.status !== 200) throw new Error(`PUT answered ${res.status}: ${await res.text()}`);
+    await res.arrayBuffer();
+  };
+  await put("0");
+
+  // (a) write → visible
+  process.stderr.write(`bench: ${WRITES} writes on the core, one every ${SPACING} ms, polled on two edges…\n`);
+  const acked: number[] = [];
+  const seen = edges.map(() => new Map<number, number>());
+  let writing = true;
+  const polls = edges.map((edge, i) =>
+    (async () => {
+      let n = 0;
+      while (writing) {
+        const res = await fetch(valueUrl(edge), { headers: auth });
+        const at = performance.now();
+        const text = await res.text();
+        if (res.status !== 200) throw new Error(`edge GET answered ${res.status}: ${text}`);
+        const v = Number(text);
+        if (v > n) {
+          // Values only grow: a jump past several writes saw each of them at this moment.
+          for (let k = n + 1; k <= v; k++) seen[i]!.set(k, at);
+          n = v;
+        } else if (v < n) throw new Error(`edge ${i + 1} went back in time: ${v} after ${n}`);
+        n = Math.max(n, v);
+      }
+    })(),
+  );
+  for (let n = 1; n <= WRITES; n++) {
+    const started = performance.now();
+    await put(String(n));
+    acked[n] = performance.now();
+    const rest = SPACING - (acked[n]! - started);
+    if (rest > 0) await new Promise((r) => setTimeout(r, rest));
+  }
+  // Let the readers see the last write, then stop them.
+  const deadline = performance.now() + 5000;
+  while (seen.some((m) => !m.has(WRITES)) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  writing = false;
+  await Promise.all(polls);
+
+  const visibility = seen.map((m) => {
+    const lags: number[] = [];
+    let missing = 0;
+    for (let n = 1; n <= WRITES; n++) {
+      const at = m.get(n);
+      if (at === undefined) missing++;
+      else lags.push(Math.max(0, at - acked[n]!));
+    }
+    lags.sort((a, b) => a - b);
+    return { p50: quantile(lags, 0.5), p99: quantile(lags, 0.99), max: lags[lags.length - 1]!, missing };
+  });
+
+  // (b) hot GET, edge against core
+  const measure = async (url: string) => {
+    const r = await autocannon({ url, connections: 50, duration: SECONDS, headers: auth });
+    return { rps: r.requests.average, p99: r.latency.p99, errors: r.errors + r.non2xx };
+  };
+  process.stderr.write("bench: hot GET on the core…\n");
+  const onCore = await measure(valueUrl(core));
+  process.stderr.write("bench: hot GET on edge 1…\n");
+  const onEdge = await measure(valueUrl(edges[0]!));
+
+  // (c) Deno's own client through the edge URL and the core URL
+  let deno: { core: { p50: number; p99: number }; edge: { p50: number; p99: number } } | null = null;
+  const denoBin = join(root, "node_modules/.bin/deno");
+  if (DENO_GETS > 0 && existsSync(denoBin)) {
+    const run = (url: string) => {
+      process.stderr.write(`bench: Deno kv.get ×${DENO_GETS} via ${url}…\n`);
+      const out = spawnSync(denoBin, ["run", "--unstable-kv", "-A", join(root, "bench/deno-get.deno.ts"), `${url}/kv-connect/default`, String(DENO_GETS)], {
+        encoding: "utf8",
+        env: { ...process.env, DENO_KV_ACCESS_TOKEN: TOKEN },
+      });
+      if (out.status !== 0) throw new Error(out.stderr);
+      return JSON.parse(out.stdout) as { p50: number; p99: number };
+    };
+    deno = { core: run(core.url), edge: run(edges[0]!.url) };
+  }
+
+  const load1 = loadavg();
+  console.log(`\nMachine load average (1/5/15 min) before: ${load0.map((l) => l.toFixed(2)).join(" ")}, after: ${load1.map((l) => l.toFixed(2)).join(" ")}\n`);
+  console.log(
+    [
+      `| write → visible on an edge (${WRITES} writes, one per ${SPACING} ms) | p50 ms | p99 ms | max ms | never seen |`,
+      "|---|---:|---:|---:|---:|",
+      ...visibility.map((v, i) => `| edge ${i + 1} | ${fmt(v.p50)} | ${fmt(v.p99)} | ${fmt(v.max)} | ${v.missing} |`),
+    ].join("\n"),
+  );
+  const r = (n: number) => Math.round(n).toLocaleString("en-US");
+  console.log(
+    "\n" +
+      [
+        "| hot GET, REST v4 value (50 connections) | req/s | p99 ms | errors |",
+        "|---|---:|---:|---:|",
+        `| core (SQLite) — baseline | ${r(onCore.rps)} | ${onCore.p99} | ${onCore.errors} |`,
+        `| edge 1 (cache) | ${r(onEdge.rps)} | ${onEdge.p99} | ${onEdge.errors} |`,
+        `| **edge ÷ core** | **${(onEdge.rps / onCore.rps).toFixed(2)}×** | | |`,
+      ].join("\n"),
+  );
+  if (deno) {
+    console.log(
+      "\n" +
+        [
+          `| Deno's own client, sequential kv.get ×${DENO_GETS} | p50 ms | p99 ms |`,
+          "|---|---:|---:|",
+          `| openKv(core URL) — baseline | ${fmt(deno.core.p50)} | ${fmt(deno.core.p99)} |`,
+          `| openKv(edge URL) | ${fmt(deno.edge.p50)} | ${fmt(deno.edge.p99)} |`,
+          `| edge ÷ core (p50) | ${(deno.edge.p50 / deno.core.p50).toFixed(2)}× | |`,
+        ].join("\n"),
+    );
+  }
+} finally {
+  await Promise.all(servers.reverse().map((s) => s.stop()));
+  rmSync(dir, { recursive: true, force: true });
+}
