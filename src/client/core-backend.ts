@@ -113,7 +113,11 @@ export class CoreBackend implements Backend {
     // with one that works, which is the operator's to fix — said so, naming nothing secret.
     if (res.status === 401) throw new KvError("unavailable", `The core refused this edge's token (${message})`);
     if (res.status === 503) throw new KvError("unavailable", CORE_UNAVAILABLE);
-    // 403: the edge's token allows less than the client's (a misconfigured edge), logged as internal.
+    // The edge's token allows less than the client's: a misconfigured edge. The client gets a 403 that
+    // says so (and the edge logs it), not a bare 500.
+    if (res.status === 403) {
+      throw new KvError("forbidden", `The core refused this edge's token for that (${message}): start the edge with a token that allows what its clients do.`);
+    }
     throw new Error(`The core refused ${op} from this edge: ${res.status} ${message}`);
   }
 

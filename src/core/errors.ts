@@ -31,6 +31,8 @@ export const KV_ERROR_CODES = [
    * applied. Never answered as success, never retried by us; the caller reads before retrying.
    */
   "outcome_unknown",
+  /** The store refused the caller's token for this (an edge whose own token allows less than its client's). */
+  "forbidden",
 ] as const;
 
 export type KvErrorCode = (typeof KV_ERROR_CODES)[number];

@@ -57,10 +57,11 @@ export const KV_ERROR_STATUS: StatusTable = {
   // Not the caller's doing, and not safely retried by a client that does not read first: a 500 whose
   // message says what happened and what to do.
   outcome_unknown: 500,
+  forbidden: 403,
 };
 
 /** Codes whose message is answered even though the status is 500 (it names no secret and says what to do). */
-const SAID_ALOUD: ReadonlySet<KvErrorCode> = new Set(["decrypt_failed", "encryption_key", "outcome_unknown", "unavailable"]);
+const SAID_ALOUD: ReadonlySet<KvErrorCode> = new Set(["decrypt_failed", "encryption_key", "outcome_unknown", "unavailable", "forbidden"]);
 
 export interface DescribedError {
   status: number;

@@ -66,6 +66,7 @@ export const KV_CONNECT_STATUS: StatusTable = {
   busy: 503,
   // Nothing was committed: Deno's retry is what we want.
   unavailable: 503,
+  forbidden: 403,
   rate_limited: 429,
   namespace_not_found: 404,
 } as StatusTable;
