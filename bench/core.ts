@@ -19,52 +19,7 @@ import { Engine } from "../src/core/engine.ts";
 import { openBackend } from "../src/storage/index.ts";
 import { openKv } from "../src/index.ts";
 import { runRawSqlite } from "./raw-sqlite.ts";
-import { runWorkload, type KvLike, type Result } from "./workload.ts";
-
-/** The rows of workload.ts as single steps (ops done per call), so that stores can take turns. */
-function steps(kv: KvLike): Record<string, (i: number) => Promise<number>> {
-  const value = { user: "someone", score: 42, tags: ["a", "b"], active: true };
-  return {
-    get: async (i) => ((await kv.get(["get", i % 1000])).value === null ? 0 : 1),
-    "set (1 in flight)": async (i) => (await kv.set(["set1", i], value), 1),
-    "set (100 in flight)": async (i) => {
-      await Promise.all(Array.from({ length: 100 }, (_, j) => kv.set(["set100", i * 100 + j], value)));
-      return 100;
-    },
-    "list 1,000 entries": async () => {
-      let n = 0;
-      for await (const _ of kv.list({ prefix: ["list"] }, { batchSize: 1000 })) n++;
-      return n === 1000 ? 1 : 0;
-    },
-    "atomic sum": async () => (await kv.atomic().sum(["counter"], 1n).commit(), 1),
-  };
-}
-
-/** Each workload on every store in 100 ms turns for `seconds` in all per store; ops/s per store. */
-async function compareInTurns<N extends string>(stores: Record<N, KvLike>, seconds: number): Promise<Record<string, Record<N, number>>> {
-  const names = Object.keys(stores) as N[];
-  const value = { user: "someone", score: 42, tags: ["a", "b"], active: true };
-  for (const name of names) {
-    for (let i = 0; i < 1000; i++) await stores[name].set(["list", i], value);
-    for (let i = 0; i < 1000; i++) await stores[name].set(["get", i], value);
-  }
-  const bySteps = Object.fromEntries(names.map((n) => [n, steps(stores[n])])) as Record<N, ReturnType<typeof steps>>;
-  const out: Record<string, Record<N, number>> = {};
-  for (const row of Object.keys(bySteps[names[0]!])) {
-    const ops = Object.fromEntries(names.map((n) => [n, 0])) as Record<N, number>;
-    const time = Object.fromEntries(names.map((n) => [n, 0])) as Record<N, number>;
-    const counter = Object.fromEntries(names.map((n) => [n, 0])) as Record<N, number>;
-    for (let turn = 0; turn < seconds * 10; turn++) {
-      for (const n of names) {
-        const start = performance.now();
-        while (performance.now() - start < 100) ops[n] += await bySteps[n][row]!(counter[n]++);
-        time[n] += performance.now() - start;
-      }
-    }
-    out[row] = Object.fromEntries(names.map((n) => [n, ops[n] / (time[n] / 1000)])) as Record<N, number>;
-  }
-  return out;
-}
+import { compareInTurns, runWorkload, type KvLike, type Result } from "./workload.ts";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "1.5" }, "encryption-only": { type: "boolean", default: false } } });
 const seconds = Number(values.seconds);
