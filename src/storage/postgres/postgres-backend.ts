@@ -17,21 +17,18 @@
  * visible and unacknowledged — so that batch fails with `outcome_unknown`, never with success, and is
  * never retried here.
  */
-import type { Pool, QueryConfig, QueryResult } from "pg";
+import type { Pool, PoolClient, QueryConfig, QueryResult } from "pg";
 import { executeAtomic, TX_SETTINGS, type AppliedWrite, type TxView } from "../../core/atomic.ts";
 import type { Backend, BatchItem, ChangePage, DumpRecord, ExpiredKey, MessageReseal, Reseal } from "../../core/backend.ts";
 import { packKeys, unpackKeys } from "../../core/changes.ts";
 import { KvError } from "../../core/errors.ts";
-import { bytesToHex, hexToBytes, keyId } from "../../core/keys.ts";
-import type { Entry, Enqueue, NamespaceInfo, QueueMessage, ReadRange, ValueEncoding } from "../../core/types.ts";
+import { bytesToHex, hexToBytes, isPointRange, keyId } from "../../core/keys.ts";
+import type { Entry, Enqueue, NamespaceInfo, QueueMessage, ReadRange } from "../../core/types.ts";
 import { counterFromVersionstamp, versionstampFromCounter } from "../../core/versionstamp.ts";
 import { isConnectionLoss, isPoolEnded, PgConnector, type PrimaryPools } from "./connection.ts";
 import { MIGRATIONS } from "./migrations.ts";
+import { arrayToEntry, encodingCode, rowToEntry, SEALED } from "../entry-codes.ts";
 
-const ENCODING_CODE: Record<ValueEncoding, number> = { v8: 1, le64: 2, bytes: 3 };
-const CODE_ENCODING: Record<number, ValueEncoding> = { 1: "v8", 2: "le64", 3: "bytes" };
-/** Set in `entries.encoding` when the row's value and metadata are sealed (Entry.sealed). */
-const SEALED = 0x10;
 /**
  * pg_advisory_xact_lock keys (class, then the schema's hash: stores in different schemas of one database
  * do not wait for each other): schema migration, and the one node that purges at a time.
@@ -46,19 +43,6 @@ export const CHANGE_CHANNEL = "openkv_changes";
 type Row = Record<string, unknown>;
 
 const asBytes = (b: unknown): Uint8Array => b as Uint8Array;
-
-function rowToEntry(r: Row, key?: Uint8Array): Entry {
-  const code = r.encoding as number;
-  return {
-    key: key ?? asBytes(r.key),
-    data: asBytes(r.value),
-    encoding: CODE_ENCODING[code & ~SEALED]!,
-    versionstamp: asBytes(r.versionstamp),
-    expiresAt: (r.expires_at as number | null) ?? null,
-    metadata: (r.metadata as string | null) ?? null,
-    sealed: (code & SEALED) !== 0,
-  };
-}
 
 function rowToMessage(r: Row, namespaceId: string): QueueMessage {
   return {
@@ -289,14 +273,14 @@ export class PostgresBackend implements Backend {
     });
   }
 
-  /** A short transaction on a pooled connection (not the group-commit writer). */
-  async #transaction<T>(fn: (tx: { query: (text: string, values?: unknown[]) => Promise<QueryResult> }) => Promise<T>): Promise<T> {
+  /** A short transaction on a pooled connection (not the group-commit writer), opened with `begin`. */
+  async #transaction<T>(fn: (tx: PoolClient) => Promise<T>, begin = "BEGIN"): Promise<T> {
     return this.#query(async (pool) => {
       const client = await pool.connect();
       let broken = false;
       try {
-        await client.query("BEGIN");
-        const result = await fn({ query: (text, values) => client.query(text, values) });
+        await client.query(begin);
+        const result = await fn(client);
         await client.query("COMMIT");
         return result;
       } catch (e) {
@@ -314,23 +298,11 @@ export class PostgresBackend implements Backend {
   async read(namespaceId: string, ranges: readonly ReadRange[], now: number): Promise<Entry[][]> {
     if (ranges.length === 1) return [await this.#query((pool) => scan(pool, namespaceId, ranges[0]!, now))];
     // Several ranges share one snapshot.
-    return this.#query(async (pool) => {
-      const client = await pool.connect();
-      let broken = false;
-      try {
-        await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-        const out: Entry[][] = [];
-        for (const r of ranges) out.push(await scan(client, namespaceId, r, now));
-        await client.query("COMMIT");
-        return out;
-      } catch (e) {
-        broken = isConnectionLoss(e);
-        if (!broken) await client.query("ROLLBACK").catch(() => {});
-        throw e;
-      } finally {
-        client.release(broken);
-      }
-    });
+    return this.#transaction(async (client) => {
+      const out: Entry[][] = [];
+      for (const r of ranges) out.push(await scan(client, namespaceId, r, now));
+      return out;
+    }, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
   }
 
   async count(namespaceId: string, start: Uint8Array, end: Uint8Array, now: number): Promise<number> {
@@ -424,7 +396,7 @@ export class PostgresBackend implements Backend {
           send({
             name: "okv_put_one",
             text: SQL.putOne,
-            values: [b.ns, b.key, e.data, ENCODING_CODE[e.encoding] | (e.sealed ? SEALED : 0), e.versionstamp, e.expiresAt, e.metadata],
+            values: [b.ns, b.key, e.data, encodingCode(e), e.versionstamp, e.expiresAt, e.metadata],
           });
         }
         const puts = [...staged.values()].filter((s) => s.entry !== null && s.entry.data.byteLength <= BIG_VALUE_BYTES);
@@ -436,7 +408,7 @@ export class PostgresBackend implements Backend {
             puts.map((s) => s.ns),
             puts.map((s) => s.key),
             puts.map((s) => s.entry!.data),
-            puts.map((s) => ENCODING_CODE[s.entry!.encoding] | (s.entry!.sealed ? SEALED : 0)),
+            puts.map((s) => encodingCode(s.entry!)),
             puts.map((s) => s.entry!.versionstamp),
             puts.map((s) => s.entry!.expiresAt),
             puts.map((s) => s.entry!.metadata),
@@ -696,7 +668,7 @@ export class PostgresBackend implements Backend {
               e.map(() => ns),
               e.map((x) => x.key),
               e.map((x) => x.data),
-              e.map((x) => ENCODING_CODE[x.encoding] | (x.sealed ? SEALED : 0)),
+              e.map((x) => encodingCode(x)),
               e.map((x) => x.versionstamp),
               e.map((x) => x.expiresAt),
               e.map((x) => x.metadata),
@@ -780,13 +752,6 @@ function unavailable(display: string, cause: unknown): KvError {
   return new KvError("unavailable", `The PostgreSQL store at ${display} is unavailable (${why}); retry shortly.`, { cause });
 }
 
-function isPointRange(r: ReadRange): boolean {
-  const { start, end } = r;
-  if (end.length !== start.length + 1 || end[start.length] !== 0) return false;
-  for (let i = 0; i < start.length; i++) if (start[i] !== end[i]) return false;
-  return true;
-}
-
 async function scan(q: Pool | { query: Pool["query"] }, namespaceId: string, r: ReadRange, now: number): Promise<Entry[]> {
   if (isPointRange(r) && !r.keysOnly) {
     const res = await q.query({ name: "okv_point", text: SQL.pointGet, values: [namespaceId, r.start, now] });
@@ -796,20 +761,6 @@ async function scan(q: Pool | { query: Pool["query"] }, namespaceId: string, r: 
   // Rows as arrays: no object with named keys to build per row before the Entry.
   const res = await q.query({ name, text, values: [namespaceId, r.start, r.end, now, r.limit], rowMode: "array" });
   return (res.rows as unknown as unknown[][]).map(arrayToEntry);
-}
-
-/** A scan row (key, value, encoding, versionstamp, expires_at, metadata) as an Entry. */
-function arrayToEntry(r: unknown[]): Entry {
-  const code = r[2] as number;
-  return {
-    key: r[0] as Uint8Array,
-    data: r[1] as Uint8Array,
-    encoding: CODE_ENCODING[code & ~SEALED]!,
-    versionstamp: r[3] as Uint8Array,
-    expiresAt: (r[4] as number | null) ?? null,
-    metadata: (r[5] as string | null) ?? null,
-    sealed: (code & SEALED) !== 0,
-  };
 }
 
 /** `entries` in runs of at most `bytes` of values (at least one each): one statement per run. */

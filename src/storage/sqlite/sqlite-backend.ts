@@ -11,10 +11,11 @@ import { executeAtomic, type AppliedWrite, type TxView } from "../../core/atomic
 import type { Backend, BatchItem, ChangePage, DumpRecord, ExpiredKey, MessageReseal, Reseal } from "../../core/backend.ts";
 import { packKeys, unpackKeys } from "../../core/changes.ts";
 import { KvError } from "../../core/errors.ts";
-import { bytesToHex, hexToBytes } from "../../core/keys.ts";
-import type { Entry, NamespaceInfo, QueueMessage, ReadRange, ValueEncoding } from "../../core/types.ts";
+import { bytesToHex, hexToBytes, isPointRange } from "../../core/keys.ts";
+import type { Entry, NamespaceInfo, QueueMessage, ReadRange } from "../../core/types.ts";
 import { counterFromVersionstamp, versionstampFromCounter } from "../../core/versionstamp.ts";
 import { INLINE_VALUE_BYTES, MIGRATIONS } from "./migrations.ts";
+import { arrayToEntry, encodingCode, rowToEntry, SEALED, storedEntry } from "../entry-codes.ts";
 
 export type Durability = "fsync" | "process";
 
@@ -22,43 +23,7 @@ export interface SqliteBackendOptions {
   durability?: Durability;
 }
 
-const ENCODING_CODE: Record<ValueEncoding, number> = { v8: 1, le64: 2, bytes: 3 };
-const CODE_ENCODING: Record<number, ValueEncoding> = { 1: "v8", 2: "le64", 3: "bytes" };
-/** Set in `entries.encoding` when the row's value and metadata are sealed (Entry.sealed). */
-const SEALED = 0x10;
-
-function encodingCode(e: Entry): number {
-  return ENCODING_CODE[e.encoding] | (e.sealed ? SEALED : 0);
-}
-
 type Row = Record<string, unknown>;
-
-/** A row of `cols` read with setReturnArrays(true): no per-row object with named keys to build. */
-function arrayToEntry(r: unknown[]): Entry {
-  const code = r[2] as number;
-  return {
-    key: r[0] as Uint8Array,
-    data: r[1] as Uint8Array,
-    encoding: CODE_ENCODING[code & ~SEALED]!,
-    versionstamp: r[3] as Uint8Array,
-    expiresAt: (r[4] as number | null) ?? null,
-    metadata: (r[5] as string | null) ?? null,
-    sealed: (code & SEALED) !== 0,
-  };
-}
-
-function toEntry(r: Row): Entry {
-  const code = r.encoding as number;
-  return {
-    key: r.key as Uint8Array,
-    data: r.value as Uint8Array,
-    encoding: CODE_ENCODING[code & ~SEALED]!,
-    versionstamp: r.versionstamp as Uint8Array,
-    expiresAt: (r.expires_at as number | null) ?? null,
-    metadata: (r.metadata as string | null) ?? null,
-    sealed: (code & SEALED) !== 0,
-  };
-}
 
 function toNamespace(r: Row): NamespaceInfo {
   return { id: r.id as string, title: r.title as string, createdAt: r.created_at as number };
@@ -80,13 +45,6 @@ function toMessage(r: Row, namespaceId: string): QueueMessage {
 function arrays(stmt: StatementSync): StatementSync {
   stmt.setReturnArrays(true);
   return stmt;
-}
-
-function isPointRange(r: ReadRange): boolean {
-  const { start, end } = r;
-  if (end.length !== start.length + 1 || end[start.length] !== 0) return false;
-  for (let i = 0; i < start.length; i++) if (start[i] !== end[i]) return false;
-  return true;
 }
 
 function isUniqueViolation(e: unknown): boolean {
@@ -149,6 +107,7 @@ export class SqliteBackend implements Backend {
       feedPruned: p("SELECT value FROM meta WHERE name = 'changes_pruned_through'"),
       feedAgeCut: p("SELECT max(vs) AS vs FROM (SELECT vs, at FROM changes ORDER BY vs LIMIT 10000) WHERE at < ?"),
       feedPrune: p("DELETE FROM changes WHERE vs <= ?"),
+      feedOldest: p("SELECT min(vs) AS vs FROM changes"),
       feedPrunedSet: p("UPDATE meta SET value = max(value, ?) WHERE name = 'changes_pruned_through'"),
       counterSet: p("UPDATE meta SET value = ? WHERE name = 'versionstamp'"),
       expired: p(
@@ -291,18 +250,7 @@ export class SqliteBackend implements Backend {
     if (isPointRange(r) && !r.keysOnly) {
       const row = this.#s.pointGet!.get(ns, r.start, now) as unknown as unknown[] | undefined;
       if (!row) return [];
-      const code = row[1] as number;
-      return [
-        {
-          key: r.start,
-          data: row[0] as Uint8Array,
-          encoding: CODE_ENCODING[code & ~SEALED]!,
-          versionstamp: row[2] as Uint8Array,
-          expiresAt: (row[3] as number | null) ?? null,
-          metadata: (row[4] as string | null) ?? null,
-          sealed: (code & SEALED) !== 0,
-        },
-      ];
+      return [storedEntry(r.start, row[0] as Uint8Array, row[1] as number, row[2] as Uint8Array, row[3] as number | null, row[4] as string | null)];
     }
     const stmt = r.keysOnly ? (r.reverse ? this.#s.scanRevKeys! : this.#s.scanFwdKeys!) : r.reverse ? this.#s.scanRev! : this.#s.scanFwd!;
     return (stmt.all(ns, r.start, r.end, now, r.limit) as unknown as unknown[][]).map(arrayToEntry);
@@ -349,7 +297,7 @@ export class SqliteBackend implements Backend {
         const view: TxView = {
           get: (key) => {
             const r = s.getOne!.get(ns, key);
-            return r ? toEntry(r) : null;
+            return r ? rowToEntry(r) : null;
           },
           put: (e) => this.#put(ns, e),
           delete: (key) => void s.del!.run(ns, key),
@@ -443,10 +391,12 @@ export class SqliteBackend implements Backend {
 
   async pruneChanges(olderThan: number, keepWrites: number): Promise<number> {
     const s = this.#s;
+    const cut = () => Math.max((s.feedAgeCut!.get(olderThan)!.vs as number | null) ?? 0, (s.counterGet!.get()!.value as number) - keepWrites);
+    // Engines call this every few seconds: take the write lock only when there is something to drop.
+    const oldest = s.feedOldest!.get()!.vs as number | null;
+    if (oldest === null || oldest > cut()) return 0;
     return this.#transaction(() => {
-      const latest = s.counterGet!.get()!.value as number;
-      const byAge = (s.feedAgeCut!.get(olderThan)!.vs as number | null) ?? 0;
-      const through = Math.max(byAge, latest - keepWrites);
+      const through = cut();
       if (through <= 0) return 0;
       const n = Number(s.feedPrune!.run(through).changes);
       if (n > 0) s.feedPrunedSet!.run(through);
