@@ -95,6 +95,8 @@ export class CachedBackend implements Backend {
     backend.#follower.seen(latest);
     backend.#current(at, latest);
     backend.#unlisten = backend.#follower.listen((event) => backend.#onFeed(event));
+    // A core with a write fence holds each write until this node reports having applied it.
+    inner.reportApplied?.(() => backend.#applied);
     return backend;
   }
 
@@ -118,6 +120,25 @@ export class CachedBackend implements Backend {
     for (const c of event.changes) {
       if (c.keys === null) this.cache.dropNamespace(c.namespaceId);
       else for (const key of c.keys) this.cache.invalidate(c.namespaceId, key, c.versionstamp);
+    }
+  }
+
+  /**
+   * Resolves once the cache has applied the feed up to `versionstamp` (a client's bookmark): at once
+   * when it has; else after one read of the feed, which reaches every write the core had acknowledged.
+   * A bookmark still ahead then names no write the core has made (a 400), or the feed was cut (503).
+   */
+  async catchUp(versionstamp: Uint8Array): Promise<void> {
+    if (compareBytes(this.#applied, versionstamp) >= 0) return;
+    await this.#follower.kick();
+    if (compareBytes(this.#applied, versionstamp) >= 0) return;
+    const { latest } = await this.inner.changes(PAST_THE_END, 1);
+    if (compareBytes(latest, versionstamp) < 0) {
+      throw new KvError("invalid_argument", `The bookmark ${bytesToHex(versionstamp)} is ahead of the store's latest versionstamp ${bytesToHex(latest)}: send a versionstamp a write returned`);
+    }
+    await this.#follower.kick();
+    if (compareBytes(this.#applied, versionstamp) < 0) {
+      throw new KvError("unavailable", `This edge could not read the core's change feed up to the bookmark ${bytesToHex(versionstamp)}: retry, or read through the core`);
     }
   }
 
@@ -269,7 +290,7 @@ export class CachedBackend implements Backend {
   pruneChanges(olderThan: number, keepWrites: number): Promise<number> {
     return this.inner.pruneChanges(olderThan, keepWrites);
   }
-  onCommit(listener: () => void): () => void {
+  onCommit(listener: () => void | Promise<void>): () => void {
     return this.inner.onCommit?.(listener) ?? (() => {});
   }
   async ping(): Promise<void> {

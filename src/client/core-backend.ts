@@ -20,7 +20,9 @@
  */
 import type { AppliedWrite } from "../core/atomic.ts";
 import type { Backend, BatchItem, ChangePage, DumpRecord, ExpiredKey, MessageReseal, Reseal } from "../core/backend.ts";
+import { randomUUID } from "node:crypto";
 import { KvError } from "../core/errors.ts";
+import { versionstampToHex } from "../core/versionstamp.ts";
 import type { Entry, NamespaceInfo, QueueMessage, ReadRange } from "../core/types.ts";
 import {
   decodeRpc,
@@ -59,6 +61,11 @@ function neverSent(e: unknown): boolean {
   return code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EHOSTUNREACH";
 }
 
+/** Feed entries a doorbell answer may carry (the follower's page size). */
+const PREFETCH_PAGE = 1000;
+/** The longest a doorbell waits for its listeners before it polls again (ms). */
+const BELL_SETTLE_MS = 5_000;
+
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
@@ -74,8 +81,13 @@ export class CoreBackend implements Backend {
   readonly #fetch: typeof fetch;
   readonly #feedWaitMs: number;
   readonly #closing = new AbortController();
-  readonly #bells = new Set<() => void>();
+  readonly #bells = new Set<() => void | Promise<void>>();
   #doorbell: { stop: AbortController } | null = null;
+  /** Names this node to the core's write fence (src/core/fence.ts) for as long as it runs. */
+  readonly #edgeId = randomUUID();
+  #applied: (() => Uint8Array) | null = null;
+  /** The feed page the last doorbell answer carried, for the follower's next read (`changes`). */
+  #prefetched: { after: string; limit: number; page: ChangePage } | null = null;
 
   constructor(url: string, token: string, options: CoreBackendOptions = {}) {
     this.url = url.replace(/\/+$/, "");
@@ -212,7 +224,17 @@ export class CoreBackend implements Backend {
 
   // ---- the change feed ----
 
+  /**
+   * The first read that starts where the last doorbell answer's page starts is answered from that page,
+   * which the core read a network hop ago; every other read goes to the core. Used once: a follower
+   * polling while the doorbell is cut must not take an old page for the feed's present.
+   */
   changes(after: Uint8Array, limit: number): Promise<ChangePage> {
+    const p = this.#prefetched;
+    if (p && p.limit <= limit && p.after === versionstampToHex(after)) {
+      this.#prefetched = null;
+      return Promise.resolve(p.page);
+    }
     return this.#call("changes", [after, limit]);
   }
   /** The core prunes its own feed. */
@@ -220,8 +242,20 @@ export class CoreBackend implements Backend {
     return 0;
   }
 
-  /** Rings `listener` soon after anything is committed on the core: one long poll while anyone listens. */
-  onCommit(listener: () => void): () => void {
+  /**
+   * Each doorbell request will tell the core how far this node has applied its feed, so the core's
+   * write fence can hold a write's acknowledgement until this node has it (src/core/fence.ts).
+   */
+  reportApplied(applied: () => Uint8Array): void {
+    this.#applied = applied;
+  }
+
+  /**
+   * Rings `listener` soon after anything is committed on the core: one long poll while anyone listens.
+   * The next poll waits for what the listeners return (a follower reading the feed, at most
+   * BELL_SETTLE_MS), so the position it reports includes what that bell brought.
+   */
+  onCommit(listener: () => void | Promise<void>): () => void {
     this.#bells.add(listener);
     if (!this.#doorbell) {
       const doorbell = { stop: new AbortController() };
@@ -237,14 +271,20 @@ export class CoreBackend implements Backend {
     };
   }
 
-  #ringAll(): void {
+  async #ringAll(): Promise<void> {
+    const pending: Promise<void>[] = [];
     for (const l of [...this.#bells]) {
       try {
-        l();
+        const p = l();
+        if (p) pending.push(p);
       } catch {
         // One broken listener must not silence the others.
       }
     }
+    if (pending.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled(pending), new Promise<void>((resolve) => (timer = setTimeout(resolve, BELL_SETTLE_MS)))]);
+    clearTimeout(timer);
   }
 
   async #ring(stop: AbortSignal): Promise<void> {
@@ -253,11 +293,20 @@ export class CoreBackend implements Backend {
     let backoff = 50;
     while (!signal.aborted) {
       try {
-        const query = `${after === null ? "" : `after=${after}&`}timeoutMs=${this.#feedWaitMs}`;
+        const position = this.#applied ? versionstampToHex(this.#applied()) : null;
+        const applied = position ? `edge=${this.#edgeId}&applied=${position}&page=${PREFETCH_PAGE}&` : "";
+        const query = `${after === null ? "" : `after=${after}&`}${applied}timeoutMs=${this.#feedWaitMs}`;
         const res = await this.#fetch(`${this.url}${EDGE_FEED_WAIT_PATH}?${query}`, { headers: { authorization: `Bearer ${this.#token}` }, signal });
         if (!res.ok) throw new Error(`status ${res.status}`);
-        const { latest } = (await res.json()) as { latest: string };
-        if (after !== null && latest !== after) this.#ringAll();
+        let latest: string;
+        if (res.headers.get("content-type") === EDGE_RPC_CONTENT_TYPE) {
+          const body = decodeRpc(new Uint8Array(await res.arrayBuffer()), (m) => new Error(m)) as { latest: Uint8Array; page: ChangePage };
+          latest = versionstampToHex(body.latest);
+          this.#prefetched = { after: position!, limit: PREFETCH_PAGE, page: body.page };
+        } else {
+          latest = ((await res.json()) as { latest: string }).latest;
+        }
+        if (after !== null && latest !== after) await this.#ringAll();
         after = latest;
         backoff = 50;
       } catch {
@@ -266,7 +315,7 @@ export class CoreBackend implements Backend {
         backoff = Math.min(backoff * 2, 2000);
         // Back after a break: whatever was committed meanwhile is in the feed; let followers read it.
         after = null;
-        this.#ringAll();
+        await this.#ringAll();
       }
     }
   }

@@ -146,9 +146,23 @@ export interface Backend {
   pruneChanges(olderThan: number, keepWrites: number): Promise<number>;
   /**
    * A doorbell: calls `listener` soon after any process sharing the store commits (PostgreSQL: LISTEN);
-   * absent when the backend has none, and followers then poll. Returns a function that stops it.
+   * absent when the backend has none, and followers then poll. Returns a function that stops it. A
+   * listener may return a promise (a follower reading the feed): a doorbell that reports how far this
+   * node has applied the feed (an edge's core, `reportApplied`) waits for it before it reports.
    */
-  onCommit?(listener: () => void): () => void;
+  onCommit?(listener: () => void | Promise<void>): () => void;
+  /**
+   * For a store that holds writes until the nodes following it have applied them (a core's write fence,
+   * src/core/fence.ts): `applied()` is how far this node's cache has applied the store's feed, sent with
+   * every doorbell request. Absent on local stores.
+   */
+  reportApplied?(applied: () => Uint8Array): void;
+  /**
+   * For a cache in front of a store (an edge): resolves once reads reflect every write up to
+   * `versionstamp` (a client's bookmark); KvError "invalid_argument" when the store has not reached it,
+   * "unavailable" when the store cannot be asked. Absent: reads always reflect every write.
+   */
+  catchUp?(versionstamp: Uint8Array): Promise<void>;
   /**
    * For stores behind a network (PostgreSQL): resolves when the store answers, throws KvError
    * "unavailable" when it does not. A local store has none: it is there when the process is.

@@ -8,6 +8,7 @@ import { systemClock, type Clock } from "./clock.ts";
 import { KvError } from "./errors.ts";
 import { Keyring, UnknownDataKeyError } from "./keyring.ts";
 import { validateWrite } from "./validate.ts";
+import type { WriteFence } from "./fence.ts";
 import { compareBytes, keyId } from "./keys.ts";
 import { CHANGE_RETENTION } from "./changes.ts";
 import { ChangeFollower, type FeedEvent } from "./feed.ts";
@@ -39,6 +40,11 @@ export interface EngineOptions {
   decryptedCacheBytes?: number;
   /** How often watchers look at the change feed for other processes' commits (ms). Default 250. */
   feedPollMs?: number;
+  /**
+   * Holds each acknowledgement until the edge nodes following this store have applied the write
+   * (./fence.ts): read-your-writes for clients that write here and read through an edge.
+   */
+  fence?: WriteFence;
 }
 
 export interface OpenEngineOptions extends EngineOptions {
@@ -81,12 +87,15 @@ export class Engine {
   readonly #follower: ChangeFollower;
   #unfollow: (() => void) | null = null;
   #lastPrune = 0;
+  readonly #fence: WriteFence | null;
+  #lastCommitted: Uint8Array = new Uint8Array(10);
 
   constructor(backend: Backend, options: EngineOptions = {}) {
     this.backend = backend;
     this.clock = options.clock ?? systemClock;
     this.keyring = new Keyring(options.encryptionKey, options.decryptedCacheBytes);
     this.#newId = options.newId ?? (() => randomBytes(16).toString("hex"));
+    this.#fence = options.fence ?? null;
     this.#follower = new ChangeFollower(backend, options.feedPollMs === undefined ? {} : { pollMs: options.feedPollMs });
     this.#purgeTimer = setInterval(() => void this.purgeExpired().catch(() => {}), options.purgeIntervalMs ?? 1000);
     this.#purgeTimer.unref();
@@ -111,6 +120,22 @@ export class Engine {
       throw e;
     }
     return engine;
+  }
+
+  /**
+   * The highest versionstamp a write through this engine has got (all zeros before the first): a
+   * bookmark that covers every write this process has acknowledged (src/http/bookmark.ts).
+   */
+  get lastCommitted(): Uint8Array {
+    return this.#lastCommitted;
+  }
+
+  /**
+   * Resolves once reads through this engine reflect every write up to `versionstamp`: at once on a
+   * store; on an edge's cache, once it has applied the core's feed that far (Backend.catchUp).
+   */
+  async catchUp(versionstamp: Uint8Array): Promise<void> {
+    await this.backend.catchUp?.(versionstamp);
   }
 
   get closed(): boolean {
@@ -284,14 +309,17 @@ export class Engine {
         results.forEach((r, i) => {
           const p = batch[i]!;
           if (r instanceof KvError) return p.reject(r);
-          p.resolve(r.result);
-          if (r.result.ok) {
-            committed = true;
-            if (p.item.write.enqueues.length > 0) this.#listeners.get(p.item.namespaceId)?.wake();
-          }
+          if (!r.result.ok) return p.resolve(r.result);
+          if (compareBytes(r.result.versionstamp, this.#lastCommitted) > 0) this.#lastCommitted = r.result.versionstamp;
+          // Acknowledged once the edges have it (at once when none follows this store).
+          const fenced = this.#fence?.wait(r.result.versionstamp);
+          if (fenced) void fenced.then(() => p.resolve(r.result));
+          else p.resolve(r.result);
+          committed = true;
+          if (p.item.write.enqueues.length > 0) this.#listeners.get(p.item.namespaceId)?.wake();
         });
         // Watchers learn of it from the change feed, like of any other process's commit.
-        if (committed) this.#follower.kick();
+        if (committed) void this.#follower.kick();
       }
     } finally {
       this.#flushing = false;
@@ -416,7 +444,7 @@ export class Engine {
       try {
         for (;;) {
           const gone = await this.backend.purgeExpired(this.clock.now(), 1000);
-          if (gone.length > 0) this.#follower.kick();
+          if (gone.length > 0) void this.#follower.kick();
           if (gone.length < 1000) break;
         }
         const now = this.clock.now();

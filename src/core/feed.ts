@@ -76,27 +76,32 @@ export class ChangeFollower {
     };
   }
 
-  /** Something was committed: read the feed soon. */
-  kick(): void {
-    if (this.#listeners.size === 0 || this.#closed) return;
+  /**
+   * Something was committed: read the feed soon. Resolves when a read that started after the call has
+   * ended (reported what it found, or failed and left it to the poll timer).
+   */
+  kick(): Promise<void> {
+    if (this.#listeners.size === 0 || this.#closed) return Promise.resolve();
     if (this.#reading) {
       this.#again = true;
-      return;
+      // The read under way may have started before the commit: wait for the one after it too.
+      return this.#reading.then(() => this.#reading ?? undefined);
     }
     this.#reading = this.#drain().finally(() => {
       this.#reading = null;
       if (this.#again) {
         this.#again = false;
-        this.kick();
+        void this.kick();
       }
     });
+    return this.#reading;
   }
 
   /** Resolves once everything committed before the call has been read and reported. */
   async caughtUp(): Promise<void> {
     while (this.#reading) await this.#reading;
     if (this.#listeners.size > 0) {
-      this.kick();
+      void this.kick();
       while (this.#reading) await this.#reading;
     }
   }
@@ -111,7 +116,7 @@ export class ChangeFollower {
     if (this.#closed) return;
     this.#stopDoorbell = this.#backend.onCommit?.(() => this.kick()) ?? null;
     const tick = () => {
-      this.kick();
+      void this.kick();
       this.#timer = setTimeout(tick, this.#pollMs);
       this.#timer.unref();
     };

@@ -1,5 +1,6 @@
 /** Prometheus metrics: operations per namespace and kind, with latency histograms. */
-import { Counter, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { WriteFence } from "../core/fence.ts";
 
 export type OperationKind = "read" | "write" | "delete" | "list";
 
@@ -34,6 +35,27 @@ export class Metrics {
 
   error(status: number): void {
     this.#errors.inc({ status: String(status) });
+  }
+
+  /** Reports a core's write fence (src/core/fence.ts): the edges writes wait for, and the waits that timed out. */
+  watchFence(fence: WriteFence): void {
+    new Gauge({
+      name: "openkv_edge_fence_following",
+      help: "Edge nodes whose application of the change feed each write waits for",
+      registers: [this.registry],
+      collect() {
+        this.set(fence.following);
+      },
+    });
+    new Counter({
+      name: "openkv_edge_fence_timeouts_total",
+      help: "Writes acknowledged after waiting the full --edge-fence-ms for a lagging edge",
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(fence.timeouts);
+      },
+    });
   }
 
   text(): Promise<string> {

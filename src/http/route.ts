@@ -4,6 +4,7 @@
  */
 import type { Clock } from "../core/clock.ts";
 import type { Engine } from "../core/engine.ts";
+import type { WriteFence } from "../core/fence.ts";
 import type { NamespaceInfo } from "../core/types.ts";
 import type { StatusTable } from "./errors.ts";
 import type { Request, Response } from "./listener.ts";
@@ -29,6 +30,8 @@ export interface ServerDeps {
   shutdown: AbortSignal;
   /** Where namespace, token and bulk-delete changes are recorded (`--audit-log`); see ./audit.ts. */
   audit?: AuditLog;
+  /** Holds writes until following edges have them (src/core/fence.ts); absent: writes never wait. */
+  fence?: WriteFence;
 }
 
 export interface RouteContext {

@@ -6,6 +6,7 @@ import FindMyWay from "find-my-way";
 import { KvError } from "../core/errors.ts";
 import type { NamespaceInfo } from "../core/types.ts";
 import { auditRequest } from "../http/audit.ts";
+import { requestBookmark } from "../http/bookmark.ts";
 import { ClientGoneError, describeError, HttpError } from "../http/http.ts";
 import type { Handler, Request, Response } from "../http/listener.ts";
 import { RateLimiter } from "../http/rate-limit.ts";
@@ -74,6 +75,9 @@ export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions
       }
     }
     const params = decodeParams(rawParams);
+    // A client's bookmark: nothing older than the write it names is read through this node.
+    const bookmark = requestBookmark(req);
+    if (bookmark) await deps.engine.catchUp(bookmark);
     let namespace: NamespaceInfo | null = null;
     if (route.namespace) {
       const name = route.namespace === "default" ? "default" : params[route.namespace.param]!;

@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join } from "node:path";
 import { systemClock, type Clock } from "../core/clock.ts";
 import { Engine } from "../core/engine.ts";
+import { DEFAULT_FENCE_MS, WriteFence } from "../core/fence.ts";
 import { holdShared, openBackend, type Durability } from "../storage/index.ts";
 import { cloudflareRoutes } from "../api/cloudflare/index.ts";
 import { kvConnectRoutes, type KvConnectOptions } from "../api/kv-connect/index.ts";
@@ -52,6 +53,12 @@ export interface ServerConfig {
      */
     publicUrl?: string;
   };
+  /**
+   * How long a write's acknowledgement may wait for the edge nodes following this server to apply it
+   * (src/core/fence.ts), in ms: read-your-writes for clients that write here and read through an edge.
+   * Default 200; 0 turns the fence off (writes never wait; edges then learn of writes within ms).
+   */
+  edgeFenceMs?: number;
   /** With a store: must match the store's account id, or is stored as it when the store has none yet. */
   accountId?: string;
   /** With a store: replaces the store's admin token (its hash) for every server on it. */
@@ -148,6 +155,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const unwind = async () => {
     for (const close of opened.splice(0).reverse()) await close();
   };
+  // Edges following this server report how far they have applied its feed; writes wait for them.
+  const fenceMs = config.edgeFenceMs ?? DEFAULT_FENCE_MS;
+  const fence = !edge && fenceMs > 0 ? new WriteFence({ timeoutMs: fenceMs }) : null;
   let engine: Engine;
   let tokens: Tokens;
   let audit: AuditLog | undefined;
@@ -173,7 +183,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     } else {
       const backend = openBackend(config.store ?? (dir ? join(dir, "openkv.sqlite") : ":memory:"), config.durability ? { durability: config.durability } : {});
       // Engine.open checks the encryption key against the store and closes the backend when it refuses.
-      engine = await Engine.open(backend, { clock, ...(config.encryptionKey ? { encryptionKey: config.encryptionKey } : {}) });
+      engine = await Engine.open(backend, { clock, ...(config.encryptionKey ? { encryptionKey: config.encryptionKey } : {}), ...(fence ? { fence } : {}) });
       opened.push(() => engine.close());
       await engine.ensureNamespace("default");
       const pollMs = config.tokenPollMs ?? 250;
@@ -205,7 +215,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     accountId,
     limits: { maxBodyBytes: config.maxBodyBytes ?? 100 * 1024 * 1024 },
     ...(audit ? { audit } : {}),
+    ...(fence ? { fence } : {}),
   };
+  if (fence) deps.metrics.watchFence(fence);
   // An edge sends KV Connect clients to its core for writes and strong reads, to itself for eventual ones.
   const kvConnect = edge ? { ...config.kvConnect, strongEndpoint: edge.publicUrl ?? edge.url } : config.kvConnect;
   const routes = [...builtinRoutes(kvConnect), ...(config.routes ?? [])];
@@ -238,6 +250,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     async close() {
       // End watch and queue streams first: the drain then waits only for ordinary requests.
       stopping.abort();
+      fence?.close();
       await listener.close();
       await unwind();
     },

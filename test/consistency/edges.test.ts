@@ -1,8 +1,9 @@
 /**
  * The checker against real servers: a core on SQLite and two edges in front of it (`edgeOf`, what
  * `openkv serve --edge-of` runs), all on 127.0.0.1 and free ports, each edge with its cache and its feed
- * follower (the doorbell long-poll). Six clients — two per edge, two on the core — run a seeded random
- * workload over HTTP for a bounded number of operations and time:
+ * follower (the doorbell long-poll). Eight clients — two per edge, two on the core, and two that write
+ * through one node and read through another — run a seeded random workload over HTTP for a bounded
+ * number of operations and time:
  *
  * - strong reads: `/kv` GET (value and versionstamp);
  * - eventual reads: the Cloudflare REST API v4 value GET (what Workers reads are: eventual, bound = the
@@ -29,7 +30,8 @@ import { runWorkload, type KvClient } from "./workload.ts";
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
 const KEYS = ["x", "y", "z"];
 const dir = mkdtempSync(join(tmpdir(), "openkv-consistency-edges-"));
-const core = await startServer({ host: "127.0.0.1", port: 0, dataDir: dir, adminToken: ADMIN, accountId: ACCOUNT, durability: "process", log: () => {} });
+// The write fence gets all the time a loaded machine may need: roaming clients below rely on it.
+const core = await startServer({ host: "127.0.0.1", port: 0, dataDir: dir, adminToken: ADMIN, accountId: ACCOUNT, durability: "process", edgeFenceMs: 30_000, log: () => {} });
 const edgeToken = (await core.tokens.create({ name: "edge", namespaces: null, permission: "write" }, Date.now())).token;
 const edges = [
   await startServer({ host: "127.0.0.1", port: 0, dataDir: null, edgeOf: { url: core.url, token: edgeToken }, log: () => {} }),
@@ -78,7 +80,7 @@ function httpClient(node: { url: string }): KvClient {
   };
 }
 
-test("six clients through two edges and the core over HTTP: the history holds every rule", async () => {
+test("eight clients through two edges and the core over HTTP: the history holds every rule", async () => {
   const [a, b] = edges.map(httpClient);
   const c = httpClient(core);
   const history = await runWorkload(
@@ -89,6 +91,10 @@ test("six clients through two edges and the core over HTTP: the history holds ev
       { name: "b2", client: b! },
       { name: "c1", client: c },
       { name: "c2", client: c },
+      // Roaming clients write through one node and read through another: the core's write fence is
+      // what keeps their reads from going back before their own writes ("monotonic" counts them).
+      { name: "r1", client: { read: b!.read, write: a!.write, cas: a!.cas } },
+      { name: "r2", client: { read: a!.read, write: c.write, cas: c.cas } },
     ],
     // The edges' clocks are the system clock: the history is timed on it too. 150 operations per client
     // take 3–4 s on a quiet machine; the deadline only bounds a very busy one.

@@ -12,6 +12,7 @@ import { checkKeyLength, checkKeyName, encodeCursor, listOptions } from "../work
 import { audit } from "../../http/audit.ts";
 import { HttpError, parseJson, readBody } from "../../http/http.ts";
 import type { Route, RouteContext } from "../../http/route.ts";
+import { setBookmark } from "../../http/bookmark.ts";
 import { CF_CODES, CfError, cfErrors, fromBindingError, ok, validated } from "./envelope.ts";
 import { checkAccount, NAMESPACES } from "./namespaces.ts";
 import { parseMultipartValue } from "./multipart.ts";
@@ -104,6 +105,7 @@ async function writeValue(ctx: RouteContext): Promise<void> {
       ...(metadata !== undefined ? { metadata } : {}),
     }),
   );
+  setBookmark(ctx);
   ok(ctx.res, {});
 }
 
@@ -111,6 +113,7 @@ async function deleteValue(ctx: RouteContext): Promise<void> {
   checkAccount(ctx);
   const name = keyParam(ctx, "DELETE");
   await viaBinding(() => binding(ctx).delete(name));
+  setBookmark(ctx);
   ok(ctx.res, {});
 }
 
@@ -180,6 +183,7 @@ async function bulkWrite(ctx: RouteContext): Promise<void> {
       unsuccessful.push(typeof key === "string" ? key : String(i));
     }
   });
+  setBookmark(ctx);
   ok(ctx.res, { successful_key_count: items.length - unsuccessful.length, unsuccessful_keys: unsuccessful });
 }
 
@@ -206,6 +210,7 @@ async function bulkDelete(ctx: RouteContext): Promise<void> {
     namespace: { id: ctx.namespace!.id, title: ctx.namespace!.title },
     keys: { requested: names.length, deleted: names.length - unsuccessful.length },
   });
+  setBookmark(ctx);
   ok(ctx.res, { successful_key_count: names.length - unsuccessful.length, unsuccessful_keys: unsuccessful });
 }
 

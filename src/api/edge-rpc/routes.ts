@@ -2,13 +2,16 @@
  * The core's side of the edge protocol (src/wire/edge-rpc.ts): what `openkv serve --edge-of` nodes call.
  *
  *   POST /_openkv/v1/rpc         one Backend call, answered by this server's Engine
- *   GET  /_openkv/v1/feed/wait   the commit doorbell (long poll)
+ *   GET  /_openkv/v1/feed/wait   the commit doorbell (long poll); with `edge` and `applied`, the edge's
+ *                                place in the feed for the write fence (src/core/fence.ts), and with
+ *                                `page`, the feed after that place in the answer (V8, like the RPC)
  *
  * Every op is checked against the caller's token with `allows()`, as the public APIs check theirs: reads
  * need read on the namespace, commits and queue work write on it, namespace create/rename/delete an
  * account-wide write; a token limited to some namespaces sees only those, and the feed it reads names no
  * other namespace's keys.
  */
+import type { ChangePage } from "../../core/backend.ts";
 import { KvError } from "../../core/errors.ts";
 import type { NamespaceInfo } from "../../core/types.ts";
 import { versionstampFromHex, versionstampToHex } from "../../core/versionstamp.ts";
@@ -43,6 +46,16 @@ const rpcErrors: ErrorEncoder = (res, status, message, headers, cause) => {
   sendV8(res, status, wireError(cause instanceof KvError ? cause.code : null, message));
 };
 
+/** The feed after `after` as the caller may see it. */
+async function feedPage(ctx: RouteContext, after: Uint8Array, limit: number): Promise<ChangePage> {
+  const page = await ctx.deps.engine.backend.changes(after, Math.min(limit, MAX_FEED_PAGE));
+  if (ctx.principal.kind === "admin" || ctx.principal.namespaces === null) return page;
+  // Other namespaces' writes keep their place in the order (so the edge's cursor moves on) but lose
+  // their namespace and keys.
+  const changes = page.changes.map((c) => (allows(ctx.principal, "read", c.namespaceId) ? c : { versionstamp: c.versionstamp, namespaceId: "", keys: [] }));
+  return { ...page, changes };
+}
+
 function need(ctx: RouteContext, permission: Permission, namespaceId?: string): void {
   if (allows(ctx.principal, permission, namespaceId)) return;
   const p = ctx.principal;
@@ -56,6 +69,8 @@ function visible(ctx: RouteContext, ns: NamespaceInfo | null): NamespaceInfo | n
 
 /** How long a claimed message's namespace is remembered, beyond its lease (ms). */
 const LEASE_MEMORY_MS = 10 * 60_000;
+/** The most feed entries one answer carries. */
+const MAX_FEED_PAGE = 10_000;
 const MAX_REMEMBERED_LEASES = 100_000;
 
 export function edgeRpcRoutes(): Route[] {
@@ -149,14 +164,7 @@ export function edgeRpcRoutes(): Route[] {
       need(ctx, "read", str(ns, "namespaceId"));
       return ctx.deps.engine.backend.nextMessageAt(ns as string);
     },
-    changes: async (ctx, [after, limit]) => {
-      const page = await ctx.deps.engine.backend.changes(bytes(after, "after"), Math.min(int(limit, "limit"), 10_000));
-      if (ctx.principal.kind === "admin" || ctx.principal.namespaces === null) return page;
-      // Other namespaces' writes keep their place in the order (so the edge's cursor moves on) but
-      // lose their namespace and keys.
-      const changes = page.changes.map((c) => (allows(ctx.principal, "read", c.namespaceId) ? c : { versionstamp: c.versionstamp, namespaceId: "", keys: [] }));
-      return { ...page, changes };
-    },
+    changes: async (ctx, [after, limit]) => feedPage(ctx, bytes(after, "after"), int(limit, "limit")),
     ping: async (ctx) => {
       await ctx.deps.engine.backend.ping?.();
       return null;
@@ -193,6 +201,10 @@ export function edgeRpcRoutes(): Route[] {
       handle: async (ctx) => {
         const afterHex = ctx.query.get("after");
         const after = afterHex === null ? null : versionstampFromHex(afterHex);
+        // An edge says how far its cache has applied the feed: the write fence waits for that.
+        const edgeId = ctx.query.get("edge");
+        const appliedHex = ctx.query.get("applied");
+        const detach = edgeId !== null && appliedHex !== null && ctx.deps.fence ? ctx.deps.fence.attach(edgeId, versionstampFromHex(appliedHex)) : null;
         const asked = Number(ctx.query.get("timeoutMs") ?? FEED_WAIT_MAX_MS);
         const timeoutMs = Number.isFinite(asked) ? Math.min(Math.max(asked, 0), FEED_WAIT_MAX_MS) : FEED_WAIT_MAX_MS;
         // Ends early when the server stops or the edge hangs up.
@@ -202,8 +214,16 @@ export function edgeRpcRoutes(): Route[] {
         ctx.res.once("close", abort);
         try {
           const latest = await ctx.deps.engine.waitForChanges(after, timeoutMs, stop.signal);
-          if (!ctx.res.writableEnded && !ctx.res.destroyed) sendJson(ctx.res, 200, { latest: versionstampToHex(latest) }, { "cache-control": "no-store" });
+          if (ctx.res.writableEnded || ctx.res.destroyed) return;
+          // Asked for: the feed after the edge's position comes with the answer, sparing it a request.
+          const pageSize = Number(ctx.query.get("page") ?? 0);
+          if (appliedHex !== null && pageSize > 0 && versionstampToHex(latest) > appliedHex.toLowerCase()) {
+            sendV8(ctx.res, 200, { latest, page: await feedPage(ctx, versionstampFromHex(appliedHex), pageSize) });
+          } else {
+            sendJson(ctx.res, 200, { latest: versionstampToHex(latest) }, { "cache-control": "no-store" });
+          }
         } finally {
+          detach?.();
           ctx.deps.shutdown.removeEventListener("abort", abort);
           ctx.res.off("close", abort);
         }

@@ -12,6 +12,7 @@ import { decodeKey, encodeKey } from "../../core/keys.ts";
 import type { Check, Entry } from "../../core/types.ts";
 import { jsonToStored, storedToJsonText } from "../../core/values.ts";
 import { versionstampFromHex, versionstampToHex } from "../../core/versionstamp.ts";
+import { BOOKMARK_HEADER } from "../../http/bookmark.ts";
 import { HttpError, parseJson, readBody, sendJson, sendJsonText } from "../../http/http.ts";
 import type { ErrorEncoder, Route, RouteContext } from "../../http/route.ts";
 import { keyToJson, keyToPath, parseKeyPath } from "./keypath.ts";
@@ -111,14 +112,14 @@ async function put(ctx: RouteContext): Promise<void> {
   });
   if (!result.ok) throw new HttpError(412, "Precondition failed: the key changed since the ETag you sent (or exists, for If-None-Match: *)");
   const vs = versionstampToHex(result.versionstamp);
-  sendJson(ctx.res, 200, { ok: true, versionstamp: vs }, { etag: `"${vs}"` });
+  sendJson(ctx.res, 200, { ok: true, versionstamp: vs }, { etag: `"${vs}"`, [BOOKMARK_HEADER]: vs });
 }
 
 async function remove(ctx: RouteContext): Promise<void> {
   const key = encodeKey(keyOf(ctx));
   const result = await ctx.deps.engine.atomic(ctx.namespace!.id, { checks: preconditions(ctx, key), mutations: [{ type: "delete", key }], enqueues: [] });
   if (!result.ok) throw new HttpError(412, "Precondition failed: the key changed since the ETag you sent");
-  sendJson(ctx.res, 200, { ok: true });
+  sendJson(ctx.res, 200, { ok: true }, { [BOOKMARK_HEADER]: versionstampToHex(result.versionstamp) });
 }
 
 export function restRoutes(): Route[] {

@@ -44,6 +44,11 @@ Options:
                        the --edge-of URL (default; or env OPENKV_CORE_PUBLIC_URL). The metadata
                        exchange lists it as the strong endpoint (writes, strong reads, and every call
                        of Deno's own client) and this edge as the eventual one (@deno/kv's eventual reads)
+  --edge-fence-ms N    On a core: hold each write's acknowledgement until the edge nodes following
+                       this server have applied it, for at most N ms (default 200; 0 turns it off).
+                       Gives read-your-writes to clients that write here and read through an edge
+                       (@deno/kv's eventual reads); an edge that misses it is not waited for again
+                       until it catches up
   --encryption-key-file FILE
                        Encrypt values, metadata and queue payloads at rest with the 256-bit key in FILE
                        (base64, e.g. from \`openssl rand -base64 32\`; or env OPENKV_ENCRYPTION_KEY)
@@ -81,6 +86,7 @@ export const serveCommand: RawCommandDefinition = {
         token: { type: "string" },
         "cache-bytes": { type: "string" },
         "core-public-url": { type: "string" },
+        "edge-fence-ms": { type: "string" },
         help: { type: "boolean", default: false },
       },
     });
@@ -142,6 +148,10 @@ export const serveCommand: RawCommandDefinition = {
         ctx.stderr.write(`Invalid --cache-bytes "${values["cache-bytes"]}": use a number of bytes (0 turns the cache off).\n`);
         return 1;
       }
+      if (values["edge-fence-ms"] !== undefined) {
+        ctx.stderr.write("--edge-fence-ms sets how long a core waits for its edges: set it on the core, not on an edge.\n");
+        return 1;
+      }
     } else if (values["core-public-url"] !== undefined) {
       ctx.stderr.write("--core-public-url names an edge node's core for KV Connect clients: it goes with --edge-of.\n");
       return 1;
@@ -150,6 +160,10 @@ export const serveCommand: RawCommandDefinition = {
       return 1;
     } else if (values.token !== undefined) {
       ctx.stderr.write("--token is the edge's token on its core: it goes with --edge-of (the admin token is --admin-token).\n");
+      return 1;
+    }
+    if (values["edge-fence-ms"] !== undefined && !/^\d+$/.test(values["edge-fence-ms"])) {
+      ctx.stderr.write(`Invalid --edge-fence-ms "${values["edge-fence-ms"]}": use a number of milliseconds (0 turns the fence off).\n`);
       return 1;
     }
     const adminToken = values["admin-token"] ?? (ctx.env.OPENKV_ADMIN_TOKEN || undefined);
@@ -171,6 +185,7 @@ export const serveCommand: RawCommandDefinition = {
         dataDir: values.memory || store || edgeOf ? null : values.data!,
         ...(edgeOf ? { edgeOf: { url: edgeOf, token: edgeToken!, ...(values["cache-bytes"] !== undefined ? { cacheBytes: Number(values["cache-bytes"]) } : {}), ...(corePublicUrl ? { publicUrl: corePublicUrl } : {}) } } : {}),
         ...(store ? { store } : {}),
+        ...(values["edge-fence-ms"] !== undefined ? { edgeFenceMs: Number(values["edge-fence-ms"]) } : {}),
         ...(values["account-id"] ? { accountId: values["account-id"] } : {}),
         ...(adminToken ? { adminToken } : {}),
         ...(values["tls-cert"] ? { tls: { cert: values["tls-cert"], key: values["tls-key"]! } } : {}),
