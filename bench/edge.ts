@@ -9,9 +9,14 @@
  *     core in the same run; the ratio edge ÷ core.
  * (c) Deno's own client (node_modules/.bin/deno): sequential `kv.get` latency with the edge's KV Connect
  *     URL and with the core's, in the same run (Deno sends every call to the strong endpoint, the core).
+ * (a)–(c) run with the core's write fence off (`--edge-fence-ms 0`), so (a) measures the feed itself.
+ * (d) the write fence: a second core with the fence on (the default, 200 ms) and two edges; the same
+ *     writer and readers for `--fence-writes` writes: the PUT's latency against (a)'s (fence off, same
+ *     run), and how long after the acknowledgement the edges showed the write (0: already there).
+ * (e) with `--postgres`: a core on PostgreSQL (started here, fsync on) and one edge: hot GET on each.
  *
  * Options: --writes N (default 1000), --spacing MS (default 7), --seconds N (per autocannon run, default 5),
- * --deno-gets N (default 500; 0 skips (c)).
+ * --deno-gets N (default 500; 0 skips (c)), --fence-writes N (default 300; 0 skips (d)), --postgres.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -19,7 +24,8 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { startChildServer, type ChildServer } from "../test/e2e/serve-child.ts";
+import { startChildServer, type ChildServer, type ChildServerOptions } from "../test/e2e/serve-child.ts";
+import { startPostgres, type PgCluster } from "../scripts/pg-cluster.ts";
 
 const { values } = parseArgs({
   options: {
@@ -27,12 +33,15 @@ const { values } = parseArgs({
     spacing: { type: "string", default: "7" },
     seconds: { type: "string", default: "5" },
     "deno-gets": { type: "string", default: "500" },
+    "fence-writes": { type: "string", default: "300" },
+    postgres: { type: "boolean", default: false },
   },
 });
 const WRITES = Number(values.writes);
 const SPACING = Number(values.spacing);
 const SECONDS = Number(values.seconds);
 const DENO_GETS = Number(values["deno-gets"]);
+const FENCE_WRITES = Number(values["fence-writes"]);
 const TOKEN = "okv_bench_edge_admin_token_0123456789";
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
 const root = join(import.meta.dirname, "..");
@@ -46,27 +55,39 @@ function quantile(sorted: number[], q: number): number {
 }
 
 const fmt = (ms: number) => ms.toFixed(1);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let pg: PgCluster | null = null;
 
-try {
-  const core = await startChildServer({ dataDir: join(dir, "core"), adminToken: TOKEN, accountId: ACCOUNT, durability: "fsync" });
-  servers.push(core);
-  const edges = [await startChildServer({ dataDir: "", adminToken: "", edgeOf: { url: core.url, token: TOKEN } })];
-  servers.push(edges[0]!);
-  edges.push(await startChildServer({ dataDir: "", adminToken: "", edgeOf: { url: core.url, token: TOKEN } }));
-  servers.push(edges[1]!);
-  const list = (await (await fetch(`${core.url}/client/v4/accounts/${ACCOUNT}/storage/kv/namespaces`, { headers: auth })).json()) as { result: { id: string; title: string }[] };
+/** A core and `edgeCount` edges following it, each a child process; the core's `default` namespace id. */
+async function startNodes(core: Partial<ChildServerOptions>, edgeCount: number) {
+  const c = await startChildServer({ dataDir: join(dir, `core-${servers.length}`), adminToken: TOKEN, accountId: ACCOUNT, durability: "fsync", ...core });
+  servers.push(c);
+  const edges: ChildServer[] = [];
+  for (let i = 0; i < edgeCount; i++) {
+    edges.push(await startChildServer({ dataDir: "", adminToken: "", edgeOf: { url: c.url, token: TOKEN } }));
+    servers.push(edges[i]!);
+  }
+  const list = (await (await fetch(`${c.url}/client/v4/accounts/${ACCOUNT}/storage/kv/namespaces`, { headers: auth })).json()) as { result: { id: string; title: string }[] };
   const ns = list.result.find((n) => n.title === "default")!.id;
   const valueUrl = (server: ChildServer) => `${server.url}/client/v4/accounts/${ACCOUNT}/storage/kv/namespaces/${ns}/values/hot`;
+  return { core: c, edges, valueUrl };
+}
+
+type Nodes = Awaited<ReturnType<typeof startNodes>>;
+
+/**
+ * A writer on the core sets the hot key to 1…writes, one every SPACING ms; a reader per edge polls it.
+ * Returns each PUT's latency and, per edge, how long after the acknowledgement it first showed each write.
+ */
+async function visibility({ core, edges, valueUrl }: Nodes, writes: number) {
   const put = async (value: string) => {
     const res = await fetch(valueUrl(core), { method: "PUT", headers: { ...auth, "content-type": "text/plain" }, body: value });
     if (res.status !== 200) throw new Error(`PUT answered ${res.status}: ${await res.text()}`);
     await res.arrayBuffer();
   };
   await put("0");
-
-  // (a) write → visible
-  process.stderr.write(`bench: ${WRITES} writes on the core, one every ${SPACING} ms, polled on two edges…\n`);
   const acked: number[] = [];
+  const putMs: number[] = [];
   const seen = edges.map(() => new Map<number, number>());
   let writing = true;
   const polls = edges.map((edge, i) =>
@@ -83,94 +104,133 @@ try {
           for (let k = n + 1; k <= v; k++) seen[i]!.set(k, at);
           n = v;
         } else if (v < n) throw new Error(`edge ${i + 1} went back in time: ${v} after ${n}`);
-        n = Math.max(n, v);
       }
     })(),
   );
-  for (let n = 1; n <= WRITES; n++) {
+  for (let n = 1; n <= writes; n++) {
     const started = performance.now();
     await put(String(n));
     acked[n] = performance.now();
+    putMs.push(acked[n]! - started);
     const rest = SPACING - (acked[n]! - started);
-    if (rest > 0) await new Promise((r) => setTimeout(r, rest));
+    if (rest > 0) await sleep(rest);
   }
   // Let the readers see the last write, then stop them.
   const deadline = performance.now() + 5000;
-  while (seen.some((m) => !m.has(WRITES)) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  while (seen.some((m) => !m.has(writes)) && performance.now() < deadline) await sleep(10);
   writing = false;
   await Promise.all(polls);
-
-  const visibility = seen.map((m) => {
+  const lagsByEdge = seen.map((m) => {
     const lags: number[] = [];
     let missing = 0;
-    for (let n = 1; n <= WRITES; n++) {
+    for (let n = 1; n <= writes; n++) {
       const at = m.get(n);
       if (at === undefined) missing++;
       else lags.push(Math.max(0, at - acked[n]!));
     }
-    lags.sort((a, b) => a - b);
-    return { p50: quantile(lags, 0.5), p99: quantile(lags, 0.99), max: lags[lags.length - 1]!, missing };
+    return { ...stats(lags), missing };
   });
+  return { put: stats(putMs), edges: lagsByEdge };
+}
 
-  // (b) hot GET, edge against core
-  const measure = async (url: string) => {
-    const r = await autocannon({ url, connections: 50, duration: SECONDS, headers: auth });
-    return { rps: r.requests.average, p99: r.latency.p99, errors: r.errors + r.non2xx };
-  };
+function stats(values: number[]) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), max: sorted[sorted.length - 1]! };
+}
+
+const measure = async (url: string) => {
+  const r = await autocannon({ url, connections: 50, duration: SECONDS, headers: auth });
+  return { rps: r.requests.average, p99: r.latency.p99, errors: r.errors + r.non2xx };
+};
+
+const r = (n: number) => Math.round(n).toLocaleString("en-US");
+const hotGetTable = (coreName: string, onCore: { rps: number; p99: number; errors: number }, onEdge: { rps: number; p99: number; errors: number }) =>
+  [
+    "| hot GET, REST v4 value (50 connections) | req/s | p99 ms | errors |",
+    "|---|---:|---:|---:|",
+    `| core (${coreName}) — baseline | ${r(onCore.rps)} | ${onCore.p99} | ${onCore.errors} |`,
+    `| edge 1 (cache) | ${r(onEdge.rps)} | ${onEdge.p99} | ${onEdge.errors} |`,
+    `| **edge ÷ core** | **${(onEdge.rps / onCore.rps).toFixed(2)}×** | | |`,
+  ].join("\n");
+
+try {
+  const out: string[] = [];
+  // (a)–(c): the fence off, so (a) is the feed's own delay.
+  const a = await startNodes({ serveArgs: ["--edge-fence-ms", "0"] }, 2);
+  process.stderr.write(`bench: ${WRITES} writes on the core, one every ${SPACING} ms, polled on two edges…\n`);
+  const feed = await visibility(a, WRITES);
+  out.push(
+    [
+      `| write → visible on an edge, fence off (${WRITES} writes, one per ${SPACING} ms) | p50 ms | p99 ms | max ms | never seen |`,
+      "|---|---:|---:|---:|---:|",
+      ...feed.edges.map((v, i) => `| edge ${i + 1} | ${fmt(v.p50)} | ${fmt(v.p99)} | ${fmt(v.max)} | ${v.missing} |`),
+    ].join("\n"),
+  );
+
   process.stderr.write("bench: hot GET on the core…\n");
-  const onCore = await measure(valueUrl(core));
+  const onCore = await measure(a.valueUrl(a.core));
   process.stderr.write("bench: hot GET on edge 1…\n");
-  const onEdge = await measure(valueUrl(edges[0]!));
+  const onEdge = await measure(a.valueUrl(a.edges[0]!));
+  out.push(hotGetTable("SQLite", onCore, onEdge));
 
-  // (c) Deno's own client through the edge URL and the core URL
-  let deno: { core: { p50: number; p99: number }; edge: { p50: number; p99: number } } | null = null;
   const denoBin = join(root, "node_modules/.bin/deno");
   if (DENO_GETS > 0 && existsSync(denoBin)) {
     const run = (url: string) => {
       process.stderr.write(`bench: Deno kv.get ×${DENO_GETS} via ${url}…\n`);
-      const out = spawnSync(denoBin, ["run", "--unstable-kv", "-A", join(root, "bench/deno-get.deno.ts"), `${url}/kv-connect/default`, String(DENO_GETS)], {
+      const res = spawnSync(denoBin, ["run", "--unstable-kv", "-A", join(root, "bench/deno-get.deno.ts"), `${url}/kv-connect/default`, String(DENO_GETS)], {
         encoding: "utf8",
         env: { ...process.env, DENO_KV_ACCESS_TOKEN: TOKEN },
       });
-      if (out.status !== 0) throw new Error(out.stderr);
-      return JSON.parse(out.stdout) as { p50: number; p99: number };
+      if (res.status !== 0) throw new Error(res.stderr);
+      return JSON.parse(res.stdout) as { p50: number; p99: number };
     };
-    deno = { core: run(core.url), edge: run(edges[0]!.url) };
+    const deno = { core: run(a.core.url), edge: run(a.edges[0]!.url) };
+    out.push(
+      [
+        `| Deno's own client, sequential kv.get ×${DENO_GETS} | p50 ms | p99 ms |`,
+        "|---|---:|---:|",
+        `| openKv(core URL) — baseline | ${fmt(deno.core.p50)} | ${fmt(deno.core.p99)} |`,
+        `| openKv(edge URL) | ${fmt(deno.edge.p50)} | ${fmt(deno.edge.p99)} |`,
+        `| edge ÷ core (p50) | ${(deno.edge.p50 / deno.core.p50).toFixed(2)}× | |`,
+      ].join("\n"),
+    );
+  }
+
+  // (d) the write fence on: what a write pays for read-your-writes on every edge.
+  if (FENCE_WRITES > 0) {
+    const d = await startNodes({}, 2);
+    process.stderr.write(`bench: ${FENCE_WRITES} writes on a core with the write fence on…\n`);
+    const fenced = await visibility(d, FENCE_WRITES);
+    out.push(
+      [
+        `| the write fence (${FENCE_WRITES} writes on the core, two edges) | PUT p50 ms | PUT p99 ms | edge 1 shows it, p99 ms after the ack | edge 2 |`,
+        "|---|---:|---:|---:|---:|",
+        `| fence off — baseline (the writes of (a)) | ${fmt(feed.put.p50)} | ${fmt(feed.put.p99)} | ${fmt(feed.edges[0]!.p99)} | ${fmt(feed.edges[1]!.p99)} |`,
+        `| fence on (200 ms) | ${fmt(fenced.put.p50)} | ${fmt(fenced.put.p99)} | ${fmt(fenced.edges[0]!.p99)} | ${fmt(fenced.edges[1]!.p99)} |`,
+        `| on ÷ off (PUT p50) | ${(fenced.put.p50 / feed.put.p50).toFixed(2)}× | | | |`,
+      ].join("\n"),
+    );
+  }
+
+  // (e) a core on PostgreSQL: a read on the core costs a round trip to the database.
+  if (values.postgres) {
+    process.stderr.write("bench: starting PostgreSQL…\n");
+    pg = await startPostgres({ fsync: true, onProgress: (m: string) => process.stderr.write(`bench: postgres: ${m}\n`) });
+    const e = await startNodes({ store: await pg.createDatabase("bench_edge") }, 1);
+    const put = await fetch(e.valueUrl(e.core), { method: "PUT", headers: auth, body: "hot" });
+    if (put.status !== 200) throw new Error(`PUT answered ${put.status}`);
+    process.stderr.write("bench: hot GET on the PostgreSQL core…\n");
+    const pgCore = await measure(e.valueUrl(e.core));
+    process.stderr.write("bench: hot GET on its edge…\n");
+    const pgEdge = await measure(e.valueUrl(e.edges[0]!));
+    out.push(hotGetTable("PostgreSQL", pgCore, pgEdge));
   }
 
   const load1 = loadavg();
   console.log(`\nMachine load average (1/5/15 min) before: ${load0.map((l) => l.toFixed(2)).join(" ")}, after: ${load1.map((l) => l.toFixed(2)).join(" ")}\n`);
-  console.log(
-    [
-      `| write → visible on an edge (${WRITES} writes, one per ${SPACING} ms) | p50 ms | p99 ms | max ms | never seen |`,
-      "|---|---:|---:|---:|---:|",
-      ...visibility.map((v, i) => `| edge ${i + 1} | ${fmt(v.p50)} | ${fmt(v.p99)} | ${fmt(v.max)} | ${v.missing} |`),
-    ].join("\n"),
-  );
-  const r = (n: number) => Math.round(n).toLocaleString("en-US");
-  console.log(
-    "\n" +
-      [
-        "| hot GET, REST v4 value (50 connections) | req/s | p99 ms | errors |",
-        "|---|---:|---:|---:|",
-        `| core (SQLite) — baseline | ${r(onCore.rps)} | ${onCore.p99} | ${onCore.errors} |`,
-        `| edge 1 (cache) | ${r(onEdge.rps)} | ${onEdge.p99} | ${onEdge.errors} |`,
-        `| **edge ÷ core** | **${(onEdge.rps / onCore.rps).toFixed(2)}×** | | |`,
-      ].join("\n"),
-  );
-  if (deno) {
-    console.log(
-      "\n" +
-        [
-          `| Deno's own client, sequential kv.get ×${DENO_GETS} | p50 ms | p99 ms |`,
-          "|---|---:|---:|",
-          `| openKv(core URL) — baseline | ${fmt(deno.core.p50)} | ${fmt(deno.core.p99)} |`,
-          `| openKv(edge URL) | ${fmt(deno.edge.p50)} | ${fmt(deno.edge.p99)} |`,
-          `| edge ÷ core (p50) | ${(deno.edge.p50 / deno.core.p50).toFixed(2)}× | |`,
-        ].join("\n"),
-    );
-  }
+  console.log(out.join("\n\n"));
 } finally {
   await Promise.all(servers.reverse().map((s) => s.stop()));
+  await pg?.stop();
   rmSync(dir, { recursive: true, force: true });
 }
