@@ -16,7 +16,6 @@ import {
   type ServerHttp2Stream,
 } from "node:http2";
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from "node:net";
-import { Duplex } from "node:stream";
 import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { CONNECTION_LIMITS, type ConnectionLimits } from "./connection-limits.ts";
 
@@ -38,53 +37,6 @@ export interface Listener {
 }
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-
-/** Re-emits bytes already read from a socket, then the socket's own stream, as one Duplex. */
-class ReplaySocket extends Duplex {
-  #socket: Socket;
-  constructor(socket: Socket, head: Buffer) {
-    super();
-    this.#socket = socket;
-    this.push(head);
-    socket.on("data", (chunk: Buffer) => {
-      if (!this.push(chunk)) socket.pause();
-    });
-    socket.on("end", () => this.push(null));
-    socket.on("error", (e) => this.destroy(e));
-    socket.on("close", () => this.destroy());
-  }
-  override _read(): void {
-    this.#socket.resume();
-  }
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    this.#socket.write(chunk, cb);
-  }
-  override _final(cb: (e?: Error | null) => void): void {
-    this.#socket.end(cb);
-  }
-  override _destroy(e: Error | null, cb: (e?: Error | null) => void): void {
-    this.#socket.destroy(e ?? undefined);
-    cb(e);
-  }
-  get remoteAddress() {
-    return this.#socket.remoteAddress;
-  }
-  get remotePort() {
-    return this.#socket.remotePort;
-  }
-  setNoDelay(v?: boolean) {
-    this.#socket.setNoDelay(v);
-    return this;
-  }
-  setKeepAlive(e?: boolean, d?: number) {
-    this.#socket.setKeepAlive(e, d);
-    return this;
-  }
-  setTimeout(ms: number, cb?: () => void) {
-    this.#socket.setTimeout(ms, cb);
-    return this;
-  }
-}
 
 export function createListener(options: ListenerOptions): Listener {
   const handler = options.handler;
@@ -207,12 +159,11 @@ export function createListener(options: ListenerOptions): Listener {
         socket.off("readable", sniff);
         pending.delete(socket);
         socket.setTimeout(0);
-        if (h2Preface) {
-          h2.emit("connection", new ReplaySocket(socket, head));
-        } else {
-          socket.unshift(head);
-          h1.emit("connection", socket);
-        }
+        // The bytes read go back into the socket, and the protocol server gets the socket itself: Node's
+        // HTTP/2 session takes the buffered bytes into its native handle, so frames are not relayed
+        // through JavaScript (a Duplex relay cost about a third of KV Connect's throughput).
+        socket.unshift(head);
+        (h2Preface ? h2 : h1).emit("connection", socket);
       });
     });
   }
