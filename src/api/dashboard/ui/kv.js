@@ -1,6 +1,6 @@
 // The KV pairs tab: walk tuple keys by prefix (breadcrumb and tree), page to the end, view and edit
 // values by encoding, delete (one, selected, by prefix after a dry-run count), export and import NDJSON.
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { dash, request } from "./api.js";
 import { html } from "./html.js";
 import { bytesToHex, editorOf, formatBytes, hexToBytes, keyLabel, MODES, partLabel, partOf, valueOf } from "./typed.js";
@@ -154,19 +154,28 @@ export function KvBrowser({ me, ns }) {
   const [progress, setProgress] = useState(null);
   const [prefixCount, setPrefixCount] = useState(null);
   const [loading, setLoading] = useState(false);
+  /** The prefix (and search) whose entries the table shows now. */
+  const [shown, setShown] = useState(null);
 
   const scope = { prefix, startsWith: startsWith || undefined };
+  const scopeLabel = `${keyLabel(prefix)}${startsWith ? ` starting with "${startsWith}"` : ""}`;
+  // Only the latest load may set the list: an older one answering late (the prefix changed meanwhile)
+  // would show another prefix's keys.
+  const latest = useRef(0);
   const load = async (after) => {
+    const mine = ++latest.current;
     setLoading(true);
     setError(null);
     try {
       const page = await dash(ns.id, "list", { ...scope, limit: PAGE, cursor: after ?? undefined });
+      const c = after ? null : await dash(ns.id, "children", scope);
+      if (mine !== latest.current) return;
       setEntries((old) => (after ? [...old, ...page.entries] : page.entries));
       setCursor(page.cursor);
-      if (!after) {
-        const c = await dash(ns.id, "children", scope);
+      if (c) {
         setChildren({ parts: c.children, cursor: c.cursor });
         setSelected(new Map());
+        setShown(scopeLabel);
       }
     } catch (e) {
       setError(e.message);
@@ -184,6 +193,7 @@ export function KvBrowser({ me, ns }) {
     setSearch("");
     setStartsWith("");
     setPrefixCount(null);
+    setNotice(null);
     setPrefix(parts);
   };
   const open = async (key) => {
@@ -205,8 +215,8 @@ export function KvBrowser({ me, ns }) {
     if (!confirm(`Delete ${selected.size} selected entries?`)) return;
     try {
       const res = await dash(ns.id, "delete", { keys: [...selected.values()] });
-      setNotice(`Deleted ${res.deleted} entries.`);
       await load(null);
+      setNotice(`Deleted ${res.deleted} entries.`);
     } catch (e) {
       setError(e.message);
     }
@@ -222,8 +232,8 @@ export function KvBrowser({ me, ns }) {
     try {
       const res = await dash(ns.id, "delete-prefix", { ...scope, dryRun: false });
       setPrefixCount(null);
-      setNotice(`Deleted ${res.deleted} entries.`);
       await load(null);
+      setNotice(`Deleted ${res.deleted} entries.`);
     } catch (e) {
       setError(e.message);
     }
@@ -267,8 +277,8 @@ export function KvBrowser({ me, ns }) {
         imported += (await res.json()).imported;
         i = j;
       }
-      setNotice(`Imported ${imported} entries.`);
       await load(null);
+      setNotice(`Imported ${imported} entries.`);
     } catch (err) {
       setError(`Import stopped after ${imported} entries: ${err.message}`);
     } finally {
@@ -276,7 +286,6 @@ export function KvBrowser({ me, ns }) {
     }
   };
 
-  const scopeLabel = `${keyLabel(prefix)}${startsWith ? ` starting with "${startsWith}"` : ""}`;
   return html`<div class="kv">
     <nav class="breadcrumb" aria-label="Key prefix">
       <button class="crumb" onClick=${() => walk([])}>(all keys)</button>
@@ -313,10 +322,11 @@ export function KvBrowser({ me, ns }) {
       prefix=${prefix}
       onClose=${() => setEditing(null)}
       onSaved=${async (key, message) => {
-        setNotice(message);
         await load(null);
         if (key) await open(key);
         else setEditing(null);
+        // Said once the list and the editor show the result.
+        setNotice(message);
       }}
     />`}
     <div class="browser">
@@ -327,7 +337,7 @@ export function KvBrowser({ me, ns }) {
         </ul>
         ${children.cursor && html`<button onClick=${moreChildren}>More…</button>`}
       </aside>
-      <div class="entries">
+      <div class="entries" data-shown=${shown} aria-busy=${loading}>
         <table>
           <thead><tr>${me.canWrite && html`<th></th>`}<th>Key</th><th>Type</th><th>Value</th><th>Metadata</th><th>Expires</th></tr></thead>
           <tbody>
