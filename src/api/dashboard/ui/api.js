@@ -49,3 +49,23 @@ export async function cf(method, path, body) {
 }
 
 export const dash = (nsId, verb, body) => postJson(`/_openkv/v1/dashboard/ns/${encodeURIComponent(nsId)}/${verb}`, body);
+
+/** Every namespace the token sees, a page of 1,000 at a time, by title. */
+export async function allNamespaces(accountId) {
+  const all = [];
+  for (let page = 1; ; page++) {
+    const items = await cf("GET", `/accounts/${accountId}/storage/kv/namespaces?per_page=1000&page=${page}&order=title`);
+    all.push(...items);
+    if (items.length < 1000) return all;
+  }
+}
+
+/** `action` as an event handler that shows its error through `setError` instead of throwing. */
+export const guarded = (setError, action) => async (...args) => {
+  setError(null);
+  try {
+    await action(...args);
+  } catch (e) {
+    setError(e.message);
+  }
+};

@@ -4,7 +4,7 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { html } from "./html.js";
-import { cf, getJson, request, session } from "./api.js";
+import { allNamespaces, cf, getJson, guarded, request, session } from "./api.js";
 import { KvBrowser } from "./kv.js";
 import { Metrics, storageByNamespace } from "./metrics.js";
 import { Connect } from "./connect.js";
@@ -66,43 +66,23 @@ function Namespaces({ me, onOpen }) {
   const [renaming, setRenaming] = useState(null);
   const [deleting, setDeleting] = useState(null);
   const base = `/accounts/${me.accountId}/storage/kv/namespaces`;
-  const load = async () => {
-    try {
-      const all = [];
-      for (let page = 1; ; page++) {
-        const items = await cf("GET", `${base}?per_page=1000&page=${page}&order=title`);
-        all.push(...items);
-        if (items.length < 1000) break;
-      }
-      setList(all);
-      setStorage(await storageByNamespace(me.accountId));
-    } catch (e) {
-      setError(e.message);
-    }
-  };
+  const load = guarded(setError, async () => {
+    setList(await allNamespaces(me.accountId));
+    setStorage(await storageByNamespace(me.accountId));
+  });
   useEffect(() => void load(), []);
-  const create = async (e) => {
+  const create = guarded(setError, async (e) => {
     e.preventDefault();
-    setError(null);
-    try {
-      await cf("POST", base, { title: title.trim() });
-      setTitle("");
-      await load();
-    } catch (err) {
-      setError(err.message);
-    }
-  };
-  const rename = async (e) => {
+    await cf("POST", base, { title: title.trim() });
+    setTitle("");
+    await load();
+  });
+  const rename = guarded(setError, async (e) => {
     e.preventDefault();
-    setError(null);
-    try {
-      await cf("PUT", `${base}/${renaming.id}`, { title: renaming.title.trim() });
-      setRenaming(null);
-      await load();
-    } catch (err) {
-      setError(err.message);
-    }
-  };
+    await cf("PUT", `${base}/${renaming.id}`, { title: renaming.title.trim() });
+    setRenaming(null);
+    await load();
+  });
   const stat = (id, field) => {
     const s = storage?.get(id);
     if (!s) return "—";
@@ -168,37 +148,24 @@ function Tokens({ me }) {
   const [form, setForm] = useState({ name: "", permission: "read", namespaces: [] });
   const [created, setCreated] = useState(null);
   const [error, setError] = useState(null);
-  const load = async () => {
-    try {
-      setTokens((await getJson("/admin/tokens")).tokens);
-      setNamespaces(await cf("GET", `/accounts/${me.accountId}/storage/kv/namespaces?per_page=1000&order=title`));
-    } catch (e) {
-      setError(e.message);
-    }
-  };
+  const load = guarded(setError, async () => {
+    setTokens((await getJson("/admin/tokens")).tokens);
+    setNamespaces(await allNamespaces(me.accountId));
+  });
   useEffect(() => void load(), []);
-  const create = async (e) => {
+  const create = guarded(setError, async (e) => {
     e.preventDefault();
-    setError(null);
-    try {
-      const body = { name: form.name.trim(), permission: form.permission, namespaces: form.namespaces.length ? form.namespaces : null };
-      const res = await (await request("POST", "/admin/tokens", body)).json();
-      setCreated(res);
-      setForm({ name: "", permission: "read", namespaces: [] });
-      await load();
-    } catch (err) {
-      setError(err.message);
-    }
-  };
-  const revoke = async (t) => {
+    const body = { name: form.name.trim(), permission: form.permission, namespaces: form.namespaces.length ? form.namespaces : null };
+    const res = await (await request("POST", "/admin/tokens", body)).json();
+    setCreated(res);
+    setForm({ name: "", permission: "read", namespaces: [] });
+    await load();
+  });
+  const revoke = guarded(setError, async (t) => {
     if (!confirm(`Revoke the token "${t.name}"? Programs using it stop working within a second.`)) return;
-    try {
-      await request("DELETE", `/admin/tokens/${encodeURIComponent(t.id)}`);
-      await load();
-    } catch (err) {
-      setError(err.message);
-    }
-  };
+    await request("DELETE", `/admin/tokens/${encodeURIComponent(t.id)}`);
+    await load();
+  });
   const title = (id) => namespaces.find((n) => n.id === id)?.title ?? id;
   const selected = (e) => Array.from(e.target.selectedOptions, (o) => o.value);
   return html`<section>

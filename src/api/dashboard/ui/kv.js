@@ -1,7 +1,7 @@
 // The KV pairs tab: walk tuple keys by prefix (breadcrumb and tree), page to the end, view and edit
 // values by encoding, delete (one, selected, by prefix after a dry-run count), export and import NDJSON.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { dash, request } from "./api.js";
+import { dash, guarded, request } from "./api.js";
 import { html } from "./html.js";
 import { bytesToHex, editorOf, formatBytes, hexToBytes, keyLabel, MODES, partLabel, partOf, valueOf } from "./typed.js";
 
@@ -211,33 +211,19 @@ export function KvBrowser({ me, ns }) {
       else next.set(idOf(e.key), e.key);
       return next;
     });
-  const deleteSelected = async () => {
+  const deleteSelected = guarded(setError, async () => {
     if (!confirm(`Delete ${selected.size} selected entries?`)) return;
-    try {
-      const res = await dash(ns.id, "delete", { keys: [...selected.values()] });
-      await load(null);
-      setNotice(`Deleted ${res.deleted} entries.`);
-    } catch (e) {
-      setError(e.message);
-    }
-  };
-  const dryRun = async () => {
-    try {
-      setPrefixCount((await dash(ns.id, "delete-prefix", { ...scope, dryRun: true })).count);
-    } catch (e) {
-      setError(e.message);
-    }
-  };
-  const deletePrefix = async () => {
-    try {
-      const res = await dash(ns.id, "delete-prefix", { ...scope, dryRun: false });
-      setPrefixCount(null);
-      await load(null);
-      setNotice(`Deleted ${res.deleted} entries.`);
-    } catch (e) {
-      setError(e.message);
-    }
-  };
+    const res = await dash(ns.id, "delete", { keys: [...selected.values()] });
+    await load(null);
+    setNotice(`Deleted ${res.deleted} entries.`);
+  });
+  const dryRun = guarded(setError, async () => setPrefixCount((await dash(ns.id, "delete-prefix", { ...scope, dryRun: true })).count));
+  const deletePrefix = guarded(setError, async () => {
+    const res = await dash(ns.id, "delete-prefix", { ...scope, dryRun: false });
+    setPrefixCount(null);
+    await load(null);
+    setNotice(`Deleted ${res.deleted} entries.`);
+  });
   const exportAll = async () => {
     try {
       const total = (await dash(ns.id, "count", scope)).count;
