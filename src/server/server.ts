@@ -1,6 +1,6 @@
 /**
  * `openkv serve`: the embedded store as a network service. Everything on one port: the Cloudflare REST
- * API v4, the /kv REST API, KV Connect, admin and metrics.
+ * API v4, the /kv REST API, KV Connect, admin and metrics, and the web dashboard at `/`.
  */
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -13,6 +13,7 @@ import { cloudflareRoutes } from "../api/cloudflare/index.ts";
 import { kvConnectRoutes, type KvConnectOptions } from "../api/kv-connect/index.ts";
 import { restRoutes } from "../api/rest/routes.ts";
 import { edgeRpcRoutes } from "../api/edge-rpc/index.ts";
+import { dashboard } from "../api/dashboard/index.ts";
 import { createApp } from "./app.ts";
 import type { ConnectionLimits } from "../http/connection-limits.ts";
 import { createListener, type Listener } from "../http/listener.ts";
@@ -119,7 +120,7 @@ function persisted(dir: string | null, file: string, make: () => string, mode?: 
 
 /** Every route `startServer` mounts itself, in order (tests enumerate it to cover each route). */
 export function builtinRoutes(kvConnect?: KvConnectOptions): Route[] {
-  return [...cloudflareRoutes(), ...systemRoutes(), ...restRoutes(), ...kvConnectRoutes(kvConnect), ...edgeRpcRoutes()];
+  return [...cloudflareRoutes(), ...systemRoutes(), ...restRoutes(), ...kvConnectRoutes(kvConnect), ...edgeRpcRoutes(), ...dashboard()];
 }
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {

@@ -87,6 +87,26 @@ const restRecipes = (prefix: string): Record<string, Recipe> => ({
   [`DELETE ${prefix}/*`]: { params: { "*": "victim.k" } },
 });
 
+const DASH = "/_openkv/v1/dashboard";
+const str = (value: string) => ({ type: "string", value });
+const dashboardRecipes = (): Record<string, Recipe> => ({
+  [`GET /`]: {},
+  [`GET /_openkv/ui/:file`]: { params: { file: "app.js" } },
+  [`GET /_openkv/ui/vendor/:file`]: { params: { file: "preact.mjs" } },
+  [`GET ${DASH}/session`]: {},
+  [`POST ${DASH}/ns/:namespace/list`]: { body: () => json({ prefix: [] }) },
+  [`POST ${DASH}/ns/:namespace/children`]: { body: () => json({ prefix: [] }) },
+  [`POST ${DASH}/ns/:namespace/count`]: { body: () => json({ prefix: [], startsWith: "seed" }) },
+  [`POST ${DASH}/ns/:namespace/get`]: { body: () => json({ key: [str("seed")] }) },
+  [`POST ${DASH}/ns/:namespace/export`]: { body: () => json({ prefix: [str("seed")] }) },
+  [`POST ${DASH}/ns/:namespace/set`]: { body: () => json({ key: [str("dash-written")], value: { type: "Map", value: [[str("a"), { type: "bigint", value: "1" }]] } }) },
+  [`POST ${DASH}/ns/:namespace/delete`]: { body: () => json({ keys: [[str("victim-dash")]] }) },
+  [`POST ${DASH}/ns/:namespace/delete-prefix`]: { body: () => json({ prefix: [str("victim-dash-prefix")], dryRun: false }) },
+  [`POST ${DASH}/ns/:namespace/import`]: {
+    body: () => ({ type: "application/x-ndjson", text: JSON.stringify({ name: "dash-imported", encoding: "bytes", value: "aGk=" }) }),
+  },
+});
+
 /**
  * A valid request per known route. Reads, writes and deletes touch different keys, so one caller's
  * requests can run in parallel and every allowed one must succeed (2xx).
@@ -116,6 +136,7 @@ const RECIPES: Record<string, Recipe> = {
   ["POST /admin/tokens"]: { body: (f) => json({ name: `${f.unique}-made`, permission: "read" }) },
   ["GET /admin/tokens"]: {},
   ["DELETE /admin/tokens/:id"]: {},
+  ...dashboardRecipes(),
   ...restRecipes("/kv"),
   ...restRecipes("/ns/:namespace/kv"),
 };
@@ -177,10 +198,10 @@ async function call(method: string, path: string, body?: unknown): Promise<Respo
 
 async function seed(nsId: string): Promise<void> {
   const cf = `/client/v4/accounts/${server.accountId}/storage/kv/namespaces/${nsId}`;
-  for (const key of ["seed", "victim", "victim-bulk", "victim-bulk2"]) {
+  for (const key of ["seed", "victim", "victim-bulk", "victim-bulk2", "victim-dash"]) {
     await fetch(`${server.url}${cf}/values/${key}`, { method: "PUT", headers: { ...auth(), "content-type": "text/plain" }, body: `seeded ${key}` });
   }
-  for (const key of ["seed.k", "victim.k"]) await call("PUT", `/ns/${nsId}/kv/${key}`, { value: `seeded ${key}` });
+  for (const key of ["seed.k", "victim.k", "victim-dash-prefix.x"]) await call("PUT", `/ns/${nsId}/kv/${key}`, { value: `seeded ${key}` });
 }
 
 async function prepare(caller: Caller, index: number): Promise<{ fixture: Fixture; secret: string }> {

@@ -33,9 +33,13 @@ const CONCRETE: Record<string, string> = {
   "/ns/:namespace/kv": "/ns/default/kv?list=true",
   // Without `after`, the doorbell answers at once with the latest versionstamp.
   "/_openkv/v1/feed/wait": "/_openkv/v1/feed/wait",
+  "/": "/",
+  "/_openkv/ui/:file": "/_openkv/ui/app.js",
+  "/_openkv/ui/vendor/:file": "/_openkv/ui/vendor/preact.mjs",
+  "/_openkv/v1/dashboard/session": "/_openkv/v1/dashboard/session",
 };
 /** Answers that are not routes: misses and unknown paths keep GET's status and headers too. */
-const MISSES = [`${NS}/values/nope`, `${NS}/metadata/nope`, "/kv/no.such.key", "/ns/default/kv/nope", "/no/such/route", `/client/v4/accounts/${server.accountId}/nope`];
+const MISSES = [`${NS}/values/nope`, `${NS}/metadata/nope`, "/kv/no.such.key", "/ns/default/kv/nope", "/no/such/route", `/client/v4/accounts/${server.accountId}/nope`, "/_openkv/ui/nope.js"];
 /** Headers that differ between any two responses, whatever the method. */
 const VOLATILE = new Set(["date", "connection", "keep-alive"]);
 
