@@ -45,6 +45,10 @@ export interface ServerConfig {
     url: string;
     token: string;
     cacheBytes?: number;
+    /** A local SQLite file memory spills to, kept across restarts (src/client/spill-file.ts). */
+    cacheFile?: string;
+    /** The most the cache file holds, in bytes. Default 1 GiB. */
+    cacheFileBytes?: number;
     feedPollMs?: number;
     /**
      * The core's URL as KV Connect clients reach it, when it differs from `url` (which the edge uses):
@@ -157,9 +161,18 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       // Opening reads the core's feed position: a core that is down or refuses the token fails the start.
       const cacheBytes = edge.cacheBytes ?? DEFAULT_CACHE_BYTES;
       let backend: CachedBackend | CoreBackend = core;
-      if (cacheBytes > 0) {
+      if (cacheBytes > 0 || edge.cacheFile) {
         try {
-          backend = await CachedBackend.open(core, { maxBytes: cacheBytes, clock, ...(edge.feedPollMs ? { feedPollMs: edge.feedPollMs } : {}) });
+          const cacheFile = edge.cacheFile
+            ? { path: edge.cacheFile, coreId: await core.storeId(), ...(edge.cacheFileBytes === undefined ? {} : { maxBytes: edge.cacheFileBytes }) }
+            : undefined;
+          backend = await CachedBackend.open(core, {
+            maxBytes: cacheBytes,
+            clock,
+            log,
+            ...(cacheFile ? { cacheFile } : {}),
+            ...(edge.feedPollMs ? { feedPollMs: edge.feedPollMs } : {}),
+          });
         } catch (e) {
           await core.close();
           throw e;

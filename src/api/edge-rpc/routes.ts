@@ -10,6 +10,7 @@
  * other namespace's keys.
  */
 import { KvError } from "../../core/errors.ts";
+import { storeId } from "../../core/store-id.ts";
 import type { NamespaceInfo } from "../../core/types.ts";
 import { versionstampFromHex, versionstampToHex } from "../../core/versionstamp.ts";
 import { HttpError, readBody, sendJson } from "../../http/http.ts";
@@ -167,6 +168,7 @@ export function edgeRpcRoutes(): Route[] {
       return found satisfies WirePrincipal | null;
     },
     account: async (ctx) => ctx.deps.accountId,
+    storeId: async (ctx) => storeId(ctx.deps.engine.backend),
   };
 
   const base = { api: "edge", errors: rpcErrors } as const;
