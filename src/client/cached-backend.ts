@@ -261,6 +261,7 @@ export class CachedBackend implements Backend {
 
   #serve(hit: CachedRead): Entry[][] {
     this.cache.stats.hits++;
+    if (this.cache.lastTier === "file") this.cache.stats.fileHits++;
     return [hit.entry ? [hit.entry] : []];
   }
 

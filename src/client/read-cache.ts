@@ -57,6 +57,8 @@ export interface CacheStats {
   entries: number;
   bytes: number;
   hits: number;
+  /** Of `hits`, those whose entry came up from the file. */
+  fileHits: number;
   misses: number;
   /** Fills refused because their key was invalidated while they were out. */
   spoiltFills: number;
@@ -80,7 +82,9 @@ export class ReadCache {
   #bytes = 0;
   #spill: SpillFile | null;
   readonly #log: (line: string) => void;
-  readonly stats: CacheStats = { entries: 0, bytes: 0, hits: 0, misses: 0, spoiltFills: 0, evictions: 0 };
+  readonly stats: CacheStats = { entries: 0, bytes: 0, hits: 0, fileHits: 0, misses: 0, spoiltFills: 0, evictions: 0 };
+  /** Where the last `get` found its entry (read at once by the caller, which counts what it serves). */
+  lastTier: "memory" | "file" | null = null;
 
   constructor(maxBytes: number, options: ReadCacheOptions = {}) {
     this.maxBytes = maxBytes;
@@ -119,9 +123,11 @@ export class ReadCache {
     if (hit) {
       this.#entries.delete(id);
       this.#entries.set(id, hit);
+      this.lastTier = "memory";
       return hit;
     }
     const found = this.#file((f) => f.take(namespaceId, key));
+    this.lastTier = found ? "file" : null;
     if (!found) return undefined;
     this.#insert(id, found);
     return found;

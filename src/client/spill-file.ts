@@ -52,7 +52,7 @@ export interface SpillFileOptions {
 export interface SpillStats {
   entries: number;
   bytes: number;
-  /** Memory misses answered from the file. */
+  /** Memory misses that found their entry in the file (moved back to memory). */
   hits: number;
   /** Entries written to the file (evicted from memory). */
   spilled: number;

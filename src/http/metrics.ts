@@ -1,7 +1,18 @@
 /** Prometheus metrics: operations per namespace and kind, with latency histograms. */
-import { Counter, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 export type OperationKind = "read" | "write" | "delete" | "list";
+
+/** What an edge's cache reports to /metrics (see Metrics.edgeCache). */
+export interface EdgeCacheNumbers {
+  memoryHits: number;
+  fileHits: number;
+  misses: number;
+  memoryEntries: number;
+  fileEntries: number;
+  memoryBytes: number;
+  fileBytes: number;
+}
 
 export class Metrics {
   readonly registry = new Registry();
@@ -24,6 +35,67 @@ export class Metrics {
     labelNames: ["status"] as const,
     registers: [this.registry],
   });
+
+  #edgeRpc = new Counter({
+    name: "openkv_edge_rpc_total",
+    help: "Edge protocol calls this server answered (as an edge's core), by op",
+    labelNames: ["op"] as const,
+    registers: [this.registry],
+  });
+
+  /** Counts one edge protocol call (src/api/edge-rpc): how much work the edges send to this core. */
+  edgeRpc(op: string): void {
+    this.#edgeRpc.inc({ op });
+  }
+
+  /**
+   * An edge's read cache, read at each scrape: hits and entries per tier (memory, file), fills spoilt
+   * by an invalidation, entries evicted.
+   */
+  edgeCache(read: () => EdgeCacheNumbers): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: "openkv_edge_cache_hits",
+      help: "Point reads this edge answered from its cache, by the tier that held the entry",
+      labelNames: ["tier"] as const,
+      registers,
+      collect() {
+        const n = read();
+        this.set({ tier: "memory" }, n.memoryHits);
+        this.set({ tier: "file" }, n.fileHits);
+      },
+    });
+    new Gauge({
+      name: "openkv_edge_cache_misses",
+      help: "Point reads this edge could not answer from its cache (sent to the core)",
+      registers,
+      collect() {
+        this.set(read().misses);
+      },
+    });
+    new Gauge({
+      name: "openkv_edge_cache_entries",
+      help: "Entries in this edge's cache, by tier",
+      labelNames: ["tier"] as const,
+      registers,
+      collect() {
+        const n = read();
+        this.set({ tier: "memory" }, n.memoryEntries);
+        this.set({ tier: "file" }, n.fileEntries);
+      },
+    });
+    new Gauge({
+      name: "openkv_edge_cache_bytes",
+      help: "Bytes held by this edge's cache, by tier",
+      labelNames: ["tier"] as const,
+      registers,
+      collect() {
+        const n = read();
+        this.set({ tier: "memory" }, n.memoryBytes);
+        this.set({ tier: "file" }, n.fileBytes);
+      },
+    });
+  }
 
   /** Records one operation that took from `startNs` (process.hrtime.bigint()) until now. */
   observe(namespace: string, kind: OperationKind, api: string, startNs: bigint): void {

@@ -209,11 +209,27 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     throw e;
   }
   const stopping = new AbortController();
+  const metrics = new Metrics();
+  if (engine.backend instanceof CachedBackend) {
+    const cache = engine.backend.cache;
+    metrics.edgeCache(() => {
+      const s = cache.snapshotStats();
+      return {
+        memoryHits: s.hits - s.fileHits,
+        fileHits: s.fileHits,
+        misses: s.misses,
+        memoryEntries: s.entries,
+        fileEntries: s.file?.entries ?? 0,
+        memoryBytes: s.bytes,
+        fileBytes: s.file?.bytes ?? 0,
+      };
+    });
+  }
   const deps: ServerDeps = {
     shutdown: stopping.signal,
     engine,
     tokens,
-    metrics: new Metrics(),
+    metrics,
     clock,
     accountId,
     limits: { maxBodyBytes: config.maxBodyBytes ?? 100 * 1024 * 1024 },

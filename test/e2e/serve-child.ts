@@ -37,6 +37,8 @@ export interface ChildServerOptions {
   startTimeoutMs?: number;
   /** Extra Node options for the child (e.g. `--cpu-prof`, `--import` of a probe), before the script. */
   nodeArgs?: readonly string[];
+  /** Extra `serve` flags, after the others (e.g. an edge's `--cache-file`). */
+  args?: readonly string[];
   /** Extra environment variables for the child. */
   env?: Readonly<Record<string, string>>;
 }
@@ -54,6 +56,7 @@ export function startChildServer(options: ChildServerOptions): Promise<ChildServ
       ? ["--edge-of", options.edgeOf.url, "--token", options.edgeOf.token]
       : [...store, "--admin-token", options.adminToken, "--durability", options.durability ?? "fsync"]),
     ...(options.accountId && !options.edgeOf ? ["--account-id", options.accountId] : []),
+    ...(options.args ?? []),
   ];
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } });
   let out = "";

@@ -184,6 +184,7 @@ export function edgeRpcRoutes(): Route[] {
         if (typeof op !== "string" || !Object.hasOwn(ops, op) || !Array.isArray(args)) {
           throw new HttpError(400, "Edge RPC: the body must be { op, args } with a known op");
         }
+        ctx.deps.metrics.edgeRpc(op);
         sendV8(ctx.res, 200, { ok: await ops[op as EdgeOp](ctx, args) });
       },
     },
