@@ -157,8 +157,10 @@ test("entries over 1 MiB are not spilled; an entry larger than memory goes to th
   assert.equal(spill.stats.tooLarge, 1);
   assert.equal(fill("big", entry("big", 1, 64 << 10)), true, "larger than memory, under the cap: cached in the file");
   assert.equal(cache.tierOf(NS, key("big")), "file");
+  const written = spill.stats.spilled;
   assert.equal(cache.get(NS, key("big"))!.entry!.data.byteLength, 64 << 10);
   assert.equal(cache.tierOf(NS, key("big")), "file", "too big for memory: it stays in the file");
+  assert.equal(spill.stats.spilled, written, "read in place, not written again");
 });
 
 test("closing moves memory to the file; reopening finds every entry, the feed position and the recency order", () => {

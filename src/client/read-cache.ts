@@ -126,10 +126,10 @@ export class ReadCache {
       this.lastTier = "memory";
       return hit;
     }
-    const found = this.#file((f) => f.take(namespaceId, key));
+    // An entry larger than memory stays in the file (marked used there); the others move up.
+    const found = this.#file((f) => f.take(namespaceId, key, (bytes) => bytes <= this.maxBytes));
     this.lastTier = found ? "file" : null;
-    if (!found) return undefined;
-    this.#insert(id, found);
+    if (found && found.bytes <= this.maxBytes) this.#insert(id, found);
     return found;
   }
 

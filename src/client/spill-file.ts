@@ -182,6 +182,7 @@ export class SpillFile {
       delNs: db.prepare("DELETE FROM entries WHERE ns = ?"),
       oldest: db.prepare("SELECT id, bytes FROM entries ORDER BY used LIMIT 64"),
       delId: db.prepare("DELETE FROM entries WHERE id = ?"),
+      touch: db.prepare("UPDATE entries SET used = ? WHERE id = ?"),
       totals: db.prepare("SELECT count(*) AS n, coalesce(sum(bytes), 0) AS bytes, coalesce(max(used), 0) AS used FROM entries"),
     };
     const t = this.#s.totals!.get()!;
@@ -226,14 +227,21 @@ export class SpillFile {
     }
   }
 
-  /** Takes a key's entry out of the file (it moves to memory), or undefined when the file has none. */
-  take(namespaceId: string, key: Uint8Array): SpilledRead | undefined {
+  /**
+   * A key's entry, or undefined when the file has none. It leaves the file (to move to memory) when
+   * `moves(bytes)` says so; otherwise it stays, marked most recently used.
+   */
+  take(namespaceId: string, key: Uint8Array, moves: (bytes: number) => boolean = () => true): SpilledRead | undefined {
     const row = this.#s.get!.get(namespaceId, key);
     if (!row) return undefined;
-    this.#s.delId!.run(row.id as number);
-    this.stats.entries--;
-    this.stats.bytes -= row.bytes as number;
     this.stats.hits++;
+    if (moves(row.bytes as number)) {
+      this.#s.delId!.run(row.id as number);
+      this.stats.entries--;
+      this.stats.bytes -= row.bytes as number;
+    } else {
+      this.#s.touch!.run(++this.#used, row.id as number);
+    }
     return readOf(row, namespaceId, key);
   }
 
