@@ -9,9 +9,13 @@
  *     core in the same run; the ratio edge ÷ core.
  * (c) Deno's own client (node_modules/.bin/deno): sequential `kv.get` latency with the edge's KV Connect
  *     URL and with the core's, in the same run (Deno sends every call to the strong endpoint, the core).
+ * (d) cache tiers: autocannon cycling REST v4 GETs over 1,000 keys (100-byte values) against the core,
+ *     edge 1 (64 MiB of memory: every key in memory) and edge 3 (`--cache-bytes 32768 --cache-file`:
+ *     memory for about 130 of them, so a cycle misses memory on every read and each answer comes up from
+ *     the file, moving another entry down) — file tier vs memory vs core, in the same run.
  *
  * Options: --writes N (default 1000), --spacing MS (default 7), --seconds N (per autocannon run, default 5),
- * --deno-gets N (default 500; 0 skips (c)).
+ * --deno-gets N (default 500; 0 skips (c)), --no-tiers (skips (d)).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -27,6 +31,7 @@ const { values } = parseArgs({
     spacing: { type: "string", default: "7" },
     seconds: { type: "string", default: "5" },
     "deno-gets": { type: "string", default: "500" },
+    "no-tiers": { type: "boolean", default: false },
   },
 });
 const WRITES = Number(values.writes);
@@ -46,6 +51,12 @@ function quantile(sorted: number[], q: number): number {
 }
 
 const fmt = (ms: number) => ms.toFixed(1);
+
+interface Measured {
+  rps: number;
+  p99: number;
+  errors: number;
+}
 
 try {
   const core = await startChildServer({ dataDir: join(dir, "core"), adminToken: TOKEN, accountId: ACCOUNT, durability: "fsync" });
@@ -113,7 +124,7 @@ try {
   });
 
   // (b) hot GET, edge against core
-  const measure = async (url: string) => {
+  const measure = async (url: string): Promise<Measured> => {
     const r = await autocannon({ url, connections: 50, duration: SECONDS, headers: auth });
     return { rps: r.requests.average, p99: r.latency.p99, errors: r.errors + r.non2xx };
   };
@@ -136,6 +147,57 @@ try {
       return JSON.parse(out.stdout) as { p50: number; p99: number };
     };
     deno = { core: run(core.url), edge: run(edges[0]!.url) };
+  }
+
+  // (d) cache tiers: the same 1,000 keys cycled against the core, memory (edge 1) and the file (edge 3)
+  let tiers: { core: Measured; memory: Measured; file: Measured; fileHits: number } | null = null;
+  if (!values["no-tiers"]) {
+    const TIER_KEYS = 1000;
+    const tierEdge = await startChildServer({
+      dataDir: "",
+      adminToken: "",
+      edgeOf: { url: core.url, token: TOKEN },
+      args: ["--cache-bytes", "32768", "--cache-file", join(dir, "edge-3-cache.sqlite")],
+    });
+    servers.push(tierEdge);
+    const path = (i: number) => `/client/v4/accounts/${ACCOUNT}/storage/kv/namespaces/${ns}/values/tier-${i}`;
+    process.stderr.write(`bench: ${TIER_KEYS} keys for the tier comparison…\n`);
+    for (let i = 0; i < TIER_KEYS; i++) {
+      const res = await fetch(core.url + path(i), { method: "PUT", headers: { ...auth, "content-type": "text/plain" }, body: String(i).padEnd(100, "v") });
+      if (res.status !== 200) throw new Error(`PUT answered ${res.status}`);
+      await res.arrayBuffer();
+    }
+    const requests = Array.from({ length: TIER_KEYS }, (_, i) => ({ method: "GET" as const, path: path(i) }));
+    const cycle = async (server: ChildServer) => {
+      // Fill first, so the run measures hits.
+      for (let i = 0; i < TIER_KEYS; i++) await (await fetch(server.url + path(i), { headers: auth })).arrayBuffer();
+      // Each connection starts at a different place in the cycle, so they do not read one key together.
+      let started = 0;
+      const r = await autocannon({
+        url: server.url,
+        connections: 50,
+        duration: SECONDS,
+        headers: auth,
+        requests,
+        setupClient: (client) => {
+          const offset = (started++ * 20) % TIER_KEYS;
+          client.setRequests([...requests.slice(offset), ...requests.slice(0, offset)]);
+        },
+      });
+      return { rps: r.requests.average, p99: r.latency.p99, errors: r.errors + r.non2xx };
+    };
+    const hitsOnFile = async () => {
+      const text = await (await fetch(`${tierEdge.url}/metrics`, { headers: auth })).text();
+      return Number(/^openkv_edge_cache_hits\{tier="file"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    };
+    process.stderr.write("bench: 1,000 keys cycled on the core…\n");
+    const onCoreTier = await cycle(core);
+    process.stderr.write("bench: 1,000 keys cycled on edge 1 (memory)…\n");
+    const onMemory = await cycle(edges[0]!);
+    process.stderr.write("bench: 1,000 keys cycled on edge 3 (file)…\n");
+    const before = await hitsOnFile();
+    const onFile = await cycle(tierEdge);
+    tiers = { core: onCoreTier, memory: onMemory, file: onFile, fileHits: (await hitsOnFile()) - before };
   }
 
   const load1 = loadavg();
@@ -167,6 +229,19 @@ try {
           `| openKv(core URL) — baseline | ${fmt(deno.core.p50)} | ${fmt(deno.core.p99)} |`,
           `| openKv(edge URL) | ${fmt(deno.edge.p50)} | ${fmt(deno.edge.p99)} |`,
           `| edge ÷ core (p50) | ${(deno.edge.p50 / deno.core.p50).toFixed(2)}× | |`,
+        ].join("\n"),
+    );
+  }
+  if (tiers) {
+    const t = tiers;
+    console.log(
+      "\n" +
+        [
+          "| 1,000 keys cycled, REST v4 value GET (50 connections) | req/s | p99 ms | errors | ÷ core |",
+          "|---|---:|---:|---:|---:|",
+          `| core (SQLite) — baseline | ${r(t.core.rps)} | ${t.core.p99} | ${t.core.errors} | 1.00× |`,
+          `| edge 1: every key in memory | ${r(t.memory.rps)} | ${t.memory.p99} | ${t.memory.errors} | ${(t.memory.rps / t.core.rps).toFixed(2)}× |`,
+          `| edge 3: memory for ~130 keys, every answer from the file (${r(t.fileHits)} file hits) | ${r(t.file.rps)} | ${t.file.p99} | ${t.file.errors} | ${(t.file.rps / t.core.rps).toFixed(2)}× |`,
         ].join("\n"),
     );
   }

@@ -204,12 +204,10 @@ export class CachedBackend implements Backend {
       if (this.cache.spill) this.#log(`Cache file ${this.cache.spill.path}: the core's feed was pruned past this edge (a gap): cache cleared.`);
       return this.cache.clear();
     }
-    this.cache.batch(() => {
-      for (const c of event.changes) {
-        if (c.keys === null) this.cache.dropNamespace(c.namespaceId);
-        else for (const key of c.keys) this.cache.invalidate(c.namespaceId, key, c.versionstamp);
-      }
-    });
+    for (const c of event.changes) {
+      if (c.keys === null) this.cache.dropNamespace(c.namespaceId);
+      else for (const key of c.keys) this.cache.invalidate(c.namespaceId, key, c.versionstamp);
+    }
   }
 
   degraded(): string | null {

@@ -90,6 +90,7 @@ export class ReadCache {
     this.maxBytes = maxBytes;
     this.#spill = options.spill ?? null;
     this.#log = options.log ?? (() => {});
+    if (this.#spill) this.#spill.onFail = (e) => this.#drop(options.spill!, e);
   }
 
   /** The spill file in use, or null (none, or it failed). */
@@ -217,13 +218,6 @@ export class ReadCache {
     for (const fills of this.#inflight.values()) for (const f of fills) f.spoilt = true;
   }
 
-  /** Runs `fn` (several invalidations) as one transaction on the file. */
-  batch(fn: () => void): void {
-    // A file that fails midway is dropped and its transaction rolled back: run `fn` again on memory
-    // alone (invalidations are idempotent).
-    if (this.#file((f) => f.batch(() => (fn(), true))) === undefined) fn();
-  }
-
   /** Records in the file that every invalidation up to `versionstamp` has been applied to it. */
   recordApplied(versionstamp: Uint8Array): void {
     this.#file((f) => f.setApplied(versionstamp));
@@ -255,15 +249,23 @@ export class ReadCache {
     try {
       return fn(spill);
     } catch (e) {
-      if (this.#spill !== spill) return undefined;
-      this.#spill = null;
-      this.#log(`Cache file ${spill.path} failed (${(e as Error).message}): caching in memory only until restart.`);
-      try {
-        spill.close();
-      } catch {
-        // Already broken: nothing more to do.
-      }
+      this.#drop(spill, e);
       return undefined;
+    }
+  }
+
+  /**
+   * The file failed: stop using it, and close it without committing what is pending, so it keeps only
+   * whole commits — each with the invalidations its recorded feed position stands for.
+   */
+  #drop(spill: SpillFile, e: unknown): void {
+    if (this.#spill !== spill) return;
+    this.#spill = null;
+    this.#log(`Cache file ${spill.path} failed (${(e as Error).message}): caching in memory only until restart.`);
+    try {
+      spill.abandon();
+    } catch {
+      // Already broken: nothing more to do.
     }
   }
 

@@ -11,9 +11,14 @@
  *
  * - Synchronous (node:sqlite), like the memory tier: an invalidation, a spill and a lookup happen in one
  *   turn of the event loop, so the fill-race reasoning of ReadCache covers both tiers unchanged.
- * - WAL with `synchronous = NORMAL`: no fsync per write (only at checkpoints), and after a power cut the
- *   file is a prefix of what was written — an invalidation is never lost while a later feed position
- *   survives. It is a cache: losing the tail only costs reads from the core.
+ * - Writes are grouped: the first change in a turn of the event loop opens a transaction, which commits
+ *   on the next turn (`setImmediate`), so a burst of spills, promotions and invalidations costs one
+ *   commit (a commit alone costs ~60 µs here, a row in an open transaction ~3 µs). Reads on the same
+ *   connection see the open transaction.
+ * - WAL with `synchronous = NORMAL`: no fsync per commit (only at checkpoints), and after a crash or a
+ *   power cut the file is a prefix of its commits — an invalidation is never lost while a later feed
+ *   position survives (both are in one transaction, or the invalidation in an earlier one). It is a
+ *   cache: losing the tail only costs reads from the core.
  * - Entries over SPILL_MAX_ENTRY_BYTES are not written (they are dropped, as from memory alone): writing
  *   25 MiB to SQLite takes the event loop ~150 ms here, reading it back ~40 ms; 1 MiB costs about 2 ms.
  * - Exclusive: the file is locked while open, so two edges cannot share one.
@@ -81,7 +86,10 @@ export class SpillFile {
   #s!: Record<string, StatementSync>;
   /** Recency counter: higher = used more recently. */
   #used = 0;
-  #depth = 0;
+  /** A write transaction is open; it commits on the next turn of the event loop. */
+  #open = false;
+  /** Told when a grouped commit fails (the caller drops the file); without it the error is thrown. */
+  onFail: ((e: unknown) => void) | null = null;
 
   private constructor(path: string, db: DatabaseSync, options: SpillFileOptions) {
     this.path = path;
@@ -116,11 +124,13 @@ export class SpillFile {
       }
     }
     const held = spill.#meta("core");
+    spill.#write();
     if (held !== null && held !== coreId) {
       log(`Cache file ${path} holds entries of another core (store ${held}, not ${coreId}): cleared.`);
       spill.clear();
     }
     spill.#setMeta("core", coreId);
+    spill.commit();
     return spill;
   }
 
@@ -207,24 +217,30 @@ export class SpillFile {
 
   /** Records that every invalidation up to `versionstamp` has been applied to the file. */
   setApplied(versionstamp: Uint8Array): void {
+    this.#write();
     this.#setMeta("applied", Buffer.from(versionstamp).toString("hex"));
   }
 
-  /** Runs `fn` as one transaction (nested calls join the outer one): many small writes, one commit. */
-  batch<T>(fn: () => T): T {
-    if (this.#depth > 0) return fn();
+  /** Opens the grouped write transaction unless one is open. */
+  #write(): void {
+    if (this.#open) return;
     this.#db.exec("BEGIN");
-    this.#depth++;
-    try {
-      const out = fn();
-      this.#db.exec("COMMIT");
-      return out;
-    } catch (e) {
-      this.#db.exec("ROLLBACK");
-      throw e;
-    } finally {
-      this.#depth--;
-    }
+    this.#open = true;
+    setImmediate(() => {
+      try {
+        this.commit();
+      } catch (e) {
+        if (!this.onFail) throw e;
+        this.onFail(e);
+      }
+    });
+  }
+
+  /** Commits what is pending now (it would commit on the next turn anyway). */
+  commit(): void {
+    if (!this.#open || !this.#db.isOpen) return;
+    this.#open = false;
+    this.#db.exec("COMMIT");
   }
 
   /**
@@ -235,6 +251,7 @@ export class SpillFile {
     const row = this.#s.get!.get(namespaceId, key);
     if (!row) return undefined;
     this.stats.hits++;
+    this.#write();
     if (moves(row.bytes as number)) {
       this.#s.delId!.run(row.id as number);
       this.stats.entries--;
@@ -259,7 +276,8 @@ export class SpillFile {
   put(reads: readonly SpilledRead[]): number {
     if (reads.length === 0) return 0;
     let written = 0;
-    this.batch(() => {
+    this.#write();
+    {
       for (const r of reads) {
         if (r.bytes > SPILL_MAX_ENTRY_BYTES || r.bytes > this.maxBytes || r.entry?.sealed) {
           this.stats.tooLarge++;
@@ -299,36 +317,47 @@ export class SpillFile {
           this.stats.evictions++;
         }
       }
-    });
+    }
     return written;
   }
 
   /** Forgets a key. */
   remove(namespaceId: string, key: Uint8Array): void {
+    this.#write();
     this.#forgot(this.#s.del!.all(namespaceId, key));
   }
 
   /** Forgets a key unless the file holds it at `versionstamp` or later (see ReadCache.invalidate). */
   removeOlder(namespaceId: string, key: Uint8Array, versionstamp: Uint8Array): void {
+    this.#write();
     this.#forgot(this.#s.delOlder!.all(namespaceId, key, versionstamp));
   }
 
   /** Forgets a namespace. */
   dropNamespace(namespaceId: string): void {
+    this.#write();
     if (this.#s.delNs!.run(namespaceId).changes === 0) return;
     this.#recount();
   }
 
   /** Forgets everything, and the feed position with it. */
   clear(): void {
-    this.batch(() => {
-      this.#db.exec("DELETE FROM entries");
-      this.#s.metaDel!.run("applied");
-    });
+    this.#write();
+    this.#db.exec("DELETE FROM entries");
+    this.#s.metaDel!.run("applied");
     this.#recount();
   }
 
+  /** Commits what is pending and closes the file. */
   close(): void {
+    if (!this.#db.isOpen) return;
+    this.commit();
+    this.#db.close();
+  }
+
+  /** Closes the file without committing what is pending (the file failed: keep only what was committed). */
+  abandon(): void {
+    this.#open = false;
     if (this.#db.isOpen) this.#db.close();
   }
 
