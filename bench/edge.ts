@@ -15,7 +15,7 @@
  *     the file, moving another entry down) — file tier vs memory vs core, in the same run.
  *
  * Options: --writes N (default 1000), --spacing MS (default 7), --seconds N (per autocannon run, default 5),
- * --deno-gets N (default 500; 0 skips (c)), --no-tiers (skips (d)).
+ * --deno-gets N (default 500; 0 skips (c)), --no-tiers (skips (d)). PROF=DIR writes a CPU profile of edge 3.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -158,6 +158,7 @@ try {
       adminToken: "",
       edgeOf: { url: core.url, token: TOKEN },
       args: ["--cache-bytes", "32768", "--cache-file", join(dir, "edge-3-cache.sqlite")],
+      ...(process.env.PROF ? { nodeArgs: ["--cpu-prof", "--cpu-prof-dir=" + process.env.PROF] } : {}),
     });
     servers.push(tierEdge);
     const path = (i: number) => `/client/v4/accounts/${ACCOUNT}/storage/kv/namespaces/${ns}/values/tier-${i}`;

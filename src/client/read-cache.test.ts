@@ -41,7 +41,7 @@ function twoTier(memoryEntries: number, fileBytes = 1 << 20, path = join(dir, `c
   return { path, spill, cache, lines, fill };
 }
 
-test("memory evicts its least recently used entry to the file; a memory miss finds it there and moves it back", () => {
+test("memory evicts its least recently used entry to the file; a memory miss finds it there and copies it up", () => {
   const { cache, spill, fill } = twoTier(2);
   fill("k1", entry("k1", 1));
   fill("k2", entry("k2", 2));
@@ -53,7 +53,7 @@ test("memory evicts its least recently used entry to the file; a memory miss fin
   assert.equal(cache.tierOf(NS, key("k4")), "memory");
   assert.equal(spill.stats.entries, 2);
 
-  // Promotion: k1 comes back from the file, byte for byte, and the least recently used in memory (k3) goes down.
+  // Promotion: k1 comes up from the file, byte for byte, and the least recently used in memory (k3) goes down.
   const hit = cache.get(NS, key("k1"))!;
   assert.deepEqual(hit.entry, entry("k1", 1));
   assert.equal(hit.fetchedAt, 1000);
@@ -62,8 +62,16 @@ test("memory evicts its least recently used entry to the file; a memory miss fin
   assert.equal(cache.tierOf(NS, key("k3")), "file");
   assert.equal(cache.get(NS, key("k3"))!.entry, null, "not found, served from the file");
   assert.equal(cache.tierOf(NS, key("k4")), "file");
-  // An entry lives in one tier at a time.
-  assert.equal(spill.stats.entries + cache.size, 4);
+  assert.equal(cache.get(NS, key("k1"))!.entry!.data[0], 1, "now a memory hit");
+  assert.equal(spill.stats.hits, 2);
+  // The file kept its rows: evicting k1 and k3 again, unchanged, writes nothing.
+  assert.equal(spill.stats.entries, 4);
+  const written = spill.stats.spilled;
+  fill("k5", entry("k5", 5));
+  fill("k6", entry("k6", 6));
+  assert.equal(cache.tierOf(NS, key("k1")), "file");
+  assert.equal(cache.tierOf(NS, key("k3")), "file");
+  assert.equal(spill.stats.spilled, written);
   assert.equal(cache.get(NS, key("absent")), undefined);
 });
 
@@ -131,7 +139,7 @@ test("fills against the file: a spoilt fill inserts nothing, an older answer nev
   assert.deepEqual(cache.get(NS, key("k"))!.entry!.versionstamp, vs(4));
 });
 
-test("the file holds at most its bytes, evicting its least recently spilled entries first", () => {
+test("the file holds at most its bytes, evicting the entries written to it longest ago first", () => {
   const each = cost("f00");
   const { cache, spill, fill } = twoTier(1, 5 * each + 10);
   for (let i = 0; i < 12; i++) fill(`f${String(i).padStart(2, "0")}`, entry(`f${String(i).padStart(2, "0")}`, i + 1));
@@ -141,11 +149,16 @@ test("the file holds at most its bytes, evicting its least recently spilled entr
   assert.ok(spill.stats.evictions >= 6);
   const tiers = Array.from({ length: 12 }, (_, i) => cache.tierOf(NS, key(`f${String(i).padStart(2, "0")}`)));
   assert.deepEqual(tiers, [null, null, null, null, null, null, "file", "file", "file", "file", "file", "memory"]);
-  // Promoting f06 and spilling again makes f07 the oldest in the file.
+  // Reading f06 copies it up (f11 goes down) and leaves its row where it was: the oldest, so it is the
+  // one the file drops for f11, and f07 stays. Evicted from memory by f12, the copy is not written back.
   cache.get(NS, key("f06"));
+  assert.equal(cache.tierOf(NS, key("f06")), "memory");
+  assert.equal(spill.peek(NS, key("f06")), undefined);
+  assert.equal(cache.tierOf(NS, key("f07")), "file");
   fill("f12", entry("f12", 13));
-  assert.equal(cache.tierOf(NS, key("f07")), null, "the least recently used entry left the file");
-  assert.equal(cache.tierOf(NS, key("f06")), "file");
+  assert.equal(cache.tierOf(NS, key("f06")), null);
+  assert.equal(cache.tierOf(NS, key("f11")), "file");
+  assert.ok(spill.stats.bytes <= spill.maxBytes);
   // The file on disk stays near its bound (SQLite's pages and the WAL on top).
   assert.ok(statSync(spill.path).size < 1 << 20);
 });

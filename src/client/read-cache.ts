@@ -10,7 +10,7 @@
  * invalidation comes after the ticket was taken.
  *
  * With a spill file (src/client/spill-file.ts) the cache has two tiers: what memory evicts goes to the
- * file, a memory miss looks in the file and moves what it finds back to memory, and every rule here —
+ * file, a memory miss looks in the file and copies what it finds up to memory, and every rule here —
  * invalidation, namespace deletion, clear, spoilt fills, never an older entry over a newer one — applies
  * to both in the same synchronous step. A file that fails (disk full, I/O error) is dropped from use and
  * the cache goes on in memory alone; its recorded feed position then stops moving, so a restart that
@@ -43,6 +43,8 @@ export interface Fill {
 interface Held extends CachedRead {
   readonly namespaceId: string;
   readonly key: Uint8Array;
+  /** Copied up from the file, which still holds it: evicting it again writes nothing. */
+  readonly inFile?: boolean;
 }
 
 /** What an entry costs beyond its bytes (map slots, object headers): keeps many tiny entries bounded too. */
@@ -117,7 +119,7 @@ export class ReadCache {
     return this.#bytes;
   }
 
-  /** The cached read of a key, marked most recently used (moved to memory if it was in the file); undefined when absent. */
+  /** The cached read of a key, marked most recently used (copied up to memory if it was in the file); undefined when absent. */
   get(namespaceId: string, key: Uint8Array): CachedRead | undefined {
     const id = ReadCache.id(namespaceId, key);
     const hit = this.#entries.get(id);
@@ -127,10 +129,10 @@ export class ReadCache {
       this.lastTier = "memory";
       return hit;
     }
-    // An entry larger than memory stays in the file (marked used there); the others move up.
-    const found = this.#file((f) => f.take(namespaceId, key, (bytes) => bytes <= this.maxBytes));
+    // Copied up, the row staying in the file; an entry larger than memory is served from the file alone.
+    const found = this.#file((f) => f.find(namespaceId, key));
     this.lastTier = found ? "file" : null;
-    if (found && found.bytes <= this.maxBytes) this.#insert(id, found);
+    if (found && found.bytes <= this.maxBytes) this.#insert(id, { ...found, inFile: true });
     return found;
   }
 
@@ -180,7 +182,9 @@ export class ReadCache {
       this.#remove(oldest);
       this.stats.evictions++;
     }
-    if (evicted.length > 0) this.#file((f) => f.put(evicted));
+    // The file may have dropped an entry copied up from it since (its own bound): then it is simply gone.
+    const toWrite = evicted.filter((e) => !e.inFile);
+    if (toWrite.length > 0) this.#file((f) => f.put(toWrite));
     return true;
   }
 
@@ -230,7 +234,7 @@ export class ReadCache {
   closeFile(): void {
     const spill = this.#spill;
     if (!spill) return this.clear();
-    this.#file((f) => f.put([...this.#entries.values()]));
+    this.#file((f) => f.put([...this.#entries.values()].filter((e) => !e.inFile)));
     this.#entries.clear();
     this.#bytes = 0;
     for (const fills of this.#inflight.values()) for (const f of fills) f.spoilt = true;

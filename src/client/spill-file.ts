@@ -1,9 +1,10 @@
 /**
  * The second tier of an edge's read cache (src/client/read-cache.ts): a local SQLite file that takes the
- * entries the memory tier evicts, up to a size in bytes, least recently used out first — `openkv serve
- * --edge-of … --cache-file PATH`. A memory miss looks here before asking the core and moves what it finds
- * back to memory, so an entry lives in one tier at a time and every entry here is older in use than every
- * entry in memory.
+ * entries the memory tier evicts, up to a size in bytes, least recently written out first — `openkv
+ * serve --edge-of … --cache-file PATH`. A memory miss looks here before asking the core and copies what
+ * it finds up to memory; the row stays, so when memory evicts that entry again, unchanged, nothing is
+ * written (a working set cycling through the file costs reads only). Any change to a key removes it from
+ * both tiers, so a copy here is never older than the one in memory.
  *
  * It also survives the process: the file records which core it caches (the core's store id) and the feed
  * position whose invalidations it has applied, so a restarted edge can resume the core's change feed from
@@ -20,7 +21,8 @@
  *   position survives (both are in one transaction, or the invalidation in an earlier one). It is a
  *   cache: losing the tail only costs reads from the core.
  * - Entries over SPILL_MAX_ENTRY_BYTES are not written (they are dropped, as from memory alone): writing
- *   25 MiB to SQLite takes the event loop ~150 ms here, reading it back ~40 ms; 1 MiB costs about 2 ms.
+ *   25 MiB to SQLite blocked the event loop for up to ~160 ms here, reading it back ~40 ms; 1 MiB costs
+ *   a few ms at worst (a checkpoint included), a 100-byte entry a few µs.
  * - Exclusive: the file is locked while open, so two edges cannot share one.
  * - A file SQLite cannot read (not a database, corrupt) is replaced by an empty one, and said so in the log.
  * - The values are plaintext (the core opens sealed values before an edge sees them): the file is created
@@ -192,7 +194,6 @@ export class SpillFile {
       delNs: db.prepare("DELETE FROM entries WHERE ns = ?"),
       oldest: db.prepare("SELECT id, bytes FROM entries ORDER BY used LIMIT 64"),
       delId: db.prepare("DELETE FROM entries WHERE id = ?"),
-      touch: db.prepare("UPDATE entries SET used = ? WHERE id = ?"),
       totals: db.prepare("SELECT count(*) AS n, coalesce(sum(bytes), 0) AS bytes, coalesce(max(used), 0) AS used FROM entries"),
     };
     const t = this.#s.totals!.get()!;
@@ -244,21 +245,13 @@ export class SpillFile {
   }
 
   /**
-   * A key's entry, or undefined when the file has none. It leaves the file (to move to memory) when
-   * `moves(bytes)` says so; otherwise it stays, marked most recently used.
+   * A key's entry, or undefined when the file has none. A read writes nothing: the row keeps its place in
+   * the file's order, which is the order entries were written here.
    */
-  take(namespaceId: string, key: Uint8Array, moves: (bytes: number) => boolean = () => true): SpilledRead | undefined {
+  find(namespaceId: string, key: Uint8Array): SpilledRead | undefined {
     const row = this.#s.get!.get(namespaceId, key);
     if (!row) return undefined;
     this.stats.hits++;
-    this.#write();
-    if (moves(row.bytes as number)) {
-      this.#s.delId!.run(row.id as number);
-      this.stats.entries--;
-      this.stats.bytes -= row.bytes as number;
-    } else {
-      this.#s.touch!.run(++this.#used, row.id as number);
-    }
     return readOf(row, namespaceId, key);
   }
 
