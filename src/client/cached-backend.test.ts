@@ -63,12 +63,17 @@ class Interposed {
   }
 }
 
-async function setup(options: { maxBytes?: number } = {}) {
+/** A core: a memory store with an engine on a ManualClock, and the store as an edge sees it. */
+async function coreStore() {
   const clock = new ManualClock();
   const store = new MemoryBackend();
   const core = await Engine.open(store, { clock });
   const ns = await core.ensureNamespace("default");
-  const via = new Interposed(store);
+  return { clock, store, core, ns, via: new Interposed(store) };
+}
+
+async function setup(options: { maxBytes?: number } = {}) {
+  const { clock, store, core, ns, via } = await coreStore();
   const cached = await CachedBackend.open(via.backend, { clock, feedPollMs: 3_600_000, ...options });
   const edge = await Engine.open(cached, { clock });
   const write = async (engine: Engine, key: string, value: unknown) => {
@@ -315,13 +320,11 @@ const spillDir = mkdtempSync(join(tmpdir(), "openkv-cached-spill-"));
 after(() => rmSync(spillDir, { recursive: true, force: true }));
 let spillFiles = 0;
 
+const KEYS = ["k0", "k1", "k2", "k3", "k4", "k5"];
+
 /** A core store, and edges over it that can be closed and opened again on one cache file. */
 async function withFile(options: { maxBytes?: number } = {}) {
-  const clock = new ManualClock();
-  const store = new MemoryBackend();
-  const core = await Engine.open(store, { clock });
-  const ns = await core.ensureNamespace("default");
-  const via = new Interposed(store);
+  const { clock, store, core, ns, via } = await coreStore();
   const path = join(spillDir, `edge-${++spillFiles}.sqlite`);
   const lines: string[] = [];
   const open = (coreId = "core-1") =>
@@ -341,6 +344,12 @@ async function withFile(options: { maxBytes?: number } = {}) {
     const value = await read(key, options);
     return [value, via.reads > before];
   };
+  /** Writes every key of KEYS on the core and reads each through the edge once. */
+  const prime = async (value: (key: string) => string = (k) => `${k}-v1`) => {
+    for (const k of KEYS) await write(k, value(k));
+    await cached.caughtUp();
+    for (const k of KEYS) await read(k);
+  };
   return {
     clock,
     store,
@@ -352,6 +361,7 @@ async function withFile(options: { maxBytes?: number } = {}) {
     write,
     read,
     fromCore,
+    prime,
     get cached() {
       return cached;
     },
@@ -367,13 +377,10 @@ async function withFile(options: { maxBytes?: number } = {}) {
   };
 }
 
-const KEYS = ["k0", "k1", "k2", "k3", "k4", "k5"];
 
 test("tiny memory: evicted entries are served from the file without a core read; a write on the core drops the file's entry", async () => {
   const t = await withFile();
-  for (const k of KEYS) await t.write(k, `${k}-v1`.padEnd(100, "."));
-  await t.cached.caughtUp();
-  for (const k of KEYS) await t.read(k);
+  await t.prime((k) => `${k}-v1`.padEnd(100, "."));
   assert.equal(t.cached.cache.tierOf(t.ns.id, encodeKey(["k0"])), "file");
   // Every key again, oldest first: each is a memory miss answered by the file.
   for (const k of KEYS) assert.deepEqual(await t.fromCore(k), [`${k}-v1`.padEnd(100, "."), false]);
@@ -389,9 +396,7 @@ test("tiny memory: evicted entries are served from the file without a core read;
 
 test("a restart keeps the cache: entries served from the file without core reads; a write made while the edge was down is not served", async () => {
   const t = await withFile();
-  for (const k of KEYS) await t.write(k, `${k}-v1`);
-  await t.cached.caughtUp();
-  for (const k of KEYS) await t.read(k);
+  await t.prime();
   await t.read("absent");
 
   const position = bytesToHex(t.cached.applied);
@@ -416,9 +421,7 @@ test("a restart keeps the cache: entries served from the file without core reads
 
 test("a restart after the feed was pruned past the file's position, against a core whose feed ends before it, or against another core: the file is cleared", async () => {
   const t = await withFile();
-  for (const k of KEYS) await t.write(k, `${k}-v1`);
-  await t.cached.caughtUp();
-  for (const k of KEYS) await t.read(k);
+  await t.prime();
 
   await t.cached.close();
   await t.write("k1", "k1-v2");

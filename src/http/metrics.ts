@@ -54,45 +54,27 @@ export class Metrics {
    */
   edgeCache(read: () => EdgeCacheNumbers): void {
     const registers = [this.registry];
-    new Gauge({
-      name: "openkv_edge_cache_hits",
-      help: "Point reads this edge answered from its cache, by the tier that held the entry",
-      labelNames: ["tier"] as const,
-      registers,
-      collect() {
-        const n = read();
-        this.set({ tier: "memory" }, n.memoryHits);
-        this.set({ tier: "file" }, n.fileHits);
-      },
-    });
+    const perTier = (name: string, help: string, memory: keyof EdgeCacheNumbers, file: keyof EdgeCacheNumbers) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["tier"] as const,
+        registers,
+        collect() {
+          const n = read();
+          this.set({ tier: "memory" }, n[memory]);
+          this.set({ tier: "file" }, n[file]);
+        },
+      });
+    perTier("openkv_edge_cache_hits", "Point reads this edge answered from its cache, by the tier that held the entry", "memoryHits", "fileHits");
+    perTier("openkv_edge_cache_entries", "Entries in this edge's cache, by tier", "memoryEntries", "fileEntries");
+    perTier("openkv_edge_cache_bytes", "Bytes held by this edge's cache, by tier", "memoryBytes", "fileBytes");
     new Gauge({
       name: "openkv_edge_cache_misses",
       help: "Point reads this edge could not answer from its cache (sent to the core)",
       registers,
       collect() {
         this.set(read().misses);
-      },
-    });
-    new Gauge({
-      name: "openkv_edge_cache_entries",
-      help: "Entries in this edge's cache, by tier",
-      labelNames: ["tier"] as const,
-      registers,
-      collect() {
-        const n = read();
-        this.set({ tier: "memory" }, n.memoryEntries);
-        this.set({ tier: "file" }, n.fileEntries);
-      },
-    });
-    new Gauge({
-      name: "openkv_edge_cache_bytes",
-      help: "Bytes held by this edge's cache, by tier",
-      labelNames: ["tier"] as const,
-      registers,
-      collect() {
-        const n = read();
-        this.set({ tier: "memory" }, n.memoryBytes);
-        this.set({ tier: "file" }, n.fileBytes);
       },
     });
   }
