@@ -73,7 +73,8 @@ async function coreStore() {
 }
 
 async function setup(options: { maxBytes?: number } = {}) {
-  const { clock, store, core, ns, via } = await coreStore();
+  const base = await coreStore();
+  const { clock, core, ns, via } = base;
   const cached = await CachedBackend.open(via.backend, { clock, feedPollMs: 3_600_000, ...options });
   const edge = await Engine.open(cached, { clock });
   const write = async (engine: Engine, key: string, value: unknown) => {
@@ -87,11 +88,7 @@ async function setup(options: { maxBytes?: number } = {}) {
     return e ? deserializeV8(e.data) : null;
   };
   return {
-    clock,
-    store,
-    core,
-    ns,
-    via,
+    ...base,
     cached,
     edge,
     write,
@@ -324,7 +321,8 @@ const KEYS = ["k0", "k1", "k2", "k3", "k4", "k5"];
 
 /** A core store, and edges over it that can be closed and opened again on one cache file. */
 async function withFile(options: { maxBytes?: number } = {}) {
-  const { clock, store, core, ns, via } = await coreStore();
+  const base = await coreStore();
+  const { clock, core, ns, via } = base;
   const path = join(spillDir, `edge-${++spillFiles}.sqlite`);
   const lines: string[] = [];
   const open = (coreId = "core-1") =>
@@ -351,11 +349,7 @@ async function withFile(options: { maxBytes?: number } = {}) {
     for (const k of KEYS) await read(k);
   };
   return {
-    clock,
-    store,
-    core,
-    ns,
-    via,
+    ...base,
     path,
     lines,
     write,
