@@ -107,10 +107,20 @@ export class SpillFile {
    */
   static open(path: string, coreId: string, options: SpillFileOptions = {}): SpillFile {
     const log = options.log ?? (() => {});
+    // A file that fails to prepare is closed again: its handle would keep the exclusive lock.
+    const attempt = () => {
+      const s = new SpillFile(path, SpillFile.#connect(path), options);
+      try {
+        s.#prepare();
+      } catch (e) {
+        s.#db.close();
+        throw e;
+      }
+      return s;
+    };
     let spill: SpillFile;
     try {
-      spill = new SpillFile(path, SpillFile.#connect(path), options);
-      spill.#prepare();
+      spill = attempt();
     } catch (e) {
       if (isLocked(e)) throw new CacheFileError(`The cache file ${path} is in use by another process: give each edge its own --cache-file.`, { cause: e });
       if ((e as { code?: unknown }).code === "ENOENT" || (e as { code?: unknown }).code === "EACCES") {
@@ -119,8 +129,7 @@ export class SpillFile {
       log(`Cache file ${path} could not be read (${(e as Error).message}): starting it empty.`);
       try {
         for (const suffix of ["", "-wal", "-shm"]) rmSync(path + suffix, { force: true });
-        spill = new SpillFile(path, SpillFile.#connect(path), options);
-        spill.#prepare();
+        spill = attempt();
       } catch (again) {
         throw new CacheFileError(`Cannot use the cache file ${path}: ${(again as Error).message}`, { cause: again });
       }
