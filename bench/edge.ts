@@ -14,9 +14,14 @@
  *     writer and readers for `--fence-writes` writes: the PUT's latency against (a)'s (fence off, same
  *     run), and how long after the acknowledgement the edges showed the write (0: already there).
  * (e) with `--postgres`: a core on PostgreSQL (started here, fsync on) and one edge: hot GET on each.
+ * (f) cache tiers: autocannon cycling REST v4 GETs over 1,000 keys (100-byte values) against the core,
+ *     edge 1 (64 MiB of memory: every key in memory) and edge 3 (`--cache-bytes 32768 --cache-file`:
+ *     memory for about 130 of them, so a cycle misses memory on every read and each answer comes up from
+ *     the file, moving another entry down) — file tier vs memory vs core, in the same run.
  *
  * Options: --writes N (default 1000), --spacing MS (default 7), --seconds N (per autocannon run, default 5),
- * --deno-gets N (default 500; 0 skips (c)), --fence-writes N (default 300; 0 skips (d)), --postgres.
+ * --deno-gets N (default 500; 0 skips (c)), --fence-writes N (default 300; 0 skips (d)), --postgres,
+ * --no-tiers (skips (f)). PROF=DIR writes a CPU profile of edge 3.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -35,6 +40,7 @@ const { values } = parseArgs({
     "deno-gets": { type: "string", default: "500" },
     "fence-writes": { type: "string", default: "300" },
     postgres: { type: "boolean", default: false },
+    "no-tiers": { type: "boolean", default: false },
   },
 });
 const WRITES = Number(values.writes);
@@ -70,7 +76,7 @@ async function startNodes(core: Partial<ChildServerOptions>, edgeCount: number) 
   const list = (await (await fetch(`${c.url}/client/v4/accounts/${ACCOUNT}/storage/kv/namespaces`, { headers: auth })).json()) as { result: { id: string; title: string }[] };
   const ns = list.result.find((n) => n.title === "default")!.id;
   const valueUrl = (server: ChildServer) => `${server.url}/client/v4/accounts/${ACCOUNT}/storage/kv/namespaces/${ns}/values/hot`;
-  return { core: c, edges, valueUrl };
+  return { core: c, edges, valueUrl, ns };
 }
 
 type Nodes = Awaited<ReturnType<typeof startNodes>>;
@@ -138,13 +144,19 @@ function stats(values: number[]) {
   return { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), max: sorted[sorted.length - 1]! };
 }
 
-const measure = async (url: string) => {
+interface Measured {
+  rps: number;
+  p99: number;
+  errors: number;
+}
+
+const measure = async (url: string): Promise<Measured> => {
   const r = await autocannon({ url, connections: 50, duration: SECONDS, headers: auth });
   return { rps: r.requests.average, p99: r.latency.p99, errors: r.errors + r.non2xx };
 };
 
 const r = (n: number) => Math.round(n).toLocaleString("en-US");
-const hotGetTable = (coreName: string, onCore: { rps: number; p99: number; errors: number }, onEdge: { rps: number; p99: number; errors: number }) =>
+const hotGetTable = (coreName: string, onCore: Measured, onEdge: Measured) =>
   [
     "| hot GET, REST v4 value (50 connections) | req/s | p99 ms | errors |",
     "|---|---:|---:|---:|",
@@ -156,7 +168,7 @@ const hotGetTable = (coreName: string, onCore: { rps: number; p99: number; error
 try {
   const out: string[] = [];
   // (a)–(c): the fence off, so (a) is the feed's own delay.
-  const a = await startNodes({ serveArgs: ["--edge-fence-ms", "0"] }, 2);
+  const a = await startNodes({ args: ["--edge-fence-ms", "0"] }, 2);
   process.stderr.write(`bench: ${WRITES} writes on the core, one every ${SPACING} ms, polled on two edges…\n`);
   const feed = await visibility(a, WRITES);
   out.push(
@@ -192,6 +204,66 @@ try {
         `| openKv(core URL) — baseline | ${fmt(deno.core.p50)} | ${fmt(deno.core.p99)} |`,
         `| openKv(edge URL) | ${fmt(deno.edge.p50)} | ${fmt(deno.edge.p99)} |`,
         `| edge ÷ core (p50) | ${(deno.edge.p50 / deno.core.p50).toFixed(2)}× | |`,
+      ].join("\n"),
+    );
+  }
+
+  // (f) cache tiers: the same 1,000 keys cycled against the core, memory (edge 1) and the file (edge 3)
+  if (!values["no-tiers"]) {
+    const TIER_KEYS = 1000;
+    const tierEdge = await startChildServer({
+      dataDir: "",
+      adminToken: "",
+      edgeOf: { url: a.core.url, token: TOKEN },
+      args: ["--cache-bytes", "32768", "--cache-file", join(dir, "edge-3-cache.sqlite")],
+      ...(process.env.PROF ? { nodeArgs: ["--cpu-prof", "--cpu-prof-dir=" + process.env.PROF] } : {}),
+    });
+    servers.push(tierEdge);
+    const path = (i: number) => `/client/v4/accounts/${ACCOUNT}/storage/kv/namespaces/${a.ns}/values/tier-${i}`;
+    process.stderr.write(`bench: ${TIER_KEYS} keys for the tier comparison…\n`);
+    for (let i = 0; i < TIER_KEYS; i++) {
+      const res = await fetch(a.core.url + path(i), { method: "PUT", headers: { ...auth, "content-type": "text/plain" }, body: String(i).padEnd(100, "v") });
+      if (res.status !== 200) throw new Error(`PUT answered ${res.status}`);
+      await res.arrayBuffer();
+    }
+    const requests = Array.from({ length: TIER_KEYS }, (_, i) => ({ method: "GET" as const, path: path(i) }));
+    const cycle = async (server: ChildServer): Promise<Measured> => {
+      // Fill first, so the run measures hits.
+      for (let i = 0; i < TIER_KEYS; i++) await (await fetch(server.url + path(i), { headers: auth })).arrayBuffer();
+      // Each connection starts at a different place in the cycle, so they do not read one key together.
+      let started = 0;
+      const res = await autocannon({
+        url: server.url,
+        connections: 50,
+        duration: SECONDS,
+        headers: auth,
+        requests,
+        setupClient: (client) => {
+          const offset = (started++ * 20) % TIER_KEYS;
+          client.setRequests([...requests.slice(offset), ...requests.slice(0, offset)]);
+        },
+      });
+      return { rps: res.requests.average, p99: res.latency.p99, errors: res.errors + res.non2xx };
+    };
+    const hitsOnFile = async () => {
+      const text = await (await fetch(`${tierEdge.url}/metrics`, { headers: auth })).text();
+      return Number(/^openkv_edge_cache_hits\{tier="file"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    };
+    process.stderr.write("bench: 1,000 keys cycled on the core…\n");
+    const onCoreTier = await cycle(a.core);
+    process.stderr.write("bench: 1,000 keys cycled on edge 1 (memory)…\n");
+    const onMemory = await cycle(a.edges[0]!);
+    process.stderr.write("bench: 1,000 keys cycled on edge 3 (file)…\n");
+    const before = await hitsOnFile();
+    const onFile = await cycle(tierEdge);
+    const fileHits = (await hitsOnFile()) - before;
+    out.push(
+      [
+        "| 1,000 keys cycled, REST v4 value GET (50 connections) | req/s | p99 ms | errors | ÷ core |",
+        "|---|---:|---:|---:|---:|",
+        `| core (SQLite) — baseline | ${r(onCoreTier.rps)} | ${onCoreTier.p99} | ${onCoreTier.errors} | 1.00× |`,
+        `| edge 1: every key in memory | ${r(onMemory.rps)} | ${onMemory.p99} | ${onMemory.errors} | ${(onMemory.rps / onCoreTier.rps).toFixed(2)}× |`,
+        `| edge 3: memory for ~130 keys, every answer from the file (${r(fileHits)} file hits) | ${r(onFile.rps)} | ${onFile.p99} | ${onFile.errors} | ${(onFile.rps / onCoreTier.rps).toFixed(2)}× |`,
       ].join("\n"),
     );
   }

@@ -8,11 +8,13 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import pg from "pg";
 import { openKv } from "../src/api/deno/index.ts";
 import { openNamespace } from "../src/api/workers/index.ts";
 import { KvError } from "../src/core/errors.ts";
+import { STORE_ID_SETTING } from "../src/core/store-id.ts";
 import { PostgresBackend } from "../src/storage/index.ts";
 import { parseStoreUrl } from "../src/storage/postgres/connection.ts";
 import { MIGRATIONS } from "../src/storage/postgres/migrations.ts";
@@ -137,6 +139,9 @@ test("openkv migrate moves a data directory into PostgreSQL exactly, account id 
   const token = await openkv(["token", "create", "ci", "--permission", "read", "--persist-to", dir], { cwd: work, env });
   assert.equal(token.code, 0, token.stderr);
   const target = await freshStoreUrl();
+  const source = new DatabaseSync(join(dir, "openkv.sqlite"));
+  source.prepare("INSERT INTO settings (name, value) VALUES (?, ?)").run(STORE_ID_SETTING, "the-source-store");
+  source.close();
 
   const migrated = await openkv(["migrate", "--from", dir, "--to", target], { cwd: work, env });
   assert.equal(migrated.code, 0, migrated.stderr);
@@ -147,6 +152,7 @@ test("openkv migrate moves a data directory into PostgreSQL exactly, account id 
   const settings = new PostgresBackend(target);
   try {
     assert.equal(await settings.getSetting("account-id"), "0123456789abcdef0123456789abcdef");
+    assert.equal(await settings.getSetting(STORE_ID_SETTING), null, "a copy is a new store: edges' cache files do not take it for the source");
     assert.equal(await settings.getSetting("admin-token-sha256"), createHash("sha256").update("okv_the_old_admin_token").digest("hex"));
   } finally {
     await settings.close();

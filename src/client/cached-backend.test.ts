@@ -3,12 +3,15 @@
  * feed only when told (`caughtUp`; the poll timer is set far out and the memory store has no doorbell),
  * so every interleaving below is deterministic; time is a ManualClock.
  */
-import { test } from "node:test";
+import { test, after } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Backend } from "../core/backend.ts";
 import { ManualClock } from "../core/clock.ts";
 import { Engine } from "../core/engine.ts";
-import { encodeKey } from "../core/keys.ts";
+import { bytesToHex, encodeKey } from "../core/keys.ts";
 import { deserializeV8, serializeV8 } from "../core/v8.ts";
 import type { Entry, ReadOptions, ReadRange } from "../core/types.ts";
 import { MemoryBackend } from "../storage/memory/memory-backend.ts";
@@ -60,12 +63,18 @@ class Interposed {
   }
 }
 
-async function setup(options: { maxBytes?: number } = {}) {
+/** A core: a memory store with an engine on a ManualClock, and the store as an edge sees it. */
+async function coreStore() {
   const clock = new ManualClock();
   const store = new MemoryBackend();
   const core = await Engine.open(store, { clock });
   const ns = await core.ensureNamespace("default");
-  const via = new Interposed(store);
+  return { clock, store, core, ns, via: new Interposed(store) };
+}
+
+async function setup(options: { maxBytes?: number } = {}) {
+  const base = await coreStore();
+  const { clock, core, ns, via } = base;
   const cached = await CachedBackend.open(via.backend, { clock, feedPollMs: 3_600_000, ...options });
   const edge = await Engine.open(cached, { clock });
   const write = async (engine: Engine, key: string, value: unknown) => {
@@ -79,11 +88,7 @@ async function setup(options: { maxBytes?: number } = {}) {
     return e ? deserializeV8(e.data) : null;
   };
   return {
-    clock,
-    store,
-    core,
-    ns,
-    via,
+    ...base,
     cached,
     edge,
     write,
@@ -303,5 +308,139 @@ test("@deno/kv's get — the first entry from k, limit 1 — is answered from me
   await t.cached.read(t.ns.id, [{ ...from("b")[0]!, reverse: true }], t.clock.now(), EVENTUAL);
   await t.cached.read(t.ns.id, [{ ...from("b")[0]!, limit: 2 }], t.clock.now(), EVENTUAL);
   assert.equal(t.via.reads, reads + 2);
+  await t.close();
+});
+
+// ---- with a cache file: the second tier and restarts ----
+
+const spillDir = mkdtempSync(join(tmpdir(), "openkv-cached-spill-"));
+after(() => rmSync(spillDir, { recursive: true, force: true }));
+let spillFiles = 0;
+
+const KEYS = ["k0", "k1", "k2", "k3", "k4", "k5"];
+
+/** A core store, and edges over it that can be closed and opened again on one cache file. */
+async function withFile(options: { maxBytes?: number } = {}) {
+  const base = await coreStore();
+  const { clock, core, ns, via } = base;
+  const path = join(spillDir, `edge-${++spillFiles}.sqlite`);
+  const lines: string[] = [];
+  const open = (coreId = "core-1") =>
+    CachedBackend.open(via.backend, { clock, feedPollMs: 3_600_000, maxBytes: options.maxBytes ?? 700, cacheFile: { path, coreId }, log: (l) => lines.push(l) });
+  let cached = await open();
+  const write = async (key: string, value: unknown) => {
+    const r = await core.atomic(ns.id, { checks: [], mutations: [{ type: "set", key: encodeKey([key]), value: { encoding: "v8", data: serializeV8(value) } }], enqueues: [] });
+    assert.ok(r.ok);
+  };
+  const read = async (key: string, options: ReadOptions | undefined = EVENTUAL): Promise<unknown> => {
+    const [rows] = await cached.read(ns.id, point(encodeKey([key])), clock.now(), options);
+    return rows![0] ? deserializeV8(rows![0].data) : null;
+  };
+  /** Reads `key` and says whether the core was asked. */
+  const fromCore = async (key: string, options?: ReadOptions): Promise<[unknown, boolean]> => {
+    const before = via.reads;
+    const value = await read(key, options);
+    return [value, via.reads > before];
+  };
+  /** Writes every key of KEYS on the core and reads each through the edge once. */
+  const prime = async (value: (key: string) => string = (k) => `${k}-v1`) => {
+    for (const k of KEYS) await write(k, value(k));
+    await cached.caughtUp();
+    for (const k of KEYS) await read(k);
+  };
+  return {
+    ...base,
+    path,
+    lines,
+    write,
+    read,
+    fromCore,
+    prime,
+    get cached() {
+      return cached;
+    },
+    async restart(coreId?: string) {
+      await cached.close();
+      lines.length = 0;
+      cached = await open(coreId);
+    },
+    async close() {
+      await cached.close();
+      await core.close();
+    },
+  };
+}
+
+
+test("tiny memory: evicted entries are served from the file without a core read; a write on the core drops the file's entry", async () => {
+  const t = await withFile();
+  await t.prime((k) => `${k}-v1`.padEnd(100, "."));
+  assert.equal(t.cached.cache.tierOf(t.ns.id, encodeKey(["k0"])), "file");
+  // Every key again, oldest first: each is a memory miss answered by the file.
+  for (const k of KEYS) assert.deepEqual(await t.fromCore(k), [`${k}-v1`.padEnd(100, "."), false]);
+  for (const k of KEYS) assert.deepEqual(await t.fromCore(k, undefined), [`${k}-v1`.padEnd(100, "."), false], "strong reads too: the edge is current");
+  assert.ok(t.cached.cache.snapshotStats().file!.hits >= KEYS.length);
+
+  await t.write("k0", "k0-v2");
+  await t.cached.caughtUp();
+  assert.equal(t.cached.cache.tierOf(t.ns.id, encodeKey(["k0"])), null, "invalidated in the file");
+  assert.deepEqual(await t.fromCore("k0"), ["k0-v2", true]);
+  await t.close();
+});
+
+test("a restart keeps the cache: entries served from the file without core reads; a write made while the edge was down is not served", async () => {
+  const t = await withFile();
+  await t.prime();
+  await t.read("absent");
+
+  const position = bytesToHex(t.cached.applied);
+  await t.cached.close();
+  // While the edge is down: k1 changes, absent appears, k2 is deleted.
+  await t.write("k1", "k1-v2");
+  await t.write("absent", "here now");
+  await t.core.atomic(t.ns.id, { checks: [], mutations: [{ type: "delete", key: encodeKey(["k2"]) }], enqueues: [] });
+  await t.restart();
+  assert.deepEqual(t.lines, [
+    `Cache file ${t.path}: resumed the core's feed from ${position}; 3 changes applied, 4 of 7 entries kept.`,
+  ]);
+  assert.deepEqual(await t.fromCore("k1"), ["k1-v2", true]);
+  assert.deepEqual(await t.fromCore("absent"), ["here now", true]);
+  assert.deepEqual(await t.fromCore("k2"), [null, true]);
+  for (const k of ["k0", "k3", "k4", "k5"]) assert.deepEqual(await t.fromCore(k), [`${k}-v1`, false]);
+  // Caught up at open: strong reads come from the cache too.
+  assert.deepEqual(await t.fromCore("k3", undefined), ["k3-v1", false]);
+  assert.equal(t.cached.degraded(), null);
+  await t.close();
+});
+
+test("a restart after the feed was pruned past the file's position, against a core whose feed ends before it, or against another core: the file is cleared", async () => {
+  const t = await withFile();
+  await t.prime();
+
+  await t.cached.close();
+  await t.write("k1", "k1-v2");
+  await t.store.pruneChanges(Number.MAX_SAFE_INTEGER, 0);
+  await t.restart();
+  assert.equal(t.lines.length, 1);
+  assert.match(t.lines[0]!, /^Cache file .*: the core's feed no longer reaches back to the file's position [0-9a-f]{20} \(pruned past it while this edge was down\): cleared\.$/);
+  assert.equal(t.cached.cache.spill!.stats.entries, 0);
+  for (const k of KEYS) assert.equal((await t.fromCore(k))[1], true);
+  assert.equal(await t.read("k1"), "k1-v2");
+
+  // The same file against a fresh store under the same id (a store whose feed is behind the file's).
+  await t.cached.close();
+  const fresh = new MemoryBackend();
+  const lines: string[] = [];
+  const other = await CachedBackend.open(fresh, { clock: t.clock, feedPollMs: 3_600_000, maxBytes: 700, cacheFile: { path: t.path, coreId: "core-1" }, log: (l) => lines.push(l) });
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, /^Cache file .*: the core's feed ends at 0{20}, before the file's position [0-9a-f]{20} \(a restored or replaced store\): cleared\.$/);
+  assert.equal(other.cache.spill!.stats.entries, 0);
+  await other.close();
+
+  await t.restart("core-1");
+  for (const k of KEYS) await t.read(k);
+  await t.restart("core-2");
+  assert.deepEqual(t.lines, [`Cache file ${t.path} holds entries of another core (store core-1, not core-2): cleared.`]);
+  assert.equal(t.cached.cache.spill!.stats.entries, 0);
   await t.close();
 });

@@ -19,6 +19,14 @@
  * A read of several ranges, or of a range that is not one key (or the first entry from one key, as
  * @deno/kv reads a key), goes to the core as one snapshot.
  *
+ * With a cache file (`cacheFile`, src/client/spill-file.ts) memory spills to a local SQLite file under
+ * the same rules, and the cache outlives the process. The file records the feed position it has applied;
+ * opening resumes the feed from there — applying every change since before the first read is served —
+ * when the core still has it, and empties the file when it does not (`gap`), when the core's feed ends
+ * before it (a restored or replaced store), or when the file belongs to another store. So a restarted
+ * edge never serves an entry that a write made while it was down changed. Closing moves memory's entries
+ * to the file, so a clean restart starts with the whole cache.
+ *
  * @example
  * const backend = await CachedBackend.open(new CoreBackend(url, token), { maxBytes: 64 << 20 });
  * const engine = await Engine.open(backend);
@@ -32,6 +40,7 @@ import { bytesToHex, compareBytes, concatBytes, isPointRange } from "../core/key
 import type { Entry, NamespaceInfo, QueueMessage, ReadOptions, ReadRange } from "../core/types.ts";
 import { versionstampFromCounter } from "../core/versionstamp.ts";
 import { ReadCache, type CachedRead } from "./read-cache.ts";
+import { SpillFile } from "./spill-file.ts";
 
 export interface CachedBackendOptions {
   /** The most memory the cache holds, in bytes (keys, values and bookkeeping). Default 64 MiB. */
@@ -39,6 +48,16 @@ export interface CachedBackendOptions {
   clock?: Clock;
   /** How often the feed is read without a doorbell (ms). Default 250. */
   feedPollMs?: number;
+  /** A second tier on disk, kept across restarts (see above). */
+  cacheFile?: {
+    path: string;
+    /** Bytes the file holds at most. Default 1 GiB. */
+    maxBytes?: number;
+    /** The core's store id (src/core/store-id.ts): a file of another store is emptied. */
+    coreId: string;
+  };
+  /** Where the cache says what it did with its file (kept, resumed, cleared and why). */
+  log?: (line: string) => void;
 }
 
 export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
@@ -48,6 +67,9 @@ export const DEFAULT_MAX_AGE_MS = 60_000;
 export const FEED_DEGRADED_AFTER_MS = 5_000;
 export const FEED_DEGRADED =
   "The core's change feed is unreachable: cached reads are served up to their cacheTtl old (60 s by default), strong reads and writes go to the core";
+
+/** Feed changes read per request while a restarted edge catches up. */
+const CATCH_UP_PAGE = 1000;
 
 /** A cursor past any real versionstamp: reading the feed after it returns only the latest versionstamp. */
 const PAST_THE_END = versionstampFromCounter(BigInt(Number.MAX_SAFE_INTEGER));
@@ -75,10 +97,13 @@ export class CachedBackend implements Backend {
   /** Clock time at which the cache last knew of every commit (the start of a complete feed read). */
   #currentAt = -Infinity;
 
-  private constructor(inner: Backend, options: CachedBackendOptions) {
+  readonly #log: (line: string) => void;
+
+  private constructor(inner: Backend, options: CachedBackendOptions, spill: SpillFile | undefined) {
     this.inner = inner;
     this.kind = inner.kind;
-    this.cache = new ReadCache(options.maxBytes ?? DEFAULT_CACHE_BYTES);
+    this.#log = options.log ?? (() => {});
+    this.cache = new ReadCache(options.maxBytes ?? DEFAULT_CACHE_BYTES, { ...(spill ? { spill } : {}), log: this.#log });
     this.#clock = options.clock ?? systemClock;
     this.#follower = new ChangeFollower(inner, {
       ...(options.feedPollMs === undefined ? {} : { pollMs: options.feedPollMs }),
@@ -87,17 +112,74 @@ export class CachedBackend implements Backend {
     });
   }
 
-  /** A cache over `inner`, following its feed from the latest versionstamp; fails when `inner` does not answer. */
+  /**
+   * A cache over `inner`, following its feed from the latest versionstamp — or, with a cache file that
+   * recorded a position the core still has, from there; fails when `inner` does not answer.
+   */
   static async open(inner: Backend, options: CachedBackendOptions = {}): Promise<CachedBackend> {
-    const backend = new CachedBackend(inner, options);
-    const at = backend.#clock.now();
+    const clock = options.clock ?? systemClock;
+    const at = clock.now();
     const { latest } = await inner.changes(PAST_THE_END, 1);
-    backend.#follower.seen(latest);
-    backend.#current(at, latest);
+    const file = options.cacheFile;
+    const spill = file ? SpillFile.open(file.path, file.coreId, { ...(file.maxBytes === undefined ? {} : { maxBytes: file.maxBytes }), ...(options.log ? { log: options.log } : {}) }) : undefined;
+    const backend = new CachedBackend(inner, options, spill);
+    try {
+      const from = spill?.applied ?? null;
+      if (spill && !from && spill.stats.entries > 0) {
+        backend.#log(`Cache file ${spill.path}: entries without a recorded feed position: cleared.`);
+        backend.cache.clear();
+      } else if (spill && from && compareBytes(from, latest) > 0) {
+        backend.#log(
+          `Cache file ${spill.path}: the core's feed ends at ${bytesToHex(latest)}, before the file's position ${bytesToHex(from)} (a restored or replaced store): cleared.`,
+        );
+        backend.cache.clear();
+      } else if (spill && from) {
+        const kept = spill.stats.entries;
+        const { applied, reset } = await backend.#catchUp(from);
+        backend.#log(
+          reset
+            ? `Cache file ${spill.path}: the core's feed no longer reaches back to the file's position ${bytesToHex(from)} (pruned past it while this edge was down): cleared.`
+            : `Cache file ${spill.path}: resumed the core's feed from ${bytesToHex(from)}; ${applied} changes applied, ${spill.stats.entries} of ${kept} entries kept.`,
+        );
+      }
+      backend.#current(at, latest);
+    } catch (e) {
+      backend.cache.closeFile();
+      throw e;
+    }
+    backend.#follower.seen(backend.#applied);
     backend.#unlisten = backend.#follower.listen((event) => backend.#onFeed(event));
     // A core with a write fence holds each write until this node reports having applied it.
     inner.reportApplied?.(() => backend.#applied);
     return backend;
+  }
+
+  /**
+   * Reads the feed after `from` to its end and applies it, before anything is served (a restart with a
+   * cache file). A core that fails meanwhile fails the open: the file is then resumed on the next start.
+   */
+  async #catchUp(from: Uint8Array): Promise<{ applied: number; reset: boolean }> {
+    let cursor = from;
+    let applied = 0;
+    for (;;) {
+      const at = this.#clock.now();
+      const page = await this.inner.changes(cursor, CATCH_UP_PAGE);
+      if (page.gap) {
+        this.cache.clear();
+        this.#current(at, page.latest);
+        return { applied, reset: true };
+      }
+      const fresh = page.changes.filter((c) => compareBytes(c.versionstamp, cursor) > 0);
+      if (fresh.length > 0) {
+        this.#onFeed({ changes: fresh });
+        applied += fresh.length;
+        cursor = fresh[fresh.length - 1]!.versionstamp;
+      }
+      if (page.changes.length < CATCH_UP_PAGE) {
+        this.#current(at, compareBytes(page.latest, cursor) > 0 ? page.latest : cursor);
+        return { applied, reset: false };
+      }
+    }
   }
 
   /** The feed position the cache has applied. */
@@ -111,12 +193,19 @@ export class CachedBackend implements Backend {
   }
 
   #current(at: number, latest: Uint8Array): void {
-    if (compareBytes(latest, this.#applied) > 0) this.#applied = latest;
+    if (compareBytes(latest, this.#applied) > 0) {
+      this.#applied = latest;
+      // Every change up to `latest` has been applied to both tiers: the file may resume from here.
+      this.cache.recordApplied(latest);
+    }
     if (at > this.#currentAt) this.#currentAt = at;
   }
 
   #onFeed(event: FeedEvent): void {
-    if ("reset" in event) return this.cache.clear();
+    if ("reset" in event) {
+      if (this.cache.spill) this.#log(`Cache file ${this.cache.spill.path}: the core's feed was pruned past this edge (a gap): cache cleared.`);
+      return this.cache.clear();
+    }
     for (const c of event.changes) {
       if (c.keys === null) this.cache.dropNamespace(c.namespaceId);
       else for (const key of c.keys) this.cache.invalidate(c.namespaceId, key, c.versionstamp);
@@ -191,6 +280,7 @@ export class CachedBackend implements Backend {
 
   #serve(hit: CachedRead): Entry[][] {
     this.cache.stats.hits++;
+    if (this.cache.lastTier === "file") this.cache.stats.fileHits++;
     return [hit.entry ? [hit.entry] : []];
   }
 
@@ -306,7 +396,8 @@ export class CachedBackend implements Backend {
   async close(): Promise<void> {
     this.#unlisten?.();
     this.#follower.close();
-    this.cache.clear();
+    // With a file, memory's entries move there for the next start; without, they are dropped.
+    this.cache.closeFile();
     await this.inner.close();
   }
 }

@@ -335,6 +335,11 @@ export class CoreBackend implements Backend {
     return this.#call("account", []);
   }
 
+  /** The core's store id (src/core/store-id.ts): what an edge's cache file is tied to. */
+  storeId(): Promise<string> {
+    return this.#call("storeId", []);
+  }
+
   async close(): Promise<void> {
     this.#closing.abort();
     this.#bells.clear();

@@ -4,6 +4,17 @@ import type { WriteFence } from "../core/fence.ts";
 
 export type OperationKind = "read" | "write" | "delete" | "list";
 
+/** What an edge's cache reports to /metrics (see Metrics.edgeCache). */
+export interface EdgeCacheNumbers {
+  memoryHits: number;
+  fileHits: number;
+  misses: number;
+  memoryEntries: number;
+  fileEntries: number;
+  memoryBytes: number;
+  fileBytes: number;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   #ops = new Counter({
@@ -25,6 +36,49 @@ export class Metrics {
     labelNames: ["status"] as const,
     registers: [this.registry],
   });
+
+  #edgeRpc = new Counter({
+    name: "openkv_edge_rpc_total",
+    help: "Edge protocol calls this server answered (as an edge's core), by op",
+    labelNames: ["op"] as const,
+    registers: [this.registry],
+  });
+
+  /** Counts one edge protocol call (src/api/edge-rpc): how much work the edges send to this core. */
+  edgeRpc(op: string): void {
+    this.#edgeRpc.inc({ op });
+  }
+
+  /**
+   * An edge's read cache, read at each scrape: hits and entries per tier (memory, file), fills spoilt
+   * by an invalidation, entries evicted.
+   */
+  edgeCache(read: () => EdgeCacheNumbers): void {
+    const registers = [this.registry];
+    const perTier = (name: string, help: string, memory: keyof EdgeCacheNumbers, file: keyof EdgeCacheNumbers) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["tier"] as const,
+        registers,
+        collect() {
+          const n = read();
+          this.set({ tier: "memory" }, n[memory]);
+          this.set({ tier: "file" }, n[file]);
+        },
+      });
+    perTier("openkv_edge_cache_hits", "Point reads this edge answered from its cache, by the tier that held the entry", "memoryHits", "fileHits");
+    perTier("openkv_edge_cache_entries", "Entries in this edge's cache, by tier", "memoryEntries", "fileEntries");
+    perTier("openkv_edge_cache_bytes", "Bytes held by this edge's cache, by tier", "memoryBytes", "fileBytes");
+    new Gauge({
+      name: "openkv_edge_cache_misses",
+      help: "Point reads this edge could not answer from its cache (sent to the core)",
+      registers,
+      collect() {
+        this.set(read().misses);
+      },
+    });
+  }
 
   /** Records one operation that took from `startNs` (process.hrtime.bigint()) until now. */
   observe(namespace: string, kind: OperationKind, api: string, startNs: bigint): void {

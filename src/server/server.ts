@@ -47,6 +47,10 @@ export interface ServerConfig {
     url: string;
     token: string;
     cacheBytes?: number;
+    /** A local SQLite file memory spills to, kept across restarts (src/client/spill-file.ts). */
+    cacheFile?: string;
+    /** The most the cache file holds, in bytes. Default 1 GiB. */
+    cacheFileBytes?: number;
     feedPollMs?: number;
     /**
      * The core's URL as KV Connect clients reach it, when it differs from `url` (which the edge uses):
@@ -168,9 +172,18 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       // Opening reads the core's feed position: a core that is down or refuses the token fails the start.
       const cacheBytes = edge.cacheBytes ?? DEFAULT_CACHE_BYTES;
       let backend: CachedBackend | CoreBackend = core;
-      if (cacheBytes > 0) {
+      if (cacheBytes > 0 || edge.cacheFile) {
         try {
-          backend = await CachedBackend.open(core, { maxBytes: cacheBytes, clock, ...(edge.feedPollMs ? { feedPollMs: edge.feedPollMs } : {}) });
+          const cacheFile = edge.cacheFile
+            ? { path: edge.cacheFile, coreId: await core.storeId(), ...(edge.cacheFileBytes === undefined ? {} : { maxBytes: edge.cacheFileBytes }) }
+            : undefined;
+          backend = await CachedBackend.open(core, {
+            maxBytes: cacheBytes,
+            clock,
+            log,
+            ...(cacheFile ? { cacheFile } : {}),
+            ...(edge.feedPollMs ? { feedPollMs: edge.feedPollMs } : {}),
+          });
         } catch (e) {
           await core.close();
           throw e;
@@ -207,11 +220,27 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     throw e;
   }
   const stopping = new AbortController();
+  const metrics = new Metrics();
+  if (engine.backend instanceof CachedBackend) {
+    const cache = engine.backend.cache;
+    metrics.edgeCache(() => {
+      const s = cache.snapshotStats();
+      return {
+        memoryHits: s.hits - s.fileHits,
+        fileHits: s.fileHits,
+        misses: s.misses,
+        memoryEntries: s.entries,
+        fileEntries: s.file?.entries ?? 0,
+        memoryBytes: s.bytes,
+        fileBytes: s.file?.bytes ?? 0,
+      };
+    });
+  }
   const deps: ServerDeps = {
     shutdown: stopping.signal,
     engine,
     tokens,
-    metrics: new Metrics(),
+    metrics,
     clock,
     accountId,
     limits: { maxBodyBytes: config.maxBodyBytes ?? 100 * 1024 * 1024 },

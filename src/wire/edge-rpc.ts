@@ -2,7 +2,7 @@
  * The edge protocol: how an edge node (`openkv serve --edge-of <core>`) reaches the core that holds the
  * data. Two routes on the core, both authenticated with the edge's own token:
  *
- * - `POST /_openkv/v1/rpc`: one call of the core's Backend contract (plus `verify` and `account`), the
+ * - `POST /_openkv/v1/rpc`: one call of the core's Backend contract (plus `verify`, `account` and `storeId`), the
  *   body `{ op, args }` and the answer `{ ok: result }` or `{ error: { code, message } }`, both in
  *   OpenKV's own V8 codec (src/core/v8.ts: fuzzed, safe on network input; Uint8Array and bigint survive);
  * - `GET /_openkv/v1/feed/wait?after=<20 hex>&timeoutMs=N`: a doorbell that answers `{"latest": "<20 hex>"}`
@@ -38,7 +38,8 @@ export type EdgeOp =
   | "changes"
   | "ping"
   | "verify"
-  | "account";
+  | "account"
+  | "storeId";
 
 export interface RpcRequest {
   readonly op: EdgeOp;

@@ -13,6 +13,7 @@ import { KvU64, openKv } from "../../src/index.ts";
 import { workersNamespace } from "../../src/api/workers/index.ts";
 import { Engine } from "../../src/core/engine.ts";
 import { encodeKey } from "../../src/core/keys.ts";
+import { STORE_ID_SETTING, storeId } from "../../src/core/store-id.ts";
 import type { Entry } from "../../src/core/types.ts";
 import { openBackend } from "../../src/storage/index.ts";
 import { startTestServer } from "../e2e/harness.ts";
@@ -121,6 +122,7 @@ test("backup during a concurrent write load restores to a consistent store; rest
   });
   while ((await kv.get<number>(["count", 0])).value! < 200) await new Promise((r) => setImmediate(r));
   const env = cleanEnv(work);
+  const sourceId = await storeId(engine.backend);
   const backup = await openkv(["backup", "snap.sqlite", "--persist-to", dir], { cwd: work, env });
   stop = true;
   const totals = await Promise.all(writers);
@@ -133,6 +135,9 @@ test("backup during a concurrent write load restores to a consistent store; rest
   try {
     const copyNs = (await copy.findNamespace("load"))!;
     assert.equal(copyNs.id, ns.id, "namespaces keep their ids");
+    // A restored store is a new store to edges' cache files: it gets an id of its own.
+    assert.equal(await copy.backend.getSetting(STORE_ID_SETTING), null);
+    assert.notEqual(await storeId(copy.backend), sourceId);
     const copyKv = await openKv(undefined, { engine: copy, namespace: ns.id });
     let seen = 0;
     for (const w of [0, 1, 2, 3]) {

@@ -7,7 +7,8 @@
  * run of a seed.
  *
  * The correct cache passes; a cache that skips invalidation, and one that inserts spoilt fills, fail
- * with witnesses.
+ * with witnesses. Once more with the spill file in play: memory for one entry, so the edges answer
+ * mostly from their cache files — and a file that skips invalidation is caught too.
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
@@ -72,15 +73,27 @@ function engineClient(engine: Engine, namespaceId: string): KvClient {
 
 type Breakage = (cache: CachedBackend["cache"]) => void;
 
-async function run(name: string, seed: number, breakage?: Breakage): Promise<{ violations: Violation[]; ops: number; hits: number }> {
+/** Memory for about one entry of this workload: the rest of each edge's cache is its file. */
+const TINY_MEMORY = 150;
+
+async function run(
+  name: string,
+  seed: number,
+  breakage?: Breakage,
+  options: { withFile?: boolean } = {},
+): Promise<{ violations: Violation[]; ops: number; hits: number; fileHits: number }> {
   const clock = new ManualClock();
   const store = new SqliteBackend(join(dir, `${name}.sqlite`), { durability: "process" });
   const core = await Engine.open(store, { clock });
   const ns = await core.ensureNamespace("default");
   const wire = seeded(seed);
   const edges = await Promise.all(
-    [0, 1].map(async () => {
-      const cached = await CachedBackend.open(behindTheWire(store, wire), { clock, feedPollMs: 3_600_000 });
+    [0, 1].map(async (i) => {
+      const cached = await CachedBackend.open(behindTheWire(store, wire), {
+        clock,
+        feedPollMs: 3_600_000,
+        ...(options.withFile ? { maxBytes: TINY_MEMORY, cacheFile: { path: join(dir, `${name}-edge-${i}.cache`), coreId: "core" } } : {}),
+      });
       breakage?.(cached.cache);
       return { cached, engine: await Engine.open(cached, { clock }) };
     }),
@@ -119,9 +132,10 @@ async function run(name: string, seed: number, breakage?: Breakage): Promise<{ v
     .filter((c) => c.namespaceId === ns.id && c.keys)
     .flatMap((c) => c.keys!.map((k) => ({ key: String(decodeKey(k)[0]), versionstamp: bytesToHex(c.versionstamp) })));
   const hits = edges.reduce((n, e) => n + e.cached.cache.stats.hits, 0);
+  const fileHits = edges.reduce((n, e) => n + e.cached.cache.stats.fileHits, 0);
   for (const e of edges) await e.engine.close();
   await core.close();
-  return { violations: checkHistory({ history, final, feed }), ops: history.length, hits };
+  return { violations: checkHistory({ history, final, feed }), ops: history.length, hits, fileHits };
 }
 
 const rules = (vs: readonly Violation[]) => [...new Set(vs.map((v) => v.rule))].sort();
@@ -167,4 +181,25 @@ test("the real cache on seeds where fills finish out of order: eventual reads st
     const r = await run(`out-of-order-${seed}`, seed);
     assert.deepEqual(r.violations, [], `seed ${seed}:\n${describe(r.violations)}`);
   }
+});
+
+test("the real cache with its file tier (memory for one entry): no violation", async () => {
+  const r = await run("with-file", 1, undefined, { withFile: true });
+  assert.equal(r.ops, 6 * 250);
+  assert.ok(r.fileHits > 20, `the edges answered from their files (${r.fileHits} of ${r.hits} hits), so the file tier was exercised`);
+  assert.deepEqual(r.violations, [], describe(r.violations));
+});
+
+test("a file tier that skips invalidation is caught", async () => {
+  const r = await run(
+    "file-no-invalidation",
+    1,
+    (cache) => {
+      cache.spill!.remove = () => {};
+      cache.spill!.removeOlder = () => {};
+    },
+    { withFile: true },
+  );
+  assert.ok(r.violations.length > 0, "no violation found");
+  assert.ok(rules(r.violations).includes("linearizable"), describe(r.violations.slice(0, 5)));
 });

@@ -37,8 +37,8 @@ export interface ChildServerOptions {
   startTimeoutMs?: number;
   /** Extra Node options for the child (e.g. `--cpu-prof`, `--import` of a probe), before the script. */
   nodeArgs?: readonly string[];
-  /** Extra `openkv serve` flags (e.g. `--edge-fence-ms 0`), after the others. */
-  serveArgs?: readonly string[];
+  /** Extra `serve` flags, after the others (e.g. an edge's `--cache-file`). */
+  args?: readonly string[];
   /** Extra environment variables for the child. */
   env?: Readonly<Record<string, string>>;
 }
@@ -56,7 +56,7 @@ export function startChildServer(options: ChildServerOptions): Promise<ChildServ
       ? ["--edge-of", options.edgeOf.url, "--token", options.edgeOf.token]
       : [...store, "--admin-token", options.adminToken, "--durability", options.durability ?? "fsync"]),
     ...(options.accountId && !options.edgeOf ? ["--account-id", options.accountId] : []),
-    ...(options.serveArgs ?? []),
+    ...(options.args ?? []),
   ];
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } });
   let out = "";

@@ -215,6 +215,16 @@ test("serve --edge-of: an edge of a running core, its token from OPENKV_EDGE_TOK
   const accounts = await Promise.all([core.url, edge.url].map(async (u) => ((await (await get(`${u}/client/v4/accounts`, admin)).json()) as { result: { id: string }[] }).result[0]!.id));
   assert.equal(accounts[0], accounts[1]);
   await stop(edge);
+
+  // A cache file: named in the banner, created for its owner only, and not shared by two edges.
+  const file = join(root, "edge-cache.sqlite");
+  const spilling = await serve(["--edge-of", core.url, "--cache-file", file, "--cache-file-bytes", "10485760"], { OPENKV_EDGE_TOKEN: admin });
+  assert.match(spilling.banner, new RegExp(`edge of ${core.url} \\(reads cached in up to 64 MiB, spilling to ${file} \\(up to 10 MiB\\), invalidated`));
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  const second = run(["serve", "--port", "0", "--edge-of", core.url, "--token", admin, "--cache-file", file]);
+  assert.equal(await second.exited, 1);
+  assert.equal(second.stderr(), `Cannot start an edge of ${core.url}: The cache file ${file} is in use by another process: give each edge its own --cache-file.\n`);
+  await stop(spilling);
   await stop(core);
 
   const cases: [string[], RegExp][] = [
@@ -222,6 +232,9 @@ test("serve --edge-of: an edge of a running core, its token from OPENKV_EDGE_TOK
     [["serve", "--edge-of", "core:8787", "--token", "t"], /^Invalid --edge-of "core:8787": use the core's URL/],
     [["serve", "--edge-of", core.url, "--token", "t", "--memory"], /^--memory and --edge-of do not go together/],
     [["serve", "--memory", "--token", "t"], /^--token is the edge's token on its core: it goes with --edge-of/],
+    [["serve", "--memory", "--cache-file", "c.sqlite"], /^--cache-file is an edge node's cache file: it goes with --edge-of\.\n$/],
+    [["serve", "--edge-of", core.url, "--token", "t", "--cache-file-bytes", "1000"], /^--cache-file-bytes sizes the edge's cache file: it goes with --cache-file\.\n$/],
+    [["serve", "--edge-of", core.url, "--token", "t", "--cache-file", "c.sqlite", "--cache-file-bytes", "lots"], /^Invalid --cache-file-bytes "lots": use a number of bytes above 0\.\n$/],
     // The core is gone now: nothing to be an edge of.
     [["serve", "--port", "0", "--edge-of", core.url, "--token", admin], new RegExp(`^Cannot start an edge of ${core.url}: The core is unavailable\\n$`)],
   ];

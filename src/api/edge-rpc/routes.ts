@@ -13,6 +13,7 @@
  */
 import type { ChangePage } from "../../core/backend.ts";
 import { KvError } from "../../core/errors.ts";
+import { storeId } from "../../core/store-id.ts";
 import type { NamespaceInfo } from "../../core/types.ts";
 import { versionstampFromHex, versionstampToHex } from "../../core/versionstamp.ts";
 import { HttpError, readBody, sendJson } from "../../http/http.ts";
@@ -175,6 +176,7 @@ export function edgeRpcRoutes(): Route[] {
       return found satisfies WirePrincipal | null;
     },
     account: async (ctx) => ctx.deps.accountId,
+    storeId: async (ctx) => storeId(ctx.deps.engine.backend),
   };
 
   const base = { api: "edge", errors: rpcErrors } as const;
@@ -190,6 +192,7 @@ export function edgeRpcRoutes(): Route[] {
         if (typeof op !== "string" || !Object.hasOwn(ops, op) || !Array.isArray(args)) {
           throw new HttpError(400, "Edge RPC: the body must be { op, args } with a known op");
         }
+        ctx.deps.metrics.edgeRpc(op);
         sendV8(ctx.res, 200, { ok: await ops[op as EdgeOp](ctx, args) });
       },
     },

@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { loadEncryptionKey } from "../../config/encryption-key.ts";
 import { KvError } from "../../core/errors.ts";
+import { CacheFileError } from "../../client/spill-file.ts";
 import type { RawCommandDefinition } from "../command.ts";
 
 const HELP = `openkv serve — start the OpenKV server
@@ -38,7 +39,13 @@ Options:
   --token TOKEN        With --edge-of: the token this edge acts with on the core (or env
                        OPENKV_EDGE_TOKEN); give it at least the rights of the clients it serves
   --cache-bytes N      With --edge-of: memory for cached reads, in bytes (default 67108864 = 64 MiB;
-                       0 turns the cache off: every read goes to the core)
+                       0 turns the cache off: every read goes to the core, unless --cache-file)
+  --cache-file PATH    With --edge-of: entries evicted from memory spill to this local SQLite file,
+                       and the cache survives a restart (resumed from the core's change feed, or
+                       cleared when the core no longer has the position it stopped at). Values are
+                       kept in plaintext: the file is created readable by its owner only
+  --cache-file-bytes N With --cache-file: the most the file holds, in bytes (default 1073741824 =
+                       1 GiB); entries over 1 MiB are not spilled
   --core-public-url URL
                        With --edge-of: the core's URL as KV Connect clients reach it, when it is not
                        the --edge-of URL (default; or env OPENKV_CORE_PUBLIC_URL). The metadata
@@ -54,9 +61,10 @@ Options:
                        (base64, e.g. from \`openssl rand -base64 32\`; or env OPENKV_ENCRYPTION_KEY)
   --help               Show this help`;
 
-function edgeCacheLine(cache: { maxBytes: number } | undefined): string {
+function edgeCacheLine(cache: { maxBytes: number; spill: { path: string; maxBytes: number } | null } | undefined): string {
   if (!cache) return "no cache: every call goes to the core";
-  return `reads cached in up to ${Math.round(cache.maxBytes / 1048576)} MiB, invalidated from the core's change feed`;
+  const file = cache.spill ? `, spilling to ${cache.spill.path} (up to ${Math.round(cache.spill.maxBytes / 1048576)} MiB)` : "";
+  return `reads cached in up to ${Math.round(cache.maxBytes / 1048576)} MiB${file}, invalidated from the core's change feed`;
 }
 
 /** Parses its own flags (node:util parseArgs): its messages are relied on by scripts and tests. */
@@ -85,6 +93,8 @@ export const serveCommand: RawCommandDefinition = {
         "edge-of": { type: "string" },
         token: { type: "string" },
         "cache-bytes": { type: "string" },
+        "cache-file": { type: "string" },
+        "cache-file-bytes": { type: "string" },
         "core-public-url": { type: "string" },
         "edge-fence-ms": { type: "string" },
         help: { type: "boolean", default: false },
@@ -152,11 +162,28 @@ export const serveCommand: RawCommandDefinition = {
         ctx.stderr.write("--edge-fence-ms sets how long a core waits for its edges: set it on the core, not on an edge.\n");
         return 1;
       }
+      if (values["cache-file"] === "") {
+        ctx.stderr.write("Invalid --cache-file \"\": use a path for the edge's cache file, e.g. ./edge-cache.sqlite\n");
+        return 1;
+      }
+      if (values["cache-file-bytes"] !== undefined) {
+        if (values["cache-file"] === undefined) {
+          ctx.stderr.write("--cache-file-bytes sizes the edge's cache file: it goes with --cache-file.\n");
+          return 1;
+        }
+        if (!/^\d+$/.test(values["cache-file-bytes"]) || Number(values["cache-file-bytes"]) === 0) {
+          ctx.stderr.write(`Invalid --cache-file-bytes "${values["cache-file-bytes"]}": use a number of bytes above 0.\n`);
+          return 1;
+        }
+      }
     } else if (values["core-public-url"] !== undefined) {
       ctx.stderr.write("--core-public-url names an edge node's core for KV Connect clients: it goes with --edge-of.\n");
       return 1;
     } else if (values["cache-bytes"] !== undefined) {
       ctx.stderr.write("--cache-bytes sizes an edge node's cache: it goes with --edge-of.\n");
+      return 1;
+    } else if (values["cache-file"] !== undefined || values["cache-file-bytes"] !== undefined) {
+      ctx.stderr.write(`--${values["cache-file"] !== undefined ? "cache-file" : "cache-file-bytes"} is an edge node's cache file: it goes with --edge-of.\n`);
       return 1;
     } else if (values.token !== undefined) {
       ctx.stderr.write("--token is the edge's token on its core: it goes with --edge-of (the admin token is --admin-token).\n");
@@ -183,7 +210,7 @@ export const serveCommand: RawCommandDefinition = {
         host: values.host!,
         port,
         dataDir: values.memory || store || edgeOf ? null : values.data!,
-        ...(edgeOf ? { edgeOf: { url: edgeOf, token: edgeToken!, ...(values["cache-bytes"] !== undefined ? { cacheBytes: Number(values["cache-bytes"]) } : {}), ...(corePublicUrl ? { publicUrl: corePublicUrl } : {}) } } : {}),
+        ...(edgeOf ? { edgeOf: { url: edgeOf, token: edgeToken!, ...(values["cache-bytes"] !== undefined ? { cacheBytes: Number(values["cache-bytes"]) } : {}), ...(values["cache-file"] ? { cacheFile: values["cache-file"] } : {}), ...(values["cache-file-bytes"] !== undefined ? { cacheFileBytes: Number(values["cache-file-bytes"]) } : {}), ...(corePublicUrl ? { publicUrl: corePublicUrl } : {}) } } : {}),
         ...(store ? { store } : {}),
         ...(values["edge-fence-ms"] !== undefined ? { edgeFenceMs: Number(values["edge-fence-ms"]) } : {}),
         ...(values["account-id"] ? { accountId: values["account-id"] } : {}),
@@ -197,7 +224,7 @@ export const serveCommand: RawCommandDefinition = {
       });
     } catch (e) {
       // A store the key cannot open, or cannot reach, is refused at start, with what to do.
-      if (e instanceof KvError && (e.code === "encryption_key" || e.code === "unavailable")) {
+      if ((e instanceof KvError && (e.code === "encryption_key" || e.code === "unavailable")) || e instanceof CacheFileError) {
         ctx.stderr.write(edgeOf ? `Cannot start an edge of ${edgeOf}: ${e.message}\n` : `${e.message}\n`);
         return 1;
       }
@@ -224,7 +251,7 @@ export const serveCommand: RawCommandDefinition = {
       ? `on (AES-256-GCM; data key ${keyring.activeKeyId}, key fingerprint ${keyring.fingerprint})`
       : "off (pass --encryption-key-file to turn it on)";
     const where = edgeOf
-      ? `edge of ${server.edgeOf} (${edgeCacheLine((server.engine.backend as { cache?: { maxBytes: number } }).cache)})`
+      ? `edge of ${server.edgeOf} (${edgeCacheLine((server.engine.backend as { cache?: { maxBytes: number; spill: { path: string; maxBytes: number } | null } }).cache)})`
       : values.memory
       ? "memory (nothing is kept after exit)"
       : store

@@ -21,6 +21,18 @@ import { maskPassword } from "../context.ts";
 import { copyStore, prepareTarget } from "../data/copy-store.ts";
 import { openBackend, SqliteBackend } from "../../storage/index.ts";
 import type { CommandContext } from "../command.ts";
+import { STORE_ID_SETTING } from "../../core/store-id.ts";
+
+/** A restored store is a new store (src/core/store-id.ts): the next server to start gives it an id of its own. */
+function forgetStoreId(path: string): void {
+  const db = new DatabaseSync(path);
+  try {
+    const hasSettings = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'settings'").get();
+    if (hasSettings) db.prepare("DELETE FROM settings WHERE name = ?").run(STORE_ID_SETTING);
+  } finally {
+    db.close();
+  }
+}
 
 /**
  * A backup loaded into a shared store (PostgreSQL). Servers on it keep running: they read the store on
@@ -108,6 +120,7 @@ export const storeRestoreCommand = defineCommand<Args>({
         bar.done();
         db.close();
       }
+      forgetStoreId(target);
     } finally {
       lock.release();
     }

@@ -1,5 +1,6 @@
 /** A whole-store copy between any two backends (`Backend.dump` → `Backend.load`), with progress. */
 import type { Backend, DumpRecord } from "../../core/backend.ts";
+import { STORE_ID_SETTING } from "../../core/store-id.ts";
 import type { CommandContext } from "../command.ts";
 import { UserError } from "../errors.ts";
 
@@ -32,6 +33,8 @@ export async function copyStore(from: Backend, to: Backend, ctx: CommandContext)
   const bar = ctx.progress("Copying entries", 0);
   async function* counted(): AsyncIterable<DumpRecord> {
     for await (const r of from.dump()) {
+      // A copy is a new store: it gets an id of its own (src/core/store-id.ts).
+      if (r.kind === "setting" && r.name === STORE_ID_SETTING) continue;
       if (r.kind === "versionstamp") bar.setTotal(r.entries);
       else if (r.kind === "namespace") summary.namespaces++;
       else if (r.kind === "messages") summary.messages += r.messages.length;
