@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { KvError } from "../core/errors.ts";
 import { RemoteTokens } from "./remote-tokens.ts";
 import type { Principal } from "./token-set.ts";
 
@@ -47,5 +48,31 @@ test("tokens are managed on the core only", async () => {
   await assert.rejects(tokens.create({ name: "x", namespaces: null, permission: "read" }, 0), /created and revoked on the core/);
   await assert.rejects(tokens.revoke("x"), /created and revoked on the core/);
   assert.deepEqual(tokens.list(), []);
+  tokens.close();
+});
+
+test("while the core is unreachable, a secret it accepted within staleMs still stands; unknown ones and older ones do not", async () => {
+  let now = 0;
+  let down = false;
+  const known = new Map([["s", reader]]);
+  const ask = async (secret: string) => {
+    if (down) throw new KvError("unavailable", "The core is unavailable");
+    return known.get(secret) ?? null;
+  };
+  const tokens = new RemoteTokens(ask, { ttlMs: 1000, staleMs: 60_000, now: () => now });
+  assert.deepEqual(await tokens.recheck("s"), reader);
+  assert.equal(await tokens.recheck("nobody"), null);
+  down = true;
+  now = 59_999;
+  assert.equal(tokens.verify("s"), null, "past ttlMs the cache alone does not answer");
+  assert.deepEqual(await tokens.recheck("s"), reader, "the core cannot be asked: the recent answer stands");
+  await assert.rejects(tokens.recheck("nobody"), /unavailable/, "an unknown secret is not let in");
+  await assert.rejects(tokens.recheck("never-seen"), /unavailable/);
+  now = 60_000;
+  await assert.rejects(tokens.recheck("s"), /unavailable/, "older than staleMs: refused");
+  // Back up: the core's answer counts again, revocations included.
+  down = false;
+  known.delete("s");
+  assert.equal(await tokens.recheck("s"), null);
   tokens.close();
 });

@@ -5,6 +5,12 @@
  * streams it opened end within about that too. Unknown secrets are remembered as unknown for the same
  * while, so bad tokens sent in a loop cost the core at most one check per secret per `ttlMs`.
  *
+ * While the core cannot be reached, a secret the core accepted within the last `staleMs` (default 60 s,
+ * Workers KV's default cacheTtl — the longest an edge serves cached reads with its feed cut) is still
+ * accepted: the edge's cached reads go on for its clients during an outage, and its writes fail anyway.
+ * A revocation made on the core during a partition reaches the edge when it can ask again, or after
+ * `staleMs`.
+ *
  * Tokens are created and revoked on the core only.
  */
 import { KvError } from "../core/errors.ts";
@@ -13,6 +19,8 @@ import { sha256, type NewToken, type Principal, type TokenRecord, type Tokens } 
 export interface RemoteTokensOptions {
   /** How long an answer from the core is trusted (ms). Default 1000. */
   ttlMs?: number;
+  /** How long an accepted secret stays accepted while the core cannot be reached (ms). Default 60000. */
+  staleMs?: number;
   /** Monotonic time in ms; injectable for tests. */
   now?: () => number;
 }
@@ -34,6 +42,7 @@ function managedOnCore(): KvError {
 export class RemoteTokens implements Tokens {
   readonly #ask: (secret: string) => Promise<Principal | null>;
   readonly #ttlMs: number;
+  readonly #staleMs: number;
   readonly #now: () => number;
   /** By the secret's SHA-256, so the cache holds no secret. */
   readonly #cache = new Map<string, Cached>();
@@ -48,6 +57,7 @@ export class RemoteTokens implements Tokens {
   constructor(ask: (secret: string) => Promise<Principal | null>, options: RemoteTokensOptions = {}) {
     this.#ask = ask;
     this.#ttlMs = options.ttlMs ?? 1000;
+    this.#staleMs = options.staleMs ?? 60_000;
     this.#now = options.now ?? (() => performance.now());
   }
 
@@ -65,7 +75,14 @@ export class RemoteTokens implements Tokens {
       pending = this.#ask(secret).finally(() => this.#inFlight.delete(h));
       this.#inFlight.set(h, pending);
     }
-    const principal = await pending;
+    let principal: Principal | null;
+    try {
+      principal = await pending;
+    } catch (e) {
+      // The core is unreachable: a secret it accepted a short while ago still stands.
+      if (e instanceof KvError && e.code === "unavailable" && c?.principal && this.#now() - c.at < this.#staleMs) return c.principal;
+      throw e;
+    }
     if (this.#cache.size >= MAX_CACHED) this.#cache.clear();
     this.#cache.set(h, { principal, at: this.#now() });
     if (principal?.kind === "token") this.#secretOf.set(principal.id, secret);
