@@ -2,6 +2,7 @@
  * What a front end mounts on the server: routes with their access needs and an error encoder. The app
  * does authentication, namespace resolution, authorization, rate limits and metrics the same way for all.
  */
+import type { Analytics } from "../core/analytics/collector.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Engine } from "../core/engine.ts";
 import type { NamespaceInfo } from "../core/types.ts";
@@ -29,6 +30,22 @@ export interface ServerDeps {
   shutdown: AbortSignal;
   /** Where namespace, token and bulk-delete changes are recorded (`--audit-log`); see ./audit.ts. */
   audit?: AuditLog;
+  /** Counts every operation for the GraphQL Analytics API (src/core/analytics/); absent: nothing counted. */
+  analytics?: Analytics;
+}
+
+/**
+ * What a handler may tell analytics about the operation it served; the app fills in the rest (status,
+ * latency, result). Defaults: one operation; bytes = the response's content-length for reads and lists,
+ * the request's for writes.
+ */
+export interface OperationNote {
+  /** Operations in this request: each key of a bulk call counts. */
+  requests: number;
+  /** Bytes of values moved, when the handler knows better than the content-length. */
+  objectBytes: number | null;
+  /** Set when an edge's memory cache answered (a `hot_read`). */
+  hot: boolean;
 }
 
 export interface RouteContext {
@@ -44,6 +61,7 @@ export interface RouteContext {
   /** The namespace the route works on, resolved and authorized (when the route names one). */
   namespace: NamespaceInfo | null;
   deps: ServerDeps;
+  op: OperationNote;
 }
 
 /** How one API answers an error (Cloudflare envelope, JSON body, plain text…). */

@@ -38,7 +38,9 @@ export type EdgeOp =
   | "changes"
   | "ping"
   | "verify"
-  | "account";
+  | "account"
+  | "namespaceStats"
+  | "appendAnalytics";
 
 export interface RpcRequest {
   readonly op: EdgeOp;
@@ -64,6 +66,7 @@ export type WirePrincipal =
       readonly namespaces: readonly string[] | null;
       readonly permission: "read" | "write";
       readonly createdAt: number;
+      readonly analytics?: boolean;
     };
 
 export function encodeRpc(value: unknown): Uint8Array {
