@@ -1,7 +1,9 @@
 /**
  * `npm run bench:http`: GET and PUT over HTTP with 50 connections (autocannon), against the OpenKV server
  * (SQLite, fsync on commit) and a trivial node:http server started in the same run; PUT is also set
- * against Deno's own KV on a local file with 50 writers in flight. Prints req/s, p99 and ratios.
+ * against Deno's own KV on a local file with 50 writers in flight. Prints req/s, p99 and ratios. Then the
+ * cost of analytics on the request path: the same GET and PUT against a second OpenKV server started
+ * with --no-analytics, the two measured in alternating turns so the machine's noise falls on both.
  *
  * Options: --seconds N (per measurement, default 5)
  */
@@ -84,6 +86,19 @@ try {
   if (deno.status !== 0) throw new Error(deno.stderr);
   const denoSet = (JSON.parse(deno.stdout) as { opsPerSec: number }).opsPerSec;
 
+  // Analytics on (the server above) against off, in alternating turns.
+  const offUrl = await start(join(root, "bin/openkv"), ["serve", "--port", "0", "--data", join(dir, "data-off"), "--admin-token", TOKEN, "--no-analytics"], /listening on (http:\/\/\S+)/);
+  await fetch(`${offUrl}/kv/hot`, { method: "PUT", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ value: { user: "someone", score: 42 } }) });
+  const turns = { on: { get: 0, put: 0 }, off: { get: 0, put: 0 } };
+  const ROUNDS = 3;
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const [name, url] of (i % 2 === 0 ? [["on", openkvUrl], ["off", offUrl]] : [["off", offUrl], ["on", openkvUrl]]) as ["on" | "off", string][]) {
+      process.stderr.write(`bench: analytics ${name}, round ${i + 1}/${ROUNDS}…\n`);
+      turns[name].get += (await load(`${url}/kv/hot`, "GET", true)).rps / ROUNDS;
+      turns[name].put += (await load(url, "PUT", true)).rps / ROUNDS;
+    }
+  }
+
   const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
   const errors = getOurs.errors + putOurs.errors;
   console.log(
@@ -93,6 +108,15 @@ try {
       `| GET /kv/hot | ${fmt(getOurs.rps)} | ${getOurs.p99} | trivial node:http | ${fmt(getBase.rps)} | ${getBase.p99} | ${(getOurs.rps / getBase.rps).toFixed(2)}× |`,
       `| PUT /kv/… (durable) | ${fmt(putOurs.rps)} | ${putOurs.p99} | trivial node:http | ${fmt(putBase.rps)} | ${putBase.p99} | ${(putOurs.rps / putBase.rps).toFixed(2)}× |`,
       `| PUT /kv/… (durable) | ${fmt(putOurs.rps)} | ${putOurs.p99} | Deno KV set, local file, 50 in flight | ${fmt(denoSet)} | – | ${(putOurs.rps / denoSet).toFixed(2)}× |`,
+    ].join("\n"),
+  );
+  console.log(
+    [
+      "",
+      "| workload (50 connections) | analytics on req/s | analytics off req/s | on ÷ off |",
+      "|---|---:|---:|---:|",
+      `| GET /kv/hot | ${fmt(turns.on.get)} | ${fmt(turns.off.get)} | ${(turns.on.get / turns.off.get).toFixed(3)}× |`,
+      `| PUT /kv/… (durable) | ${fmt(turns.on.put)} | ${fmt(turns.off.put)} | ${(turns.on.put / turns.off.put).toFixed(3)}× |`,
     ].join("\n"),
   );
   if (errors > 0) console.log(`\n${errors} OpenKV requests failed or were not 2xx.`);
