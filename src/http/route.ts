@@ -72,9 +72,10 @@ export interface Route {
   path: string;
   /**
    * "public": no token; "authenticated": any valid token; "admin": the admin token only; "manage": a
-   * read-write token for every namespace (creating, renaming, deleting namespaces).
+   * read-write token for every namespace (creating, renaming, deleting namespaces); "analytics": the admin
+   * token, or a token created with the analytics right (the GraphQL Analytics API).
    */
-  access: Permission | "manage" | "admin" | "public" | "authenticated";
+  access: Permission | "manage" | "admin" | "public" | "authenticated" | "analytics";
   /** Where the namespace comes from: a path parameter (id or title), or the `default` namespace. */
   namespace?: { param: string; createIfMissing?: boolean } | "default";
   /**

@@ -106,6 +106,9 @@ export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions
       }
       principal = found;
       if (route.access === "admin" && principal.kind !== "admin") throw new HttpError(403, "This route needs the admin token");
+      if (route.access === "analytics" && principal.kind === "token" && principal.analytics !== true) {
+        throw new HttpError(403, 'This token may not read analytics: create one that may (openkv token create NAME --analytics, or "analytics": true in POST /admin/tokens)');
+      }
       if (limiter) {
         const wait = limiter.take(principal.kind === "admin" ? "admin" : principal.id);
         if (wait > 0) throw new HttpError(429, "Too many requests", { "retry-after": String(wait) });

@@ -5,8 +5,8 @@
  * query, a bad argument or the 31-day rule, 403 for another account or a token without the analytics
  * right, 500 for anything unexpected (logged, never shown).
  *
- * Who may ask: the admin token, and tokens created with `analytics: true`; a token limited to some
- * namespaces sees only their figures.
+ * Who may ask (route access "analytics", checked by the app): the admin token, and tokens created with
+ * `analytics: true`; a token limited to some namespaces sees only their figures.
  */
 import { execute, GraphQLError, parse, specifiedRules, validate, type DocumentNode } from "graphql";
 import { HttpError, parseJson, readBody, sendJson } from "../../http/http.ts";
@@ -44,9 +44,6 @@ function requestOf(body: unknown): { query: string; variables: Record<string, un
 
 async function handle(ctx: RouteContext): Promise<void> {
   const { principal, deps } = ctx;
-  if (principal.kind === "token" && principal.analytics !== true) {
-    throw new HttpError(403, 'This token may not read analytics: create one that may (openkv token create NAME --analytics, or "analytics": true in POST /admin/tokens)');
-  }
   const analytics = deps.analytics;
   if (!analytics) throw new HttpError(404, "Analytics are off on this server");
   const request = requestOf(parseJson(await readBody(ctx.req, 1024 * 1024)));
@@ -81,5 +78,5 @@ async function handle(ctx: RouteContext): Promise<void> {
 }
 
 export function graphqlRoutes(): Route[] {
-  return [{ method: "POST", path: GRAPHQL_PATH, access: "authenticated", api: "graphql", errors: graphqlErrors, handle }];
+  return [{ method: "POST", path: GRAPHQL_PATH, access: "analytics", api: "graphql", errors: graphqlErrors, handle }];
 }
