@@ -86,14 +86,24 @@ export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions
       analytics.record(c.namespace!.id, action, resultOf(action, status, c.op.hot), status, c.op.requests, bytes, latencyMs);
     };
     try {
-      await handleRequest((built) => (ctx = built));
+      await steps(route, req, res, rawParams, query, started, (built) => (ctx = built));
     } catch (e) {
       count(describeError(e, route.statuses).status);
       throw e;
     }
     count(res.statusCode);
+  };
 
-    async function handleRequest(built: (ctx: RouteContext) => void): Promise<void> {
+  /** One request's steps: authenticate, resolve the namespace, authorize, rate-limit, handle (`built` gets the context). */
+  const steps = async (
+    route: Route,
+    req: Request,
+    res: Response,
+    rawParams: Record<string, string | undefined>,
+    query: URLSearchParams,
+    started: bigint,
+    built: (ctx: RouteContext) => void,
+  ): Promise<void> => {
     let principal: Principal = { kind: "admin" };
     if (route.access !== "public") {
       const secret = bearer(req);
@@ -148,7 +158,6 @@ export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions
       if (route.kind && namespace) {
         deps.metrics.observe(namespace.title, typeof route.kind === "function" ? route.kind(ctx) : route.kind, route.api, started);
       }
-    }
     }
   };
 
