@@ -1,7 +1,9 @@
 /**
  * `npm run bench:http`: GET and PUT over HTTP with 50 connections (autocannon), against the OpenKV server
  * (SQLite, fsync on commit) and a trivial node:http server started in the same run; PUT is also set
- * against Deno's own KV on a local file with 50 writers in flight. Prints req/s, p99 and ratios.
+ * against Deno's own KV on a local file with 50 writers in flight. Prints req/s, p99 and ratios. Then the
+ * cost of analytics on the request path: the same GET and PUT against a second OpenKV server started
+ * with --no-analytics, the two measured in alternating turns so the machine's noise falls on both.
  *
  * Options: --seconds N (per measurement, default 5)
  */
@@ -11,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
+import { Analytics } from "../src/core/analytics/collector.ts";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "5" } } });
 const seconds = Number(values.seconds);
@@ -39,12 +42,12 @@ interface Measured {
   errors: number;
 }
 
-async function load(url: string, method: "GET" | "PUT", auth: boolean): Promise<Measured> {
+async function load(url: string, method: "GET" | "PUT", auth: boolean, duration = seconds): Promise<Measured> {
   let n = 0;
   const result = await autocannon({
     url,
     connections: 50,
-    duration: seconds,
+    duration,
     headers: { ...(auth ? { authorization: `Bearer ${TOKEN}` } : {}), "content-type": "application/json" },
     requests: [
       method === "GET"
@@ -84,6 +87,29 @@ try {
   if (deno.status !== 0) throw new Error(deno.stderr);
   const denoSet = (JSON.parse(deno.stdout) as { opsPerSec: number }).opsPerSec;
 
+  // Analytics on against off: two fresh servers, started and warmed alike, then measured in alternating turns.
+  const pair: Record<"on" | "off", string> = { on: "", off: "" };
+  for (const name of ["on", "off"] as const) {
+    const flags = name === "off" ? ["--no-analytics"] : [];
+    pair[name] = await start(join(root, "bin/openkv"), ["serve", "--port", "0", "--data", join(dir, `data-${name}`), "--admin-token", TOKEN, ...flags], /listening on (http:\/\/\S+)/);
+    await fetch(`${pair[name]}/kv/hot`, { method: "PUT", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ value: { user: "someone", score: 42 } }) });
+  }
+  for (const name of ["on", "off"] as const) {
+    process.stderr.write(`bench: warming analytics ${name}…\n`);
+    await load(`${pair[name]}/kv/hot`, "GET", true, 2);
+    await load(pair[name], "PUT", true, 2);
+  }
+  const [openkvOn, offUrl] = [pair.on, pair.off];
+  const turns = { on: { get: 0, put: 0 }, off: { get: 0, put: 0 } };
+  const ROUNDS = 4;
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const [name, url] of (i % 2 === 0 ? [["on", openkvOn], ["off", offUrl]] : [["off", offUrl], ["on", openkvOn]]) as ["on" | "off", string][]) {
+      process.stderr.write(`bench: analytics ${name}, round ${i + 1}/${ROUNDS}…\n`);
+      turns[name].get += (await load(`${url}/kv/hot`, "GET", true)).rps / ROUNDS;
+      turns[name].put += (await load(url, "PUT", true)).rps / ROUNDS;
+    }
+  }
+
   const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
   const errors = getOurs.errors + putOurs.errors;
   console.log(
@@ -95,6 +121,26 @@ try {
       `| PUT /kv/… (durable) | ${fmt(putOurs.rps)} | ${putOurs.p99} | Deno KV set, local file, 50 in flight | ${fmt(denoSet)} | – | ${(putOurs.rps / denoSet).toFixed(2)}× |`,
     ].join("\n"),
   );
+  console.log(
+    [
+      "",
+      "| workload (50 connections) | analytics on req/s | analytics off req/s | on ÷ off |",
+      "|---|---:|---:|---:|",
+      `| GET /kv/hot | ${fmt(turns.on.get)} | ${fmt(turns.off.get)} | ${(turns.on.get / turns.off.get).toFixed(3)}× |`,
+      `| PUT /kv/… (durable) | ${fmt(turns.on.put)} | ${fmt(turns.off.put)} | ${(turns.on.put / turns.off.put).toFixed(3)}× |`,
+    ].join("\n"),
+  );
+  // The same cost without the network's noise: record() alone, in this process, against the time one
+  // request takes on the off server (1 / its req/s: what a fully busy server spends per request).
+  const analytics = new Analytics(null, { clock: { now: () => Date.now() } });
+  const N = 1_000_000;
+  const ns = "0123456789abcdef0123456789abcdef";
+  for (let i = 0; i < N / 10; i++) analytics.record(ns, "read", "cold_read", 200, 1, 40, 0.3 + (i % 100) / 10);
+  const t0 = performance.now();
+  for (let i = 0; i < N; i++) analytics.record(ns, "read", "cold_read", 200, 1, 40, 0.3 + (i % 100) / 10);
+  const recordNs = ((performance.now() - t0) * 1e6) / N;
+  const perRequestNs = 1e9 / Math.max(turns.off.get, turns.off.put);
+  console.log(`\nrecord() costs ${recordNs.toFixed(0)} ns per request: ${((100 * recordNs) / perRequestNs).toFixed(2)}% of a request at the off server's best rate.`);
   if (errors > 0) console.log(`\n${errors} OpenKV requests failed or were not 2xx.`);
 } finally {
   for (const c of children) c.kill("SIGTERM");

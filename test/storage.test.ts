@@ -50,7 +50,7 @@ test("sqlite: on-disk shape is WAL with the recorded schema version", async () =
   assert.equal(db.prepare("PRAGMA journal_mode").get()!.journal_mode, "wal");
   assert.equal(db.prepare("SELECT value FROM meta WHERE name = 'schema_version'").get()!.value, MIGRATIONS.length);
   const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((r) => r.name);
-  assert.deepEqual(tables, ["blobs", "changes", "entries", "meta", "namespaces", "queue", "settings", "sqlite_sequence"]);
+  assert.deepEqual(tables, ["analytics_ops", "analytics_storage", "blobs", "changes", "entries", "meta", "namespaces", "ns_stats", "queue", "settings", "sqlite_sequence"]);
   db.close();
 });
 

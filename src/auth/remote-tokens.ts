@@ -32,7 +32,7 @@ const MAX_CACHED = 10_000;
 function sameRights(a: Principal, b: Principal | null): boolean {
   if (!b || a.kind !== b.kind) return false;
   if (a.kind === "admin" || b.kind === "admin") return true;
-  return a.id === b.id && a.permission === b.permission && JSON.stringify(a.namespaces) === JSON.stringify(b.namespaces);
+  return a.id === b.id && a.permission === b.permission && JSON.stringify(a.namespaces) === JSON.stringify(b.namespaces) && a.analytics === b.analytics;
 }
 
 function managedOnCore(): KvError {

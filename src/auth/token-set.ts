@@ -19,6 +19,11 @@ export interface TokenRecord {
   readonly namespaces: readonly string[] | null;
   readonly permission: Permission;
   readonly createdAt: number;
+  /**
+   * May query the GraphQL Analytics API (`/client/v4/graphql`) for the namespaces it may read — Cloudflare's
+   * "Account Analytics: Read". Absent (every token made before it existed) means no.
+   */
+  readonly analytics?: boolean;
 }
 
 export type Principal = { readonly kind: "admin" } | ({ readonly kind: "token" } & TokenRecord);
@@ -32,6 +37,7 @@ export interface NewToken {
   name: string;
   namespaces: readonly string[] | null;
   permission: Permission;
+  analytics?: boolean;
 }
 
 /** What the server needs from a token source, whichever it is. */
@@ -83,7 +89,8 @@ function isStored(t: unknown): t is Stored {
     /^[0-9a-f]{64}$/.test(r.hash) &&
     (r.permission === "read" || r.permission === "write") &&
     (r.namespaces === null || (Array.isArray(r.namespaces) && r.namespaces.every((n) => typeof n === "string"))) &&
-    typeof r.createdAt === "number"
+    typeof r.createdAt === "number" &&
+    (r.analytics === undefined || typeof r.analytics === "boolean")
   );
 }
 
@@ -104,6 +111,7 @@ export function parseTokens(text: string, what: string): Stored[] {
 /** A new token for `input`: its secret (shown once), its record, and what a source keeps. */
 export function newToken(input: NewToken, now: number): { token: string; record: TokenRecord; stored: Stored } {
   if (typeof input.name !== "string" || input.name.trim() === "") throw new KvError("invalid_argument", "A token needs a non-empty name");
+  if (input.analytics !== undefined && typeof input.analytics !== "boolean") throw new KvError("invalid_argument", "analytics must be true or false");
   if (input.permission !== "read" && input.permission !== "write") {
     throw new KvError("invalid_argument", 'permission must be "read" or "write"');
   }
@@ -114,6 +122,7 @@ export function newToken(input: NewToken, now: number): { token: string; record:
     namespaces: input.namespaces ? [...input.namespaces] : null,
     permission: input.permission,
     createdAt: now,
+    ...(input.analytics === true ? { analytics: true } : {}),
   };
   return { token, record, stored: { ...record, hash: sha256(token).toString("hex") } };
 }
@@ -124,7 +133,13 @@ export function recordOf({ hash: _hash, ...record }: Stored): TokenRecord {
 
 /** Whether `after` lets its holder do less than `before` did (or is gone): open streams must end. */
 function narrowed(before: Stored, after: Stored | undefined): boolean {
-  return !after || after.hash !== before.hash || after.permission !== before.permission || JSON.stringify(after.namespaces) !== JSON.stringify(before.namespaces);
+  return (
+    !after ||
+    after.hash !== before.hash ||
+    after.permission !== before.permission ||
+    JSON.stringify(after.namespaces) !== JSON.stringify(before.namespaces) ||
+    (before.analytics === true && after.analytics !== true)
+  );
 }
 
 /** Compared against when there is no admin token, so a miss takes as long as a hit. */

@@ -31,6 +31,7 @@
  * const backend = await CachedBackend.open(new CoreBackend(url, token), { maxBytes: 64 << 20 });
  * const engine = await Engine.open(backend);
  */
+import type { AnalyticsStore, NamespaceStats } from "../core/analytics/types.ts";
 import type { AppliedWrite } from "../core/atomic.ts";
 import type { Backend, BatchItem, ChangePage, DumpRecord, ExpiredKey, MessageReseal, Reseal } from "../core/backend.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
@@ -58,6 +59,8 @@ export interface CachedBackendOptions {
   };
   /** Where the cache says what it did with its file (kept, resumed, cleared and why). */
   log?: (line: string) => void;
+  /** Called whenever a read is answered from memory (the server counts it as a `hot_read`). */
+  onHit?: () => void;
 }
 
 export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
@@ -90,6 +93,7 @@ export class CachedBackend implements Backend {
   readonly inner: Backend;
   readonly cache: ReadCache;
   readonly #clock: Clock;
+  readonly #onHit: (() => void) | undefined;
   readonly #follower: ChangeFollower;
   #unlisten: (() => void) | null = null;
   /** Every commit up to this versionstamp has been applied to the cache. */
@@ -105,6 +109,7 @@ export class CachedBackend implements Backend {
     this.#log = options.log ?? (() => {});
     this.cache = new ReadCache(options.maxBytes ?? DEFAULT_CACHE_BYTES, { ...(spill ? { spill } : {}), log: this.#log });
     this.#clock = options.clock ?? systemClock;
+    this.#onHit = options.onHit;
     this.#follower = new ChangeFollower(inner, {
       ...(options.feedPollMs === undefined ? {} : { pollMs: options.feedPollMs }),
       now: () => this.#clock.now(),
@@ -281,7 +286,16 @@ export class CachedBackend implements Backend {
   #serve(hit: CachedRead): Entry[][] {
     this.cache.stats.hits++;
     if (this.cache.lastTier === "file") this.cache.stats.fileHits++;
+    this.#onHit?.();
     return [hit.entry ? [hit.entry] : []];
+  }
+
+  namespaceStats(namespaceId: string): Promise<NamespaceStats> {
+    return this.inner.namespaceStats(namespaceId);
+  }
+
+  get analytics(): AnalyticsStore | undefined {
+    return this.inner.analytics;
   }
 
   count(namespaceId: string, start: Uint8Array, end: Uint8Array, now: number): Promise<number> {

@@ -21,6 +21,7 @@
 import type { AppliedWrite } from "../core/atomic.ts";
 import type { Backend, BatchItem, ChangePage, DumpRecord, ExpiredKey, MessageReseal, Reseal } from "../core/backend.ts";
 import { randomUUID } from "node:crypto";
+import { rowToPlain, type AnalyticsStore, type NamespaceStats } from "../core/analytics/types.ts";
 import { KvError } from "../core/errors.ts";
 import { versionstampToHex } from "../core/versionstamp.ts";
 import type { Entry, NamespaceInfo, QueueMessage, ReadRange } from "../core/types.ts";
@@ -131,6 +132,27 @@ export class CoreBackend implements Backend {
       throw new KvError("forbidden", `The core refused this edge's token for that (${message}): start the edge with a token that allows what its clients do.`);
     }
     throw new Error(`The core refused ${op} from this edge: ${res.status} ${message}`);
+  }
+
+  /**
+   * What this edge counts goes to the core's store (`appendAnalytics`); reading analytics is the core's:
+   * query its GraphQL endpoint.
+   */
+  readonly analytics: AnalyticsStore = {
+    appendOperations: async (rows) => void (await this.#call("appendAnalytics", [rows.map(rowToPlain)])),
+    readOperations: async () => {
+      throw refused("Reading analytics");
+    },
+    sampleStorage: async () => {},
+    readStorage: async () => {
+      throw refused("Reading analytics");
+    },
+    pruneAnalytics: async () => {},
+    allNamespaceStats: async () => new Map(),
+  };
+
+  namespaceStats(namespaceId: string): Promise<NamespaceStats> {
+    return this.#call("namespaceStats", [namespaceId]);
   }
 
   // ---- namespaces ----

@@ -13,8 +13,11 @@
  *   versionstamp order;
  * - `Entry.sealed` and `QueueMessage.sealed` are stored and returned as given: sealed bytes and sealed
  *   metadata are opaque (the engine seals and opens them, src/core/keyring.ts); a backend never looks
- *   inside them and needs no key.
+ *   inside them and needs no key;
+ * - every change to a namespace's entries (commit, purge, reseal, load, namespace deletion) keeps its
+ *   `namespaceStats` in the same transaction, so reading them never scans.
  */
+import type { AnalyticsStore, NamespaceStats } from "./analytics/types.ts";
 import type { AppliedWrite, Sealer } from "./atomic.ts";
 import type { ChangePage } from "./changes.ts";
 import type { KvError } from "./errors.ts";
@@ -88,6 +91,17 @@ export interface Backend {
    * backend with a cache (src/client/cached-backend.ts); stores read strongly whatever they say.
    */
   read(namespaceId: string, ranges: readonly ReadRange[], now: number, options?: ReadOptions): Promise<Entry[][]>;
+  /**
+   * The namespace's key count and byte count (src/core/analytics/types.ts `NamespaceStats`), as kept by
+   * the write transactions; zeros for an unknown namespace.
+   */
+  namespaceStats(namespaceId: string): Promise<NamespaceStats>;
+  /**
+   * Where this store keeps analytics (src/core/analytics/). Absent: it keeps none (an edge node's core
+   * backend forwards what the edge counts to its core instead, through `analytics` of its own).
+   */
+  readonly analytics?: AnalyticsStore;
+
   /** Number of live entries in `[start, end)`. */
   count(namespaceId: string, start: Uint8Array, end: Uint8Array, now: number): Promise<number>;
 

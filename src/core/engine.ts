@@ -3,6 +3,7 @@
  * over any Backend. Front ends (Deno Kv, Workers KVNamespace, REST) are thin layers over this class.
  */
 import { randomBytes } from "node:crypto";
+import type { NamespaceStats } from "./analytics/types.ts";
 import type { Backend, BatchItem } from "./backend.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { KvError } from "./errors.ts";
@@ -260,6 +261,15 @@ export class Engine {
     end.set(key);
     const [rows] = await this.read(namespaceId, [{ start: key, end, limit: 1 }], options);
     return rows![0] ?? null;
+  }
+
+  /**
+   * The namespace's key count and byte count, kept by the store inside every write transaction: no scan
+   * (src/core/analytics/types.ts says what each counts).
+   */
+  namespaceStats(namespaceId: string): Promise<NamespaceStats> {
+    this.#assertOpen();
+    return this.backend.namespaceStats(namespaceId);
   }
 
   count(namespaceId: string, start: Uint8Array, end: Uint8Array): Promise<number> {

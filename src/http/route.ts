@@ -2,6 +2,7 @@
  * What a front end mounts on the server: routes with their access needs and an error encoder. The app
  * does authentication, namespace resolution, authorization, rate limits and metrics the same way for all.
  */
+import type { Analytics } from "../core/analytics/collector.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Engine } from "../core/engine.ts";
 import type { WriteFence } from "../core/fence.ts";
@@ -32,6 +33,22 @@ export interface ServerDeps {
   audit?: AuditLog;
   /** Holds writes until following edges have them (src/core/fence.ts); absent: writes never wait. */
   fence?: WriteFence;
+  /** Counts every operation for the GraphQL Analytics API (src/core/analytics/); absent: nothing counted. */
+  analytics?: Analytics;
+}
+
+/**
+ * What a handler may tell analytics about the operation it served; the app fills in the rest (status,
+ * latency, result). Defaults: one operation; bytes = the response's content-length for reads and lists,
+ * the request's for writes.
+ */
+export interface OperationNote {
+  /** Operations in this request: each key of a bulk call counts. */
+  requests: number;
+  /** Bytes of values moved, when the handler knows better than the content-length. */
+  objectBytes: number | null;
+  /** Set when an edge's memory cache answered (a `hot_read`). */
+  hot: boolean;
 }
 
 export interface RouteContext {
@@ -47,6 +64,7 @@ export interface RouteContext {
   /** The namespace the route works on, resolved and authorized (when the route names one). */
   namespace: NamespaceInfo | null;
   deps: ServerDeps;
+  op: OperationNote;
 }
 
 /** How one API answers an error (Cloudflare envelope, JSON body, plain text…). */
@@ -57,9 +75,10 @@ export interface Route {
   path: string;
   /**
    * "public": no token; "authenticated": any valid token; "admin": the admin token only; "manage": a
-   * read-write token for every namespace (creating, renaming, deleting namespaces).
+   * read-write token for every namespace (creating, renaming, deleting namespaces); "analytics": the admin
+   * token, or a token created with the analytics right (the GraphQL Analytics API).
    */
-  access: Permission | "manage" | "admin" | "public" | "authenticated";
+  access: Permission | "manage" | "admin" | "public" | "authenticated" | "analytics";
   /** Where the namespace comes from: a path parameter (id or title), or the `default` namespace. */
   namespace?: { param: string; createIfMissing?: boolean } | "default";
   /**

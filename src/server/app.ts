@@ -2,7 +2,10 @@
  * The composition root of the HTTP side: one router, and for every request the same steps —
  * authenticate, resolve the namespace, authorize, rate-limit, handle, count — whatever API it belongs to.
  */
+import type { AsyncLocalStorage } from "node:async_hooks";
 import FindMyWay from "find-my-way";
+import { resultOf } from "../core/analytics/types.ts";
+import type { Clock } from "../core/clock.ts";
 import { KvError } from "../core/errors.ts";
 import type { NamespaceInfo } from "../core/types.ts";
 import { auditRequest } from "../http/audit.ts";
@@ -10,7 +13,7 @@ import { requestBookmark } from "../http/bookmark.ts";
 import { ClientGoneError, describeError, HttpError } from "../http/http.ts";
 import type { Handler, Request, Response } from "../http/listener.ts";
 import { RateLimiter } from "../http/rate-limit.ts";
-import type { Route, RouteContext, ServerDeps } from "../http/route.ts";
+import type { OperationNote, Route, RouteContext, ServerDeps } from "../http/route.ts";
 import { allows, type Principal } from "../auth/tokens.ts";
 
 export interface AppOptions {
@@ -19,7 +22,16 @@ export interface AppOptions {
   /** Burst size for the rate limit; default 2 × rateLimit. */
   rateBurst?: number;
   log?: (line: string) => void;
+  /** Measures operation latency for analytics, in ms (fractions allowed). Default: performance.now(). */
+  latencyClock?: Clock;
+  /**
+   * Set on an edge: each request's note is reachable from its async context, so the read cache can mark
+   * the operation a hot read (src/client/cached-backend.ts `onHit`).
+   */
+  noteScope?: AsyncLocalStorage<OperationNote>;
 }
+
+const performanceClock: Clock = { now: () => performance.now() };
 
 function bearer(req: Request): string | null {
   const auth = req.headers.authorization;
@@ -54,9 +66,45 @@ export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions
   const limiter = options.rateLimit ? new RateLimiter(options.rateLimit, options.rateBurst ?? options.rateLimit * 2, deps.clock) : null;
   const router = FindMyWay({ ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 4096 });
   const notFound = routes[0]!.errors;
+  const analytics = deps.analytics;
+  const latencyClock = options.latencyClock ?? performanceClock;
+  const scope = options.noteScope;
 
   const run = async (route: Route, req: Request, res: Response, rawParams: Record<string, string | undefined>, query: URLSearchParams) => {
     const started = process.hrtime.bigint();
+    // Counted routes read the latency clock exactly twice, whatever happens (tests script its answers).
+    const startedMs = analytics && route.kind ? latencyClock.now() : 0;
+    let ctx: RouteContext | null = null;
+    const count = (status: number) => {
+      if (!analytics || !route.kind) return;
+      const latencyMs = latencyClock.now() - startedMs;
+      // Refused before its namespace was known and authorized: no namespace's operation.
+      if (!ctx?.namespace) return;
+      const c = ctx;
+      const action = typeof route.kind === "function" ? route.kind(c) : route.kind;
+      const header = action === "write" ? req.headers["content-length"] : action === "delete" ? 0 : res.getHeader("content-length");
+      const bytes = c.op.objectBytes ?? (Number(header) || 0);
+      analytics.record(c.namespace!.id, action, resultOf(action, status, c.op.hot), status, c.op.requests, bytes, latencyMs);
+    };
+    try {
+      await steps(route, req, res, rawParams, query, started, (built) => (ctx = built));
+    } catch (e) {
+      count(describeError(e, route.statuses).status);
+      throw e;
+    }
+    count(res.statusCode);
+  };
+
+  /** One request's steps: authenticate, resolve the namespace, authorize, rate-limit, handle (`built` gets the context). */
+  const steps = async (
+    route: Route,
+    req: Request,
+    res: Response,
+    rawParams: Record<string, string | undefined>,
+    query: URLSearchParams,
+    started: bigint,
+    built: (ctx: RouteContext) => void,
+  ): Promise<void> => {
     let principal: Principal = { kind: "admin" };
     if (route.access !== "public") {
       const secret = bearer(req);
@@ -69,6 +117,9 @@ export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions
       }
       principal = found;
       if (route.access === "admin" && principal.kind !== "admin") throw new HttpError(403, "This route needs the admin token");
+      if (route.access === "analytics" && principal.kind === "token" && principal.analytics !== true) {
+        throw new HttpError(403, 'This token may not read analytics: create one that may (openkv token create NAME --analytics, or "analytics": true in POST /admin/tokens)');
+      }
       if (limiter) {
         const wait = limiter.take(principal.kind === "admin" ? "admin" : principal.id);
         if (wait > 0) throw new HttpError(429, "Too many requests", { "retry-after": String(wait) });
@@ -102,9 +153,11 @@ export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions
         throw new HttpError(403, route.access === "write" && principal.kind === "token" && principal.permission === "read" ? "This token is read-only" : "This token may not use this namespace");
       }
     }
-    const ctx: RouteContext = { req, res, params, query, principal, namespace, deps };
+    const op: OperationNote = { requests: 1, objectBytes: null, hot: false };
+    const ctx: RouteContext = { req, res, params, query, principal, namespace, deps, op };
+    built(ctx);
     try {
-      await route.handle(ctx);
+      await (scope ? scope.run(op, () => route.handle(ctx)) : route.handle(ctx));
     } finally {
       if (route.kind && namespace) {
         deps.metrics.observe(namespace.title, typeof route.kind === "function" ? route.kind(ctx) : route.kind, route.api, started);

@@ -2,7 +2,11 @@
  * `openkv serve`: the embedded store as a network service. Everything on one port: the Cloudflare REST
  * API v4, the /kv REST API, KV Connect, admin and metrics, and the web dashboard at `/`.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
+import { Analytics } from "../core/analytics/collector.ts";
+import { graphqlRoutes } from "../api/graphql/routes.ts";
+import type { OperationNote } from "../http/route.ts";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { systemClock, type Clock } from "../core/clock.ts";
@@ -84,6 +88,11 @@ export interface ServerConfig {
   tokenPollMs?: number;
   /** The store's 256-bit encryption key (encryption at rest); see Engine.open for what it checks. */
   encryptionKey?: Uint8Array;
+  /**
+   * Analytics for the GraphQL Analytics API (on by default; `false` turns counting off): how often the
+   * per-minute aggregates go to the store, and the clock that measures latency (ms; tests inject one).
+   */
+  analytics?: false | { flushMs?: number; latencyClock?: Clock };
   /** Extra routes (e.g. other front ends), mounted after the built-in ones. */
   routes?: Route[];
   log?: (line: string) => void;
@@ -106,6 +115,8 @@ export interface RunningServer {
   edgeOf: string | null;
   engine: Engine;
   tokens: Tokens;
+  /** What the server counts for the GraphQL Analytics API; null when off. */
+  analytics: Analytics | null;
   close(): Promise<void>;
 }
 
@@ -124,7 +135,7 @@ function persisted(dir: string | null, file: string, make: () => string, mode?: 
 
 /** Every route `startServer` mounts itself, in order (tests enumerate it to cover each route). */
 export function builtinRoutes(kvConnect?: KvConnectOptions): Route[] {
-  return [...cloudflareRoutes(), ...systemRoutes(), ...restRoutes(), ...kvConnectRoutes(kvConnect), ...edgeRpcRoutes(), ...dashboard()];
+  return [...cloudflareRoutes(), ...graphqlRoutes(), ...systemRoutes(), ...restRoutes(), ...kvConnectRoutes(kvConnect), ...edgeRpcRoutes(), ...dashboard()];
 }
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
@@ -166,6 +177,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   let engine: Engine;
   let tokens: Tokens;
   let audit: AuditLog | undefined;
+  let analytics: Analytics | null = null;
+  // On an edge, a read the memory cache answers marks its request's note as a hot read.
+  const noteScope = edge && config.analytics !== false ? new AsyncLocalStorage<OperationNote>() : undefined;
   try {
     if (edge) {
       const core = new CoreBackend(edge.url, edge.token);
@@ -183,6 +197,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
             log,
             ...(cacheFile ? { cacheFile } : {}),
             ...(edge.feedPollMs ? { feedPollMs: edge.feedPollMs } : {}),
+            ...(noteScope ? { onHit: () => void (noteScope.getStore() && (noteScope.getStore()!.hot = true)) } : {}),
           });
         } catch (e) {
           await core.close();
@@ -215,6 +230,17 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       audit = new AuditLog(config.auditLog, () => clock.now());
       opened.push(() => audit!.close());
     }
+    if (config.analytics !== false) {
+      // An edge keeps no store: it flushes what it counts to its core, which samples storage itself.
+      const a = new Analytics(engine.backend.analytics ?? null, {
+        clock,
+        sampleStorage: !edge,
+        log,
+        ...(config.analytics?.flushMs ? { flushMs: config.analytics.flushMs } : {}),
+      });
+      analytics = a;
+      opened.push(() => a.close());
+    }
   } catch (e) {
     await unwind();
     throw e;
@@ -246,12 +272,18 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     limits: { maxBodyBytes: config.maxBodyBytes ?? 100 * 1024 * 1024 },
     ...(audit ? { audit } : {}),
     ...(fence ? { fence } : {}),
+    ...(analytics ? { analytics } : {}),
   };
   if (fence) deps.metrics.watchFence(fence);
   // An edge sends KV Connect clients to its core for writes and strong reads, to itself for eventual ones.
   const kvConnect = edge ? { ...config.kvConnect, strongEndpoint: edge.publicUrl ?? edge.url } : config.kvConnect;
   const routes = [...builtinRoutes(kvConnect), ...(config.routes ?? [])];
-  const handler = createApp(deps, routes, { ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}), log });
+  const handler = createApp(deps, routes, {
+    ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
+    log,
+    ...(config.analytics && config.analytics.latencyClock ? { latencyClock: config.analytics.latencyClock } : {}),
+    ...(noteScope ? { noteScope } : {}),
+  });
   let listener: Listener;
   let address;
   try {
@@ -277,6 +309,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     edgeOf: edge ? edge.url : null,
     engine,
     tokens,
+    analytics,
     async close() {
       // End watch and queue streams first: the drain then waits only for ordinary requests.
       stopping.abort();

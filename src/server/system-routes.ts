@@ -51,7 +51,7 @@ export function systemRoutes(): Route[] {
       path: "/admin/tokens",
       access: "admin",
       handle: async (ctx) => {
-        const body = parseJson(await readBody(ctx.req, 64 * 1024)) as { name?: unknown; namespaces?: unknown; permission?: unknown } | null;
+        const body = parseJson(await readBody(ctx.req, 64 * 1024)) as { name?: unknown; namespaces?: unknown; permission?: unknown; analytics?: unknown } | null;
         if (typeof body !== "object" || body === null) {
           throw new HttpError(400, 'The body must be a JSON object like {"name": "ci", "namespaces": ["default"], "permission": "read"}');
         }
@@ -68,11 +68,16 @@ export function systemRoutes(): Route[] {
           }
         }
         const created = await ctx.deps.tokens.create(
-          { name: body.name as string, namespaces, permission: (body.permission ?? "write") as "read" | "write" },
+          {
+            name: body.name as string,
+            namespaces,
+            permission: (body.permission ?? "write") as "read" | "write",
+            ...(body.analytics === undefined || body.analytics === null ? {} : { analytics: body.analytics as boolean }),
+          },
           ctx.deps.clock.now(),
         );
         const { id, name, permission } = created.record;
-        audit(ctx, { action: "token.create", token: { id, name, permission, namespaces: created.record.namespaces } });
+        audit(ctx, { action: "token.create", token: { id, name, permission, namespaces: created.record.namespaces, ...(created.record.analytics ? { analytics: true } : {}) } });
         sendJson(ctx.res, 201, { token: created.token, ...created.record });
       },
     },

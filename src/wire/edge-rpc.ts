@@ -39,7 +39,9 @@ export type EdgeOp =
   | "ping"
   | "verify"
   | "account"
-  | "storeId";
+  | "storeId"
+  | "namespaceStats"
+  | "appendAnalytics";
 
 export interface RpcRequest {
   readonly op: EdgeOp;
@@ -65,6 +67,7 @@ export type WirePrincipal =
       readonly namespaces: readonly string[] | null;
       readonly permission: "read" | "write";
       readonly createdAt: number;
+      readonly analytics?: boolean;
     };
 
 export function encodeRpc(value: unknown): Uint8Array {

@@ -159,6 +159,8 @@ async function bulkWrite(ctx: RouteContext): Promise<void> {
   if (!Array.isArray(items)) throw new CfError(400, CF_CODES.badRequest, "The body must be a JSON array of {key, value, ...} objects");
   if (items.length > MAX_BULK) throw new CfError(400, CF_CODES.badRequest, `A bulk write takes at most ${MAX_BULK} pairs, got ${items.length}`);
   const kv = binding(ctx);
+  // Each pair is one write, as Cloudflare counts a bulk PUT.
+  ctx.op.requests = items.length;
   const unsuccessful: string[] = [];
   // Every pair is its own write; they are issued together, so the engine commits them as one group.
   const results = await Promise.allSettled(
@@ -194,6 +196,7 @@ async function bulkDelete(ctx: RouteContext): Promise<void> {
   if (items.length > MAX_BULK) throw new CfError(400, CF_CODES.badRequest, `A bulk delete takes at most ${MAX_BULK} keys, got ${items.length}`);
   const kv = binding(ctx);
   const names = items.map((i: unknown) => (typeof i === "object" && i !== null && "name" in i ? (i as { name: unknown }).name : i));
+  ctx.op.requests = names.length;
   const results = await Promise.allSettled(
     names.map(async (name) => {
       if (typeof name !== "string") throw new HttpError(400, "key names must be strings");
@@ -221,6 +224,7 @@ async function bulkGet(ctx: RouteContext): Promise<void> {
     throw new CfError(400, CF_CODES.badRequest, 'The body must be {"keys": ["k1", ...], "type"?: "text"|"json", "withMetadata"?: boolean}');
   }
   const keys = body.keys as string[];
+  ctx.op.requests = keys.length;
   if (body.type !== undefined && typeof body.type !== "string") {
     throw new CfError(400, CF_CODES.badRequest, 'The body\'s "type" must be "text" or "json"');
   }

@@ -14,6 +14,8 @@
 import type { ChangePage } from "../../core/backend.ts";
 import { KvError } from "../../core/errors.ts";
 import { storeId } from "../../core/store-id.ts";
+import { LatencySketch } from "../../core/analytics/sketch.ts";
+import { rowFromPlain, type OperationRow } from "../../core/analytics/types.ts";
 import type { NamespaceInfo } from "../../core/types.ts";
 import { versionstampFromHex, versionstampToHex } from "../../core/versionstamp.ts";
 import { HttpError, readBody, sendJson } from "../../http/http.ts";
@@ -177,6 +179,21 @@ export function edgeRpcRoutes(): Route[] {
     },
     account: async (ctx) => ctx.deps.accountId,
     storeId: async (ctx) => storeId(ctx.deps.engine.backend),
+    namespaceStats: async (ctx, [ns]) => {
+      need(ctx, "read", str(ns, "namespaceId"));
+      return ctx.deps.engine.namespaceStats(ns as string);
+    },
+    // What an edge counted, flushed to the core's store (the edge has none): each row needs write on its
+    // namespace, so a token cannot inflate another namespace's figures.
+    appendAnalytics: async (ctx, [rows]) => {
+      if (!Array.isArray(rows)) throw new HttpError(400, "Edge RPC: rows must be an array");
+      const decoded = rows.map((r) => rowFromPlain(r, LatencySketch.decode));
+      if (decoded.some((r) => r === null)) throw new HttpError(400, "Edge RPC: rows must be analytics rows");
+      for (const r of decoded) need(ctx, "write", r!.namespaceId);
+      const store = ctx.deps.engine.backend.analytics;
+      if (store) await store.appendOperations(decoded as OperationRow[]);
+      return null;
+    },
   };
 
   const base = { api: "edge", errors: rpcErrors } as const;

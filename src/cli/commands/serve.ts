@@ -31,6 +31,7 @@ Options:
   --insecure           Allow a non-loopback --host without TLS
   --durability MODE    fsync (default: a write survives a power cut) or process (survives a crash only)
   --rate-limit N       Requests per second per token (default unlimited)
+  --no-analytics       Count nothing for the GraphQL Analytics API (/client/v4/graphql answers 404)
   --audit-log FILE     Append a JSON line per namespace create/rename/delete, token create/revoke and
                        bulk delete to FILE (or env OPENKV_AUDIT_LOG; never a token secret or a value)
   --edge-of URL        Run as an edge node of the OpenKV server at URL (the core; or env
@@ -88,6 +89,7 @@ export const serveCommand: RawCommandDefinition = {
         insecure: { type: "boolean", default: false },
         durability: { type: "string", default: "fsync" },
         "rate-limit": { type: "string" },
+        "no-analytics": { type: "boolean", default: false },
         "audit-log": { type: "string" },
         "encryption-key-file": { type: "string" },
         "edge-of": { type: "string" },
@@ -219,6 +221,7 @@ export const serveCommand: RawCommandDefinition = {
         insecure: values.insecure!,
         durability: values.durability,
         rateLimit,
+        ...(values["no-analytics"] ? { analytics: false as const } : {}),
         ...(auditLog ? { auditLog } : {}),
         ...(encryptionKey ? { encryptionKey } : {}),
       });

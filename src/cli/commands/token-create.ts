@@ -8,6 +8,7 @@ interface Args {
   name: string;
   namespace?: string[];
   permission: string;
+  analytics?: boolean;
   json?: boolean;
   local?: boolean;
   remote?: boolean;
@@ -24,6 +25,7 @@ export const tokenCreateCommand = defineCommand<Args>({
     name: { type: "string", demandOption: true, describe: "A name to recognise the token by" },
     namespace: { type: "string", array: true, requiresArg: true, describe: "A namespace (id or title) the token may use; repeat for several (default: every namespace)" },
     permission: { type: "string", choices: ["read", "write"], default: "write", describe: "read: read only; write: read and write" },
+    analytics: { type: "boolean", describe: "Also allow querying the GraphQL Analytics API for those namespaces" },
     json: { type: "boolean", describe: "Print the token and its record as JSON" },
     ...locationArgs,
     ...storeArg,
@@ -39,12 +41,13 @@ export const tokenCreateCommand = defineCommand<Args>({
       name: args.name,
       namespaces: args.namespace && args.namespace.length > 0 ? args.namespace : null,
       permission: args.permission as "read" | "write",
+      ...(args.analytics ? { analytics: true } : {}),
     });
     if (args.json) {
       ctx.out.log(JSON.stringify(created, null, 2));
     } else {
       const scope = describeScope(created.namespaces, await tokens.titles());
-      ctx.out.log(`✨ Created token "${created.name}" (id: ${created.id}): ${created.permission === "write" ? "read and write" : "read only"} on ${scope}.`);
+      ctx.out.log(`✨ Created token "${created.name}" (id: ${created.id}): ${created.permission === "write" ? "read and write" : "read only"} on ${scope}${created.analytics ? ", and may read analytics" : ""}.`);
       ctx.out.log("It is shown only this once; keep it somewhere safe:");
       ctx.out.log(`  ${created.token}`);
     }

@@ -28,7 +28,7 @@ export interface CreatedToken extends TokenRecord {
 
 export interface Tokens {
   readonly location: "local" | "remote";
-  create(input: { name: string; namespaces: readonly string[] | null; permission: Permission }): Promise<CreatedToken>;
+  create(input: { name: string; namespaces: readonly string[] | null; permission: Permission; analytics?: boolean }): Promise<CreatedToken>;
   list(): Promise<TokenRecord[]>;
   revoke(id: string): Promise<void>;
   /** Namespace titles by id, for display. */

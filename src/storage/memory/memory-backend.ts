@@ -8,6 +8,8 @@ import { KvError } from "../../core/errors.ts";
 import { compareBytes, keyId } from "../../core/keys.ts";
 import type { Entry, NamespaceInfo, QueueMessage, ReadRange } from "../../core/types.ts";
 import { counterFromVersionstamp, versionstampFromCounter } from "../../core/versionstamp.ts";
+import { entryBytes, type AnalyticsStore, type NamespaceStats, type OperationRow, type StorageRow } from "../../core/analytics/types.ts";
+import { cloneRow } from "../../core/analytics/collector.ts";
 
 
 const NO_DATA = new Uint8Array(0);
@@ -15,6 +17,8 @@ const NO_DATA = new Uint8Array(0);
 class SortedEntries {
   keys: string[] = [];
   map = new Map<string, Entry>();
+  /** Kept with every put and delete: the namespace's byteCount (src/core/analytics/types.ts). */
+  bytes = 0;
 
   /** First index whose key is >= k. */
   lowerBound(k: string): number {
@@ -30,12 +34,18 @@ class SortedEntries {
 
   put(e: Entry): void {
     const k = keyId(e.key);
-    if (!this.map.has(k)) this.keys.splice(this.lowerBound(k), 0, k);
+    const old = this.map.get(k);
+    if (!old) this.keys.splice(this.lowerBound(k), 0, k);
+    else this.bytes -= entryBytes(old);
+    this.bytes += entryBytes(e);
     this.map.set(k, e);
   }
 
   delete(k: string): void {
-    if (!this.map.delete(k)) return;
+    const old = this.map.get(k);
+    if (!old) return;
+    this.map.delete(k);
+    this.bytes -= entryBytes(old);
     this.keys.splice(this.lowerBound(k), 1);
   }
 }
@@ -46,6 +56,9 @@ interface StoredMessage extends QueueMessage {
 
 export class MemoryBackend implements Backend {
   readonly kind = "memory" as const;
+  readonly analytics: AnalyticsStore;
+  #operations: OperationRow[] = [];
+  #storage = new Map<string, StorageRow>();
   #namespaces = new Map<string, NamespaceInfo>();
   #data = new Map<string, SortedEntries>();
   #queue = new Map<number, StoredMessage>();
@@ -55,6 +68,35 @@ export class MemoryBackend implements Backend {
   /** The change feed, oldest first; `#prunedThrough` is the last counter dropped from its head. */
   #feed: { counter: bigint; at: number; change: Change }[] = [];
   #prunedThrough = 0n;
+
+  constructor() {
+    this.analytics = {
+      appendOperations: async (rows) => void this.#operations.push(...rows.map(cloneRow)),
+      readOperations: async (from, to) => this.#operations.filter((r) => r.minute >= from && r.minute < to).map(cloneRow),
+      sampleStorage: async (rows) => {
+        for (const r of rows) {
+          const k = `${r.hour}|${r.namespaceId}`;
+          const have = this.#storage.get(k);
+          this.#storage.set(k, have ? { ...r, keyCount: Math.max(have.keyCount, r.keyCount), byteCount: Math.max(have.byteCount, r.byteCount) } : { ...r });
+        }
+      },
+      readStorage: async (from, to) => [...this.#storage.values()].filter((r) => r.hour >= from && r.hour < to),
+      pruneAnalytics: async (before) => {
+        this.#operations = this.#operations.filter((r) => r.minute >= before);
+        for (const [k, r] of this.#storage) if (r.hour < before) this.#storage.delete(k);
+      },
+      allNamespaceStats: async () => new Map([...this.#namespaces.keys()].map((id) => [id, this.#stats(id)])),
+    };
+  }
+
+  #stats(nsId: string): NamespaceStats {
+    const e = this.#data.get(nsId);
+    return { keyCount: e?.keys.length ?? 0, byteCount: e?.bytes ?? 0 };
+  }
+
+  async namespaceStats(nsId: string): Promise<NamespaceStats> {
+    return this.#stats(nsId);
+  }
 
   #record(namespaceId: string, keys: readonly Uint8Array[] | null, now: number): void {
     this.#feed.push({ counter: this.#counter, at: now, change: { versionstamp: versionstampFromCounter(this.#counter), namespaceId, keys } });

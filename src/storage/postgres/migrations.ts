@@ -52,4 +52,44 @@ export const MIGRATIONS: readonly string[] = [
      keys bytea,
      at int8 NOT NULL
    );`,
+  // 2: analytics (src/core/analytics/). Statement-level triggers with transition tables keep every
+  // namespace's key and byte counts in `ns_stats` inside the write's own transaction — one update per
+  // namespace per statement, so a group commit of a hundred writes costs one (octet_length reads a
+  // TOASTed value's size from its pointer, without fetching it). The backfill is the one full scan. Then
+  // per-minute operation aggregates (every node appends its own; reads add them up) and hourly storage
+  // samples holding the hour's maximum.
+  `CREATE TABLE ns_stats (ns int8 PRIMARY KEY, keys int8 NOT NULL, bytes int8 NOT NULL);
+   INSERT INTO ns_stats (ns, keys, bytes)
+     SELECT n.seq, count(e.key), coalesce(sum(octet_length(e.key) + octet_length(e.value) + coalesce(octet_length(e.metadata), 0)), 0)
+     FROM namespaces n LEFT JOIN entries e ON e.ns = n.seq GROUP BY n.seq;
+   CREATE FUNCTION openkv_stats_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN
+     INSERT INTO ns_stats (ns, keys, bytes) SELECT ns, count(*), sum(octet_length(key) + octet_length(value) + coalesce(octet_length(metadata), 0)) FROM new_rows GROUP BY ns
+       ON CONFLICT (ns) DO UPDATE SET keys = ns_stats.keys + excluded.keys, bytes = ns_stats.bytes + excluded.bytes;
+     RETURN NULL;
+   END $$;
+   CREATE FUNCTION openkv_stats_update() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN
+     UPDATE ns_stats s SET bytes = s.bytes + d.b
+       FROM (SELECT ns, sum(b) AS b FROM (SELECT ns, octet_length(key) + octet_length(value) + coalesce(octet_length(metadata), 0) AS b FROM new_rows UNION ALL SELECT ns, -(octet_length(key) + octet_length(value) + coalesce(octet_length(metadata), 0)) FROM old_rows) x GROUP BY ns) d
+       WHERE s.ns = d.ns;
+     RETURN NULL;
+   END $$;
+   CREATE FUNCTION openkv_stats_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN
+     UPDATE ns_stats s SET keys = s.keys - d.n, bytes = s.bytes - d.b
+       FROM (SELECT ns, count(*) AS n, sum(octet_length(key) + octet_length(value) + coalesce(octet_length(metadata), 0)) AS b FROM old_rows GROUP BY ns) d
+       WHERE s.ns = d.ns;
+     RETURN NULL;
+   END $$;
+   CREATE TRIGGER entries_stats_insert AFTER INSERT ON entries REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION openkv_stats_insert();
+   CREATE TRIGGER entries_stats_update AFTER UPDATE ON entries REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION openkv_stats_update();
+   CREATE TRIGGER entries_stats_delete AFTER DELETE ON entries REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION openkv_stats_delete();
+   CREATE TABLE analytics_ops (
+     minute int8 NOT NULL, ns text NOT NULL, action text NOT NULL, result text NOT NULL, status int4 NOT NULL,
+     requests int8 NOT NULL, count int8 NOT NULL, bytes int8 NOT NULL, min_latency float8 NOT NULL, max_latency float8 NOT NULL,
+     min_bytes int8 NOT NULL, max_bytes int8 NOT NULL, sketch text NOT NULL
+   );
+   CREATE INDEX analytics_ops_minute ON analytics_ops (minute);
+   CREATE TABLE analytics_storage (hour int8 NOT NULL, ns text NOT NULL, keys int8 NOT NULL, bytes int8 NOT NULL, PRIMARY KEY (hour, ns));`,
 ];

@@ -28,6 +28,11 @@ import { counterFromVersionstamp, versionstampFromCounter } from "../../core/ver
 import { isConnectionLoss, isPoolEnded, PgConnector, type PrimaryPools } from "./connection.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { arrayToEntry, encodingCode, rowToEntry, SEALED } from "../entry-codes.ts";
+import type { AnalyticsStore, NamespaceStats } from "../../core/analytics/types.ts";
+import { OPERATION_COLUMNS, operationRow, operationValues, storageRow } from "../analytics-rows.ts";
+
+/** PostgreSQL array types of OPERATION_COLUMNS, in order: one unnest appends a whole flush. */
+const OPERATION_TYPES = ["int8", "text", "text", "text", "int4", "int8", "int8", "int8", "float8", "float8", "int8", "int8", "text"];
 
 /**
  * pg_advisory_xact_lock keys (class, then the schema's hash: stores in different schemas of one database
@@ -133,6 +138,45 @@ export class PostgresBackend implements Backend {
   readonly kind = "postgres" as const;
   readonly connector: PgConnector;
   #ready: Promise<void> | null = null;
+  readonly analytics: AnalyticsStore = {
+    appendOperations: async (rows) => {
+      const columns = OPERATION_TYPES.map((_, i) => rows.map((r) => operationValues(r)[i]));
+      await this.#query((pool) =>
+        pool.query(
+          `INSERT INTO analytics_ops (${OPERATION_COLUMNS}) SELECT * FROM unnest(${OPERATION_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(", ")})`,
+          columns,
+        ),
+      );
+    },
+    readOperations: async (from, to) =>
+      (await this.#query((pool) => pool.query(`SELECT ${OPERATION_COLUMNS} FROM analytics_ops WHERE minute >= $1 AND minute < $2`, [from, to]))).rows.map(operationRow),
+    sampleStorage: async (rows) => {
+      await this.#query((pool) =>
+        pool.query(
+          `INSERT INTO analytics_storage (hour, ns, keys, bytes) SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::int8[])
+             ON CONFLICT (hour, ns) DO UPDATE SET keys = greatest(analytics_storage.keys, excluded.keys), bytes = greatest(analytics_storage.bytes, excluded.bytes)`,
+          [rows.map((r) => r.hour), rows.map((r) => r.namespaceId), rows.map((r) => r.keyCount), rows.map((r) => r.byteCount)],
+        ),
+      );
+    },
+    readStorage: async (from, to) =>
+      (await this.#query((pool) => pool.query("SELECT hour, ns, keys, bytes FROM analytics_storage WHERE hour >= $1 AND hour < $2", [from, to]))).rows.map(storageRow),
+    pruneAnalytics: async (before) => {
+      await this.#query((pool) => pool.query("DELETE FROM analytics_ops WHERE minute < $1", [before]));
+      await this.#query((pool) => pool.query("DELETE FROM analytics_storage WHERE hour < $1", [before]));
+    },
+    allNamespaceStats: async () => {
+      const r = await this.#query((pool) => pool.query("SELECT n.id, s.keys, s.bytes FROM ns_stats s JOIN namespaces n ON n.seq = s.ns"));
+      return new Map(r.rows.map((row) => [row.id as string, { keyCount: Number(row.keys), byteCount: Number(row.bytes) }]));
+    },
+  };
+
+  async namespaceStats(namespaceId: string): Promise<NamespaceStats> {
+    const r = await this.#query((pool) =>
+      pool.query({ name: "okv_ns_stats", text: `SELECT keys, bytes FROM ns_stats WHERE ns = ${nsSeq}`, values: [namespaceId] }),
+    );
+    return r.rows.length ? { keyCount: Number(r.rows[0].keys), byteCount: Number(r.rows[0].bytes) } : { keyCount: 0, byteCount: 0 };
+  }
 
   constructor(url: string, options: PostgresBackendOptions = {}) {
     this.connector = new PgConnector(url, {
@@ -266,6 +310,7 @@ export class PostgresBackend implements Backend {
       const seq = ns.rows[0].seq as number;
       await tx.query("DELETE FROM entries WHERE ns = $1", [seq]);
       await tx.query("DELETE FROM queue WHERE ns = $1", [seq]);
+      await tx.query("DELETE FROM ns_stats WHERE ns = $1", [seq]);
       await tx.query("INSERT INTO changes (vs, ns, keys, at) VALUES ($1, $2, NULL, $3)", [counter, id, Date.now()]);
       await tx.query(SQL.setCounter, [counter]);
       await tx.query(SQL.notify, [String(counter)]);

@@ -85,4 +85,30 @@ export const MIGRATIONS: readonly string[] = [
   // versionstamp counter, the namespace id, the keys packed (NULL: the namespace was deleted).
   `CREATE TABLE changes (vs INTEGER PRIMARY KEY, ns TEXT NOT NULL, keys BLOB, at INTEGER NOT NULL);
    INSERT INTO meta (name, value) VALUES ('changes_pruned_through', (SELECT value FROM meta WHERE name = 'versionstamp'));`,
+  // 5: analytics (src/core/analytics/). Each entry records its size (key + value as stored + metadata
+  // bytes), and triggers keep every namespace's key and byte counts in `ns_stats` inside the write's own
+  // transaction, whatever writes (commit, purge, reseal, load, namespace deletion) — so reading them never
+  // scans. The backfill is the one full scan. Then per-minute operation aggregates (rows add up; a store
+  // shared by several processes gets rows from each) and hourly storage samples holding the hour's maximum.
+  `ALTER TABLE entries ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+   UPDATE entries SET size = length(key) + coalesce(length(CAST(metadata AS BLOB)), 0)
+     + CASE WHEN blob_id IS NULL THEN length(value) ELSE (SELECT length(data) FROM blobs WHERE id = blob_id) END;
+   CREATE TABLE ns_stats (ns INTEGER PRIMARY KEY, keys INTEGER NOT NULL, bytes INTEGER NOT NULL);
+   INSERT INTO ns_stats (ns, keys, bytes)
+     SELECT n.seq, (SELECT count(*) FROM entries WHERE ns = n.seq), (SELECT coalesce(sum(size), 0) FROM entries WHERE ns = n.seq) FROM namespaces n;
+   CREATE TRIGGER ns_stats_create AFTER INSERT ON namespaces BEGIN INSERT OR REPLACE INTO ns_stats (ns, keys, bytes) VALUES (new.seq, 0, 0); END;
+   CREATE TRIGGER ns_stats_drop AFTER DELETE ON namespaces BEGIN DELETE FROM ns_stats WHERE ns = old.seq; END;
+   CREATE TRIGGER entries_stats_insert AFTER INSERT ON entries
+   BEGIN UPDATE ns_stats SET keys = keys + 1, bytes = bytes + new.size WHERE ns = new.ns; END;
+   CREATE TRIGGER entries_stats_update AFTER UPDATE OF size ON entries WHEN old.size <> new.size
+   BEGIN UPDATE ns_stats SET bytes = bytes + new.size - old.size WHERE ns = new.ns; END;
+   CREATE TRIGGER entries_stats_delete AFTER DELETE ON entries
+   BEGIN UPDATE ns_stats SET keys = keys - 1, bytes = bytes - old.size WHERE ns = old.ns; END;
+   CREATE TABLE analytics_ops (
+     minute INTEGER NOT NULL, ns TEXT NOT NULL, action TEXT NOT NULL, result TEXT NOT NULL, status INTEGER NOT NULL,
+     requests INTEGER NOT NULL, count INTEGER NOT NULL, bytes INTEGER NOT NULL, min_latency REAL NOT NULL, max_latency REAL NOT NULL,
+     min_bytes INTEGER NOT NULL, max_bytes INTEGER NOT NULL, sketch TEXT NOT NULL
+   );
+   CREATE INDEX analytics_ops_minute ON analytics_ops (minute);
+   CREATE TABLE analytics_storage (hour INTEGER NOT NULL, ns TEXT NOT NULL, keys INTEGER NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY (hour, ns)) WITHOUT ROWID;`,
 ];

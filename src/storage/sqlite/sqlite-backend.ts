@@ -16,6 +16,8 @@ import type { Entry, NamespaceInfo, QueueMessage, ReadRange } from "../../core/t
 import { counterFromVersionstamp, versionstampFromCounter } from "../../core/versionstamp.ts";
 import { INLINE_VALUE_BYTES, MIGRATIONS } from "./migrations.ts";
 import { arrayToEntry, encodingCode, rowToEntry, SEALED, storedEntry } from "../entry-codes.ts";
+import { entryBytes, type AnalyticsStore, type NamespaceStats } from "../../core/analytics/types.ts";
+import { OPERATION_COLUMNS, operationRow, operationValues, storageRow } from "../analytics-rows.ts";
 
 export type Durability = "fsync" | "process";
 
@@ -57,6 +59,7 @@ export class SqliteBackend implements Backend {
   #db: DatabaseSync;
   #seqCache = new Map<string, number>();
   #s: Record<string, StatementSync>;
+  readonly analytics: AnalyticsStore;
 
   constructor(path: string, options: SqliteBackendOptions = {}) {
     this.path = path;
@@ -95,9 +98,9 @@ export class SqliteBackend implements Backend {
       // An upsert, not INSERT OR REPLACE: REPLACE's implicit delete would not fire the trigger that frees
       // the old row's blob.
       put: p(
-        `INSERT INTO entries (ns, key, value, blob_id, encoding, versionstamp, expires_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO entries (ns, key, value, blob_id, encoding, versionstamp, expires_at, metadata, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, blob_id = excluded.blob_id, encoding = excluded.encoding,
-           versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata`,
+           versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata, size = excluded.size`,
       ),
       putBlob: p("INSERT INTO blobs (data) VALUES (?)"),
       del: p("DELETE FROM entries WHERE ns = ? AND key = ?"),
@@ -125,7 +128,18 @@ export class SqliteBackend implements Backend {
       resealMessage: p("UPDATE queue SET payload = ?, sealed = ? WHERE id = ? AND payload = ?"),
       resealCheck: p("SELECT 1 AS ok FROM entries WHERE ns = ? AND key = ? AND versionstamp = ?"),
       // Changing blob_id fires the trigger that frees the old blob (migration 2).
-      reseal: p(`UPDATE entries SET value = ?, blob_id = ?, encoding = (encoding & ~${SEALED}) | ?, metadata = ? WHERE ns = ? AND key = ?`),
+      reseal: p(`UPDATE entries SET value = ?, blob_id = ?, encoding = (encoding & ~${SEALED}) | ?, metadata = ?, size = ? WHERE ns = ? AND key = ?`),
+      // Analytics (migration 5): counters kept by triggers, per-minute operation rows, hourly storage samples.
+      nsStats: p("SELECT keys, bytes FROM ns_stats WHERE ns = ?"),
+      allStats: p("SELECT n.id AS id, s.keys AS keys, s.bytes AS bytes FROM ns_stats s JOIN namespaces n ON n.seq = s.ns"),
+      opsInsert: p(`INSERT INTO analytics_ops (${OPERATION_COLUMNS}) VALUES (${OPERATION_COLUMNS.split(",").map(() => "?").join(", ")})`),
+      opsRead: p(`SELECT ${OPERATION_COLUMNS} FROM analytics_ops WHERE minute >= ? AND minute < ?`),
+      opsPrune: p("DELETE FROM analytics_ops WHERE minute < ?"),
+      storageSample: p(
+        "INSERT INTO analytics_storage (hour, ns, keys, bytes) VALUES (?, ?, ?, ?) ON CONFLICT (hour, ns) DO UPDATE SET keys = max(keys, excluded.keys), bytes = max(bytes, excluded.bytes)",
+      ),
+      storageRead: p("SELECT hour, ns, keys, bytes FROM analytics_storage WHERE hour >= ? AND hour < ?"),
+      storagePrune: p("DELETE FROM analytics_storage WHERE hour < ?"),
       settingGet: p("SELECT value FROM settings WHERE name = ?"),
       settingPut: p("INSERT OR REPLACE INTO settings (name, value) VALUES (?, ?)"),
       settingDelete: p("DELETE FROM settings WHERE name = ?"),
@@ -142,6 +156,25 @@ export class SqliteBackend implements Backend {
       release: p("RELEASE w"),
       rollbackTo: p("ROLLBACK TO w"),
     };
+    const st = this.#s;
+    this.analytics = {
+      appendOperations: async (rows) => this.#transaction(() => void rows.forEach((r) => st.opsInsert!.run(...operationValues(r)))),
+      readOperations: async (from, to) => st.opsRead!.all(from, to).map(operationRow),
+      sampleStorage: async (rows) => this.#transaction(() => void rows.forEach((r) => st.storageSample!.run(r.hour, r.namespaceId, r.keyCount, r.byteCount))),
+      readStorage: async (from, to) => st.storageRead!.all(from, to).map(storageRow),
+      pruneAnalytics: async (before) =>
+        this.#transaction(() => {
+          st.opsPrune!.run(before);
+          st.storagePrune!.run(before);
+        }),
+      allNamespaceStats: async () => new Map(st.allStats!.all().map((r) => [r.id as string, { keyCount: r.keys as number, byteCount: r.bytes as number }])),
+    };
+  }
+
+  async namespaceStats(nsId: string): Promise<NamespaceStats> {
+    const ns = this.#seq(nsId);
+    const r = ns === null ? undefined : this.#s.nsStats!.get(ns);
+    return { keyCount: (r?.keys as number | undefined) ?? 0, byteCount: (r?.bytes as number | undefined) ?? 0 };
   }
 
   #migrate(): void {
@@ -346,7 +379,7 @@ export class SqliteBackend implements Backend {
       blobId = s.putBlob!.run(e.data).lastInsertRowid;
       inline = null;
     }
-    s.put!.run(ns, e.key, inline, blobId, encodingCode(e), e.versionstamp, e.expiresAt, e.metadata);
+    s.put!.run(ns, e.key, inline, blobId, encodingCode(e), e.versionstamp, e.expiresAt, e.metadata, entryBytes(e));
   }
 
   async purgeExpired(now: number, limit: number): Promise<ExpiredKey[]> {
@@ -453,7 +486,7 @@ export class SqliteBackend implements Backend {
         // Sealing adds a few bytes, so a value may cross the inline limit either way.
         const big = r.data.byteLength > INLINE_VALUE_BYTES;
         const blobId = big ? s.putBlob!.run(r.data).lastInsertRowid : null;
-        s.reseal!.run(big ? null : r.data, blobId, r.sealed ? SEALED : 0, r.metadata, ns, r.key);
+        s.reseal!.run(big ? null : r.data, blobId, r.sealed ? SEALED : 0, r.metadata, entryBytes(r), ns, r.key);
         return true;
       }),
     );
