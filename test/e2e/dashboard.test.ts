@@ -4,12 +4,13 @@
  * keys, delete by prefix, the overwrite conflict, export/import, tokens, a read-only token, a hostile
  * value shown as text, and the Connect snippets run as written. One browser for the file.
  *
- * UPDATE_SCREENSHOTS=1 rewrites docs/dashboard-*.png (the README's pictures).
+ * The screenshots (namespaces, KV browser, metrics) are taken on every run; UPDATE_SCREENSHOTS=1 also
+ * writes them to docs/dashboard-*.png (the README's pictures).
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -26,7 +27,16 @@ const XSS = "<img src=x onerror=alert(1)>";
 const server = await startTestServer();
 const shop = await server.engine.createNamespace("shop");
 const work = mkdtempSync(join(tmpdir(), "openkv-dashboard-"));
-const screenshots = process.env.UPDATE_SCREENSHOTS === "1";
+const updateScreenshots = process.env.UPDATE_SCREENSHOTS === "1";
+
+/** A full-page screenshot, checked to be an image; also the README's picture with UPDATE_SCREENSHOTS=1. */
+async function screenshot(name: string): Promise<void> {
+  const path = join(work, `dashboard-${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  assert.deepEqual([...readFileSync(path).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], "a PNG");
+  assert.ok(statSync(path).size > 10_000, "with something drawn in it");
+  if (updateScreenshots) copyFileSync(path, join(import.meta.dirname, "../../docs", `dashboard-${name}.png`));
+}
 
 let browser: Browser;
 let page: Page;
@@ -120,12 +130,17 @@ test("sign-in: a wrong token is refused with the server's message; the admin tok
   assert.ok(!page.url().includes(ADMIN));
 });
 
-test("namespaces: create, rename, delete after typing the name; no analytics here, so sizes are —", async () => {
+test("namespaces: key count and size from the analytics API; create, rename, delete after typing the name", async () => {
+  // The seeded namespace: 1,050 items, 3 users, the hostile value and 30 scratch keys.
+  const shopRow = page.locator("tr[data-namespace='shop']");
+  assert.equal(await shopRow.locator("td.num").first().innerText(), "1084");
+  const stats = await server.engine.namespaceStats(shop.id);
+  assert.equal(stats.keyCount, 1084);
+  assert.notEqual(await shopRow.locator("td.num").nth(1).innerText(), "—", "a size is shown");
   await page.getByLabel("New namespace title").fill("orders");
   await page.getByRole("button", { name: "Create namespace" }).click();
   const created = page.locator("tr[data-namespace='orders']");
   await created.waitFor();
-  assert.equal(await created.locator("td.num").first().innerText(), "—");
   assert.ok(await server.engine.findNamespace("orders"));
 
   await created.getByRole("button", { name: "Rename" }).click();
@@ -145,7 +160,7 @@ test("namespaces: create, rename, delete after typing the name; no analytics her
   await go.click();
   await renamed.waitFor({ state: "detached" });
   assert.equal(await server.engine.findNamespace("orders-2026"), null);
-  if (screenshots) await page.screenshot({ path: "docs/dashboard-namespaces.png" });
+  await screenshot("namespaces");
 });
 
 test("a value '<img src=x onerror=alert(1)>' is shown as text in the list and the editor; no script runs", async () => {
@@ -368,10 +383,46 @@ test("tokens: create one (shown once), sign in with it read-only — no edit con
   assert.equal((await fetch(`${server.url}/_openkv/v1/dashboard/session`, { headers: auth(secret) })).status, 401);
 });
 
-test("metrics without the analytics endpoint say so; the Connect snippets run as written", async () => {
-  await openNamespace("shop", "Metrics");
+test("metrics: the operations just made, by type, with latency, keys and bytes, in each window", async () => {
+  const metered = await server.engine.createNamespace("metered");
+  const value = (key: string) => `${server.url}/client/v4/accounts/${server.accountId}/storage/kv/namespaces/${metered.id}/values/${key}`;
+  for (let i = 0; i < 4; i++) assert.equal((await fetch(value(`k${i}`), { method: "PUT", headers: auth(), body: `value ${i}` })).status, 200);
+  for (let i = 0; i < 6; i++) assert.equal((await fetch(value(`k${i % 4}`), { headers: auth() })).status, 200);
+  assert.equal((await fetch(value("k0"), { method: "DELETE", headers: auth() })).status, 200);
+  assert.equal((await fetch(value("").replace(/values\/$/, "keys"), { headers: auth() })).status, 200);
+  await openNamespace("metered", "Metrics");
+  await page.getByRole("button", { name: "1h" }).click();
+  await page.getByTestId("metrics-total").filter({ hasText: "12 operations in the last 1h: 6 read, 4 write, 1 delete, 1 list." }).waitFor();
+  for (const chart of ["Operations by type", "Latency (ms)", "Keys", "Bytes"]) {
+    assert.equal(await page.getByTestId(`chart-${chart}`).locator("canvas").count(), 1, `${chart} is drawn`);
+  }
+  // The legend of the operations chart names each type.
+  assert.deepEqual(await page.getByTestId("chart-Operations by type").locator(".u-legend .u-series .u-label").allInnerTexts(), ["Time", "read", "write", "delete", "list"]);
+  await screenshot("metrics");
+  for (const win of ["24h", "7d", "31d"]) {
+    await page.getByRole("button", { name: win }).click();
+    await page.getByTestId("metrics-total").filter({ hasText: `12 operations in the last ${win}: 6 read, 4 write, 1 delete, 1 list.` }).waitFor();
+  }
+});
+
+test("a server with analytics off: the Metrics tab says so and sizes are —", async () => {
+  const plain = await startTestServer({ analytics: false });
+  await plain.engine.createNamespace("quiet");
+  await page.goto(plain.url + "/");
+  await page.getByLabel("API token").fill(ADMIN);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  const quiet = page.locator("tr[data-namespace='quiet']");
+  await quiet.waitFor();
+  assert.equal(await quiet.locator("td.num").first().innerText(), "—");
+  await quiet.getByRole("button", { name: "Metrics" }).click();
   assert.equal(await page.getByTestId("metrics-message").innerText(), "Analytics are not available on this server");
-  await page.getByRole("button", { name: "Connect" }).click();
+  // Back to the first server: this tab's session there is still signed in.
+  await page.goto(server.url + "/");
+  await page.getByRole("heading", { name: "Namespaces" }).waitFor();
+});
+
+test("the Connect snippets run as written", async () => {
+  await openNamespace("shop", "Connect");
   const snippet = async (id: string) => page.locator(`[data-snippet=${id}] pre`).innerText();
 
   const curl = (await snippet("curl")).replace("export OPENKV_TOKEN=<your token>", "");
@@ -396,11 +447,10 @@ test("metrics without the analytics endpoint say so; the Connect snippets run as
   assert.deepEqual(dialogs.filter((d) => d.type !== "confirm"), [], "no alert or page error during the whole run");
 });
 
-test("the KV browser screenshot (UPDATE_SCREENSHOTS=1)", { skip: !screenshots && "only with UPDATE_SCREENSHOTS=1" }, async () => {
+test("the KV browser, as the README shows it", async () => {
   await openNamespace("shop");
   await page.locator("aside.tree").getByRole("button", { name: /^users/ }).click();
   await row('["users", "alice", "profile"]').locator("a.part").click();
   await page.getByTestId("editor").waitFor();
-  await page.screenshot({ path: "docs/dashboard-kv.png", fullPage: true });
-  assert.ok(existsSync("docs/dashboard-kv.png"));
+  await screenshot("kv");
 });

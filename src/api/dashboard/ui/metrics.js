@@ -96,6 +96,12 @@ function series(rows, dim, step, start, end, pick) {
       if (c !== -1) cols[c][i] = (cols[c][i] ?? 0) + Number(v);
     });
   }
+  // A gauge (keys, bytes) holds its value until the next sample: carry it forward.
+  if (pick.carry) {
+    for (const col of cols) {
+      for (let i = 1; i < col.length; i++) if (col[i] === null) col[i] = col[i - 1];
+    }
+  }
   return [xs, ...cols];
 }
 
@@ -108,7 +114,8 @@ function Chart({ title, data, names, format }) {
       title,
       width: Math.min(900, (ref.current.parentElement?.clientWidth || 900) - 8),
       height: 220,
-      series: [{}, ...names.map((n, i) => ({ label: n, stroke: COLORS[i % COLORS.length], width: 2, ...(format ? { value: (_, v) => (v === null ? "—" : format(v)) } : {}) }))],
+      // Points drawn too: a window with one busy minute is one point, which a line alone would hide.
+      series: [{}, ...names.map((n, i) => ({ label: n, stroke: COLORS[i % COLORS.length], width: 2, points: { show: true, size: 5 }, ...(format ? { value: (_, v) => (v === null ? "—" : format(v)) } : {}) }))],
       axes: [{}, format ? { values: (_, vals) => vals.map(format) } : {}],
     };
     const plot = new uPlot(opts, data, ref.current);
@@ -125,19 +132,26 @@ export function Metrics({ me, ns }) {
     const end = Date.now();
     const start = end - ms;
     setState({ loading: true });
+    // A window picked while an earlier one was loading: the earlier answer must not replace this one.
+    let current = true;
     graphql(metricsQuery(dim), { accountTag: me.accountId, namespaceId: ns.id, start: toTime(dim, start), end: toTime(dim, end) })
       .then((data) => {
+        if (!current) return;
         const acc = data.viewer.accounts[0] ?? { operations: [], latency: [], storage: [] };
         const kinds = ["read", "write", "delete", "list"];
         const ops = series(acc.operations, dim, step, start, end, { names: kinds, fill: 0, values: (r) => [[r.dimensions.actionType, r.sum.requests]] });
         const qs = ["P50", "P90", "P99"];
         const latency = series(acc.latency, dim, step, start, end, { names: qs, fill: null, values: (r) => qs.map((q) => [q, r.quantiles[`latencyMs${q}`]]) });
-        const keys = series(acc.storage, dim, step, start, end, { names: ["keys"], fill: null, values: (r) => [["keys", r.max.keyCount]] });
-        const bytes = series(acc.storage, dim, step, start, end, { names: ["bytes"], fill: null, values: (r) => [["bytes", r.max.byteCount]] });
+        const keys = series(acc.storage, dim, step, start, end, { names: ["keys"], fill: null, carry: true, values: (r) => [["keys", r.max.keyCount]] });
+        const bytes = series(acc.storage, dim, step, start, end, { names: ["bytes"], fill: null, carry: true, values: (r) => [["bytes", r.max.byteCount]] });
         const total = acc.operations.reduce((n, r) => n + Number(r.sum.requests), 0);
-        setState({ ops, latency, keys, bytes, total });
+        const byKind = kinds.map((k) => [k, acc.operations.filter((r) => r.dimensions.actionType === k).reduce((n, r) => n + Number(r.sum.requests), 0)]);
+        setState({ ops, latency, keys, bytes, total, byKind, win });
       })
-      .catch((e) => setState({ error: e.message, unavailable: e instanceof Unavailable }));
+      .catch((e) => current && setState({ error: e.message, unavailable: e instanceof Unavailable }));
+    return () => {
+      current = false;
+    };
   }, [win]);
   return html`<div class="metrics">
     <div class="row" role="group" aria-label="Time window">
@@ -146,7 +160,7 @@ export function Metrics({ me, ns }) {
     ${state.loading && html`<p>Loading…</p>`}
     ${state.error && html`<p class=${state.unavailable ? "notice" : "error"} role="status" data-testid="metrics-message">${state.error}</p>`}
     ${state.ops &&
-    html`<p data-testid="metrics-total">${state.total} operations in the last ${win}.</p>
+    html`<p data-testid="metrics-total" data-window=${state.win}>${state.total} operations in the last ${state.win}${state.total > 0 ? ": " + state.byKind.filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(", ") : ""}.</p>
       <${Chart} title="Operations by type" data=${state.ops} names=${["read", "write", "delete", "list"]} />
       <${Chart} title="Latency (ms)" data=${state.latency} names=${["P50", "P90", "P99"]} />
       <${Chart} title="Keys" data=${state.keys} names=${["keys"]} />
