@@ -49,6 +49,8 @@ export interface OperationNote {
   objectBytes: number | null;
   /** Set when an edge's memory cache answered (a `hot_read`). */
   hot: boolean;
+  /** Cleared by a read that answers 200 with nothing in it (KV Connect): a `not_found`, like a 404. */
+  found: boolean;
 }
 
 export interface RouteContext {

@@ -84,7 +84,7 @@ export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions
       const action = typeof route.kind === "function" ? route.kind(c) : route.kind;
       const header = action === "write" ? req.headers["content-length"] : action === "delete" ? 0 : res.getHeader("content-length");
       const bytes = c.op.objectBytes ?? (Number(header) || 0);
-      analytics.record(c.namespace!.id, action, resultOf(action, status, c.op.hot), status, c.op.requests, bytes, latencyMs);
+      analytics.record(c.namespace!.id, action, resultOf(action, status, c.op.hot, c.op.found), status, c.op.requests, bytes, latencyMs);
     };
     try {
       await steps(route, req, res, rawParams, query, started, (built) => (ctx = built));
@@ -153,7 +153,7 @@ export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions
         throw new HttpError(403, route.access === "write" && principal.kind === "token" && principal.permission === "read" ? "This token is read-only" : "This token may not use this namespace");
       }
     }
-    const op: OperationNote = { requests: 1, objectBytes: null, hot: false };
+    const op: OperationNote = { requests: 1, objectBytes: null, hot: false, found: true };
     const ctx: RouteContext = { req, res, params, query, principal, namespace, deps, op };
     built(ctx);
     try {

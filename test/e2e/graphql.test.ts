@@ -6,6 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { buildClientSchema, getIntrospectionQuery, printSchema } from "graphql";
+import { openKv } from "@deno/kv";
 import { ManualClock } from "../../src/core/clock.ts";
 import { ADMIN, auth, startTestServer } from "./harness.ts";
 
@@ -178,4 +179,25 @@ test("who may query: the admin and tokens made with analytics; a scoped token se
   const bad = await fetch(`${server.url}/admin/tokens`, { method: "POST", headers: auth(), body: JSON.stringify({ name: "x", analytics: "yes" }) });
   assert.equal(bad.status, 400);
   assert.equal(((await bad.json()) as { error: { message: string } }).error.message, "analytics must be true or false");
+});
+
+test("KV Connect reads: a key found is a cold_read, a key missing is not_found (KV Connect answers 200 either way)", async () => {
+  const c = await server.engine.createNamespace("gq-kvc");
+  const kv = await openKv(`${server.url}/kv-connect/${c.id}`, { accessToken: ADMIN });
+  try {
+    await kv.set(["here"], 1);
+    assert.equal((await kv.get(["here"])).value, 1);
+    assert.equal((await kv.get(["missing"])).value, null);
+    assert.equal((await kv.get(["missing"])).value, null);
+  } finally {
+    kv.close();
+  }
+  const { body } = await gql(groups(`{namespaceId: "${c.id}", actionType: "read"}`, "result responseStatusCode"));
+  assert.deepEqual(
+    rows(body).map((g) => [g.dimensions.result, g.dimensions.responseStatusCode, g.sum.requests]).sort(),
+    [
+      ["cold_read", 200, 1],
+      ["not_found", 200, 2],
+    ],
+  );
 });

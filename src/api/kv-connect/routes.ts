@@ -223,7 +223,9 @@ export function kvConnectRoutes(options: KvConnectOptions = {}): Route[] {
       kind: "read",
       handle: async (ctx) => {
         const ranges = decodeSnapshotRead(await body(ctx));
-        sendProtobuf(ctx.res, encodeSnapshotReadOutput(await ctx.deps.engine.read(ctx.namespace!.id, ranges)));
+        const rows = await ctx.deps.engine.read(ctx.namespace!.id, ranges);
+        ctx.op.found = rows.some((r) => r.length > 0);
+        sendProtobuf(ctx.res, encodeSnapshotReadOutput(rows));
       },
     },
     {
@@ -250,7 +252,9 @@ export function kvConnectRoutes(options: KvConnectOptions = {}): Route[] {
       kind: "read",
       handle: async (ctx) => {
         const ranges = decodeSnapshotRead(await body(ctx));
-        sendProtobuf(ctx.res, encodeSnapshotReadOutput(await ctx.deps.engine.read(ctx.namespace!.id, ranges, eventual), false));
+        const rows = await ctx.deps.engine.read(ctx.namespace!.id, ranges, eventual);
+        ctx.op.found = rows.some((r) => r.length > 0);
+        sendProtobuf(ctx.res, encodeSnapshotReadOutput(rows, false));
       },
     },
     // @deno/kv watches through the eventual endpoint; a watch is as current as the node's feed either way.

@@ -116,11 +116,15 @@ export function rowFromPlain(v: unknown, decode: (text: string) => LatencySketch
   };
 }
 
-/** The `result` of a finished request from its action, HTTP status and whether a cache answered it. */
-export function resultOf(action: ActionType, status: number, hot: boolean): OperationResult {
+/**
+ * The `result` of a finished request from its action, HTTP status, whether a cache answered it and
+ * whether a read found anything (a KV Connect read of a missing key answers 200 with no entry).
+ */
+export function resultOf(action: ActionType, status: number, hot: boolean, found = true): OperationResult {
   if (status >= 200 && status < 300) {
     if (action === "write") return "uploaded";
     if (action === "delete") return "deleted";
+    if (!found && action === "read") return "not_found";
     return hot ? "hot_read" : "cold_read";
   }
   return status === 404 && (action === "read" || action === "list") ? "not_found" : "error";
