@@ -8,17 +8,19 @@
  * - Deno's own KV on a local file with 50 writers in flight (the deno binary), for PUT.
  *
  * Load generators: wrk (Debian's, one thread) is the primary one; autocannon (in this process, unpinned)
- * the second opinion. `--pin` places wrk and redis-benchmark on CPU 1 (`loadgen`), and also moves the
- * server under load to CPU 0 for the run (`both`); redis-server is placed like our server.
+ * the second opinion. `--pin loadgen` places wrk and redis-benchmark on CPU 1; `--pin both` also moves
+ * the server under load to CPU 0 for the run (redis-server is placed like our server). Unpinned by
+ * default: on this shared 2-core machine (load average above 10) pinning made every server slower,
+ * the trivial one most (README, "Benchmarks").
  *
  * Every measurement is split into `--rounds` short runs, and the contenders take turns round by round,
  * so that the machine's other work (it is shared) falls on all of them alike.
  *
  * A missing wrk, redis-server or redis-benchmark skips its rows and says which Debian package to install.
  *
- * Options: --seconds N (per contender and workload, default 5); --rounds N (default 5);
+ * Options: --seconds N (per contender and workload, default 10); --rounds N (default 5);
  * --redis-requests N (per contender in all, default 100000: redis-benchmark's default);
- * --pin both|loadgen|none (default loadgen)
+ * --pin both|loadgen|none (default none)
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -30,10 +32,10 @@ import { combineRounds, findTool, machineLoad, missingTool, redisBenchmark, runW
 
 const { values } = parseArgs({
   options: {
-    seconds: { type: "string", default: "5" },
+    seconds: { type: "string", default: "10" },
     rounds: { type: "string", default: "5" },
     "redis-requests": { type: "string", default: "100000" },
-    pin: { type: "string", default: "loadgen" },
+    pin: { type: "string", default: "none" },
   },
 });
 const ROUNDS = Number(values.rounds);
