@@ -76,15 +76,16 @@ async function load(kv: Awaited<ReturnType<typeof openKv>>, from: number, to: nu
   const worker = async () => {
     while (next < total) {
       const first = next;
-      next = Math.min(total, next + BATCH);
+      const end = Math.min(total, first + BATCH);
+      next = end;
       const op = kv.atomic();
-      for (let k = first; k < next; k++) {
+      for (let k = first; k < end; k++) {
         const n = from + scatter(k, total);
         op.set(["u", n], value(n));
       }
       const r = await op.commit();
       if (!r.ok) throw new Error("a batch failed its checks");
-      bar.tick(next - first);
+      bar.tick(end - first);
     }
   };
   await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
