@@ -1,7 +1,12 @@
 /**
  * `npm run bench`: the core workload through our `Kv` on a SQLite file, next to Deno's own KV on a file
- * (the real deno binary, same workload code, same durability) and plain node:sqlite statements, all in
- * one run on this machine. Prints ops/s and the ratios.
+ * (the real deno binary, same workload code, same durability), `@deno/kv`'s native store (denokv's Rust
+ * SQLite backend loaded into this Node process through N-API, on a file) and plain node:sqlite
+ * statements, all in one run on this machine. Prints ops/s and the ratios.
+ *
+ * Our `Kv` and `@deno/kv` live in the same process, so they take turns of 100 ms per row
+ * (workload.ts `compareInTurns`): whatever else the machine does falls on both alike. Every store
+ * fsyncs each commit (WAL, synchronous=FULL; see the README for the strace counts).
  *
  * A second table measures encryption at rest: the same workload on a plain store, an encrypted one,
  * and an encrypted one that decrypts every read, taking turns of 100 ms so that the machine's noise
@@ -11,15 +16,17 @@
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { openKv as openDenoKvNapi } from "@deno/kv";
 import { Engine } from "../src/core/engine.ts";
 import { openBackend } from "../src/storage/index.ts";
 import { openKv } from "../src/index.ts";
 import { runRawSqlite } from "./raw-sqlite.ts";
-import { compareInTurns, runWorkload, type KvLike, type Result } from "./workload.ts";
+import { machineLoad } from "./tools.ts";
+import { compareInTurns, type KvLike, type Result } from "./workload.ts";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "1.5" }, "encryption-only": { type: "boolean", default: false } } });
 const seconds = Number(values.seconds);
@@ -37,27 +44,41 @@ function runDeno(): Result[] {
   return JSON.parse(r.stdout) as Result[];
 }
 
+/** `@deno/kv` on a local file: its N-API SQLite backend, in this process (no server, no child). */
+async function openNapiKv(path: string): Promise<KvLike & { close(): void }> {
+  const kv = await openDenoKvNapi(path);
+  await kv.set(["opened"], true);
+  // A path that silently fell back to the in-memory or remote store would leave no file behind.
+  if (statSync(path).size === 0) throw new Error(`@deno/kv did not write ${path}`);
+  return kv as unknown as KvLike & { close(): void };
+}
+
 async function runComparison(): Promise<void> {
   const denoResults = runDeno();
-  process.stderr.write("bench: OpenKV Kv (SQLite file, fsync on commit)…\n");
+  process.stderr.write("bench: OpenKV Kv and @deno/kv (napi), SQLite files, fsync on commit, in turns…\n");
   const kv = await openKv(join(dir, "openkv.sqlite"));
-  const ours = await runWorkload(kv as unknown as KvLike, seconds);
+  const napi = await openNapiKv(join(dir, "deno-napi.sqlite"));
+  const rates = await compareInTurns({ ours: kv as unknown as KvLike, napi }, seconds);
   kv.close();
+  napi.close();
   process.stderr.write("bench: raw node:sqlite…\n");
   const raw = await runRawSqlite(join(dir, "raw.sqlite"), seconds);
 
   const lines = [
-    `| workload | OpenKV ops/s | Deno KV ops/s | raw node:sqlite ops/s | OpenKV ÷ Deno | OpenKV ÷ raw |`,
-    `|---|---:|---:|---:|---:|---:|`,
+    `| workload | OpenKV ops/s | Deno KV ops/s | @deno/kv (napi) ops/s | raw node:sqlite ops/s | OpenKV ÷ Deno | OpenKV ÷ @deno/kv | OpenKV ÷ raw |`,
+    `|---|---:|---:|---:|---:|---:|---:|---:|`,
   ];
-  ours.forEach((o, i) => {
-    const d = denoResults[i]!;
-    const r = raw[i]!;
-    lines.push(`| ${o.name} | ${fmt(o.opsPerSec)} | ${fmt(d.opsPerSec)} | ${fmt(r.opsPerSec)} | ${(o.opsPerSec / d.opsPerSec).toFixed(2)}× | ${(o.opsPerSec / r.opsPerSec).toFixed(2)}× |`);
+  denoResults.forEach((d, i) => {
+    const o = rates[d.name]!.ours;
+    const n = rates[d.name]!.napi;
+    const r = raw[i]!.opsPerSec;
+    const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+    lines.push(`| ${d.name} | ${fmt(o)} | ${fmt(d.opsPerSec)} | ${fmt(n)} | ${fmt(r)} | ${x(o, d.opsPerSec)} | ${x(o, n)} | ${x(o, r)} |`);
   });
   console.log(lines.join("\n") + "\n");
 }
 
+const loadBefore = loadavg();
 try {
   if (!values["encryption-only"]) await runComparison();
   // Encryption at rest: a plain store, an encrypted one, and an encrypted one with its decrypted-entry
@@ -79,6 +100,7 @@ try {
     enc.push(`| ${name} | ${fmt(r.plain)} | ${fmt(r.sealed)} | ${(r.sealed / r.plain).toFixed(2)}× | ${fmt(r.cold)} | ${(r.cold / r.plain).toFixed(2)}× |`);
   }
   console.log(enc.join("\n"));
+  console.log(`\n${machineLoad(loadBefore, loadavg())}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

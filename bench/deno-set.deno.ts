@@ -1,4 +1,4 @@
-// Deno's own KV on a file: sets with `inFlight` concurrent writers for `seconds`; prints ops/s as JSON.
+// Deno's own KV on a file: sets with `inFlight` concurrent writers for `seconds`; prints ops and ops/s as JSON.
 // Usage: deno run --unstable-kv -A bench/deno-set.deno.ts <file> <seconds> <inFlight>
 const [path, seconds, inFlight] = Deno.args;
 const kv = await Deno.openKv(path);
@@ -15,5 +15,6 @@ await Promise.all(
     }
   }),
 );
+const elapsed = (performance.now() - start) / 1000;
 kv.close();
-console.log(JSON.stringify({ opsPerSec: ops / ((performance.now() - start) / 1000) }));
+console.log(JSON.stringify({ ops, seconds: elapsed, opsPerSec: ops / elapsed }));

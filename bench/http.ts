@@ -1,28 +1,67 @@
 /**
- * `npm run bench:http`: GET and PUT over HTTP with 50 connections (autocannon), against the OpenKV server
- * (SQLite, fsync on commit) and a trivial node:http server started in the same run; PUT is also set
- * against Deno's own KV on a local file with 50 writers in flight. Prints req/s, p99 and ratios. Then the
- * cost of analytics on the request path: the same GET and PUT against a second OpenKV server started
- * with --no-analytics, the two measured in alternating turns so the machine's noise falls on both.
+ * `npm run bench:http`: hot GET and durable PUT over HTTP with 50 connections against the OpenKV server
+ * (SQLite, fsync on commit), next to, in the same run:
+ * - a trivial node:http server (bench/trivial-server.ts): the least Node's HTTP stack can do;
+ * - Redis (Debian's redis-server, started here on a free port), driven by redis-benchmark with 50 clients:
+ *   GET of one hot key, and SET of new keys both with no persistence and with `appendfsync always`
+ *   (fsync before the reply, as our durable PUT);
+ * - Deno's own KV on a local file with 50 writers in flight (the deno binary), for PUT.
  *
- * Options: --seconds N (per measurement, default 5)
+ * Load generators: wrk (Debian's, one thread) is the primary one; autocannon (in this process, unpinned)
+ * the second opinion. `--pin loadgen` places wrk and redis-benchmark on CPU 1; `--pin both` also moves
+ * the server under load to CPU 0 for the run (redis-server is placed like our server). Unpinned by
+ * default: on this shared 2-core machine (load average above 10) pinning made every server slower,
+ * the trivial one most (README, "Benchmarks").
+ *
+ * Every measurement is split into `--rounds` short runs, and the contenders take turns round by round,
+ * so that the machine's other work (it is shared) falls on all of them alike.
+ *
+ * A missing wrk, redis-server or redis-benchmark skips its rows and says which Debian package to install.
+ *
+ * Options: --seconds N (per contender and workload, default 10); --rounds N (default 5);
+ * --redis-requests N (per contender in all, default 100000: redis-benchmark's default);
+ * --pin both|loadgen|none (default none)
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { Analytics } from "../src/core/analytics/collector.ts";
+import { combineRounds, findTool, machineLoad, missingTool, redisBenchmark, runWrk, setAffinity, startRedis, type Round } from "./tools.ts";
 
-const { values } = parseArgs({ options: { seconds: { type: "string", default: "5" } } });
-const seconds = Number(values.seconds);
+const { values } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "10" },
+    rounds: { type: "string", default: "5" },
+    "redis-requests": { type: "string", default: "100000" },
+    pin: { type: "string", default: "none" },
+  },
+});
+const ROUNDS = Number(values.rounds);
+/** wrk takes whole seconds. */
+const RUN_SECONDS = Math.max(1, Math.round(Number(values.seconds) / ROUNDS));
+const REDIS_REQUESTS = Math.ceil(Number(values["redis-requests"]) / ROUNDS);
+if (!["both", "loadgen", "none"].includes(values.pin)) throw new Error(`--pin must be both, loadgen or none, not ${values.pin}`);
 const root = join(import.meta.dirname, "..");
 const dir = mkdtempSync(join(tmpdir(), "openkv-bench-http-"));
 const TOKEN = "okv_bench_token";
+const CONNECTIONS = 50;
+/** The bench's PUT value, as JSON; Redis SETs a value of the same length. */
+const VALUE = { user: "someone", score: 42, tags: ["a", "b"], active: true };
 const children: ChildProcess[] = [];
+const stops: (() => Promise<void>)[] = [];
+const notes: string[] = [];
+const loadBefore = loadavg();
 
-function start(cmd: string, args: string[], pattern: RegExp): Promise<string> {
+const canPin = findTool("taskset") !== null && availableParallelism() >= 2;
+if (values.pin !== "none" && !canPin) notes.push(findTool("taskset") ? "One CPU only: nothing pinned." : missingTool("taskset", "util-linux"));
+const LOADGEN_CPU = canPin && values.pin !== "none" ? "1" : undefined;
+const SERVER_CPU = canPin && values.pin === "both" ? "0" : undefined;
+const ALL_CPUS = `0-${availableParallelism() - 1}`;
+const pinning = SERVER_CPU ? "load generator on CPU 1, server on CPU 0" : LOADGEN_CPU ? "load generator on CPU 1" : "unpinned";
+
+function start(cmd: string, args: string[], pattern: RegExp): Promise<{ match: string; child: ChildProcess }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"] });
     children.push(child);
@@ -30,120 +69,196 @@ function start(cmd: string, args: string[], pattern: RegExp): Promise<string> {
     child.stdout!.on("data", (c: Buffer) => {
       out += c.toString();
       const m = pattern.exec(out);
-      if (m) resolve(m[1]!);
+      if (m) resolve({ match: m[1]!, child });
     });
     child.on("exit", (code) => reject(new Error(`${cmd} exited with ${code}: ${out}`)));
   });
 }
 
-interface Measured {
-  rps: number;
-  p99: number;
-  errors: number;
-}
+const headers = (auth: boolean) => ({ ...(auth ? { authorization: `Bearer ${TOKEN}` } : {}), "content-type": "application/json" });
 
-async function load(url: string, method: "GET" | "PUT", auth: boolean, duration = seconds): Promise<Measured> {
-  let n = 0;
+let putCounter = 0;
+async function autocannonRun(url: string, method: "GET" | "PUT", auth: boolean): Promise<Round> {
   const result = await autocannon({
     url,
-    connections: 50,
-    duration,
-    headers: { ...(auth ? { authorization: `Bearer ${TOKEN}` } : {}), "content-type": "application/json" },
+    connections: CONNECTIONS,
+    duration: RUN_SECONDS,
+    headers: headers(auth),
     requests: [
       method === "GET"
         ? { method: "GET" }
         : {
             method: "PUT",
-            setupRequest: (req: autocannon.Request) => ({
-              ...req,
-              path: `/kv/bench.k${n++}`,
-              body: JSON.stringify({ value: { user: "someone", score: 42, tags: ["a", "b"], active: true } }),
-            }),
+            setupRequest: (req: autocannon.Request) => ({ ...req, path: `/kv/bench.k${putCounter++}`, body: JSON.stringify({ value: VALUE }) }),
           },
     ],
   });
-  return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors + result.non2xx };
+  return {
+    requests: result.requests.total,
+    seconds: result.duration,
+    rps: result.requests.total / result.duration,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    errors: result.errors + result.non2xx,
+  };
+}
+
+let wrkRun = 0;
+/** wrk on the load generator's CPU; with `--pin both` the server's process is on CPU 0 for the run. */
+async function wrkOnce(wrk: string, server: ChildProcess, url: string, method: "GET" | "PUT", auth: boolean): Promise<Round> {
+  if (SERVER_CPU) setAffinity(server.pid!, SERVER_CPU);
+  try {
+    return await runWrk(wrk, {
+      url,
+      seconds: RUN_SECONDS,
+      connections: CONNECTIONS,
+      threads: 1,
+      headers: headers(auth),
+      ...(method === "PUT" ? { putPrefix: `/kv/bench.w${wrkRun++}.` } : {}),
+      ...(LOADGEN_CPU ? { cpus: LOADGEN_CPU } : {}),
+    });
+  } finally {
+    if (SERVER_CPU) setAffinity(server.pid!, ALL_CPUS);
+  }
+}
+
+let denoRun = 0;
+function denoSetOnce(): Round {
+  const file = join(dir, `deno-${denoRun++}.sqlite`);
+  const r = spawnSync(join(root, "node_modules/.bin/deno"), ["run", "--unstable-kv", "-A", join(root, "bench/deno-set.deno.ts"), file, String(RUN_SECONDS), String(CONNECTIONS)], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(r.stderr);
+  const j = JSON.parse(r.stdout) as { ops: number; seconds: number };
+  return { requests: j.ops, seconds: j.seconds, rps: j.ops / j.seconds, p50Ms: NaN, p99Ms: NaN, errors: 0 };
+}
+
+/** Each group's contenders take turns, round by round; returns each contender's rounds combined. */
+async function inTurns(label: string, contenders: Record<string, () => Promise<Round> | Round>): Promise<Record<string, Round>> {
+  const rounds: Record<string, Round[]> = Object.fromEntries(Object.keys(contenders).map((n) => [n, []]));
+  for (let i = 0; i < ROUNDS; i++) {
+    process.stderr.write(`bench: ${label}, round ${i + 1}/${ROUNDS}…\n`);
+    for (const [name, run] of Object.entries(contenders)) rounds[name]!.push(await run());
+  }
+  return Object.fromEntries(Object.entries(rounds).map(([n, r]) => [n, combineRounds(r)]));
+}
+
+interface Row {
+  workload: string;
+  generator: string;
+  ours: Round;
+  baseline: string;
+  base: Round;
 }
 
 try {
-  const trivialPort = await start(process.execPath, [join(root, "bench/trivial-server.ts")], /listening (\d+)/);
-  const openkvUrl = await start(join(root, "bin/openkv"), ["serve", "--port", "0", "--data", join(dir, "data"), "--admin-token", TOKEN], /listening on (http:\/\/\S+)/);
-  await fetch(`${openkvUrl}/kv/hot`, {
-    method: "PUT",
-    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ value: { user: "someone", score: 42 } }),
-  });
-  const trivial = `http://127.0.0.1:${trivialPort}`;
-  process.stderr.write("bench: GET trivial…\n");
-  const getBase = await load(`${trivial}/kv/hot`, "GET", false);
-  process.stderr.write("bench: GET OpenKV…\n");
-  const getOurs = await load(`${openkvUrl}/kv/hot`, "GET", true);
-  process.stderr.write("bench: PUT trivial…\n");
-  const putBase = await load(trivial, "PUT", false);
-  process.stderr.write("bench: PUT OpenKV…\n");
-  const putOurs = await load(openkvUrl, "PUT", true);
-  process.stderr.write("bench: Deno KV set, 50 in flight…\n");
-  const deno = spawnSync(join(root, "node_modules/.bin/deno"), ["run", "--unstable-kv", "-A", join(root, "bench/deno-set.deno.ts"), join(dir, "deno.sqlite"), String(seconds), "50"], { encoding: "utf8" });
-  if (deno.status !== 0) throw new Error(deno.stderr);
-  const denoSet = (JSON.parse(deno.stdout) as { opsPerSec: number }).opsPerSec;
+  const trivial = await start(process.execPath, [join(root, "bench/trivial-server.ts")], /listening (\d+)/);
+  const openkv = await start(join(root, "bin/openkv"), ["serve", "--port", "0", "--data", join(dir, "data"), "--admin-token", TOKEN], /listening on (http:\/\/\S+)/);
+  const openkvUrl = openkv.match;
+  const trivialUrl = `http://127.0.0.1:${trivial.match}`;
+  const put = await fetch(`${openkvUrl}/kv/hot`, { method: "PUT", headers: headers(true), body: JSON.stringify({ value: { user: "someone", score: 42 } }) });
+  if (put.status !== 200) throw new Error(`PUT /kv/hot answered ${put.status}: ${await put.text()}`);
+  const rows: Row[] = [];
 
-  // Analytics on against off: two fresh servers, started and warmed alike, then measured in alternating turns.
-  const pair: Record<"on" | "off", string> = { on: "", off: "" };
-  for (const name of ["on", "off"] as const) {
-    const flags = name === "off" ? ["--no-analytics"] : [];
-    pair[name] = await start(join(root, "bin/openkv"), ["serve", "--port", "0", "--data", join(dir, `data-${name}`), "--admin-token", TOKEN, ...flags], /listening on (http:\/\/\S+)/);
-    await fetch(`${pair[name]}/kv/hot`, { method: "PUT", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ value: { user: "someone", score: 42 } }) });
-  }
-  for (const name of ["on", "off"] as const) {
-    process.stderr.write(`bench: warming analytics ${name}…\n`);
-    await load(`${pair[name]}/kv/hot`, "GET", true, 2);
-    await load(pair[name], "PUT", true, 2);
-  }
-  const [openkvOn, offUrl] = [pair.on, pair.off];
-  const turns = { on: { get: 0, put: 0 }, off: { get: 0, put: 0 } };
-  const ROUNDS = 4;
-  for (let i = 0; i < ROUNDS; i++) {
-    for (const [name, url] of (i % 2 === 0 ? [["on", openkvOn], ["off", offUrl]] : [["off", offUrl], ["on", openkvOn]]) as ["on" | "off", string][]) {
-      process.stderr.write(`bench: analytics ${name}, round ${i + 1}/${ROUNDS}…\n`);
-      turns[name].get += (await load(`${url}/kv/hot`, "GET", true)).rps / ROUNDS;
-      turns[name].put += (await load(url, "PUT", true)).rps / ROUNDS;
+  const wrk = findTool("wrk");
+  if (!wrk) notes.push(missingTool("wrk", "wrk"));
+  const redisServer = findTool("redis-server");
+  const redisBench = findTool("redis-benchmark");
+  if (!redisServer) notes.push(missingTool("redis-server", "redis-server"));
+  else if (!redisBench) notes.push(missingTool("redis-benchmark", "redis-tools"));
+  const redis = redisServer && redisBench ? { server: redisServer, bench: redisBench } : null;
+
+  // Two Redis servers side by side (an idle one costs nothing): one without persistence, one that
+  // fsyncs its append-only file before every reply.
+  const dataSize = JSON.stringify(VALUE).length;
+  const redisGet: Record<string, () => Promise<Round>> = {};
+  const redisSet: Record<string, () => Promise<Round>> = {};
+  if (redis) {
+    const servers = [];
+    for (const durable of [false, true]) {
+      const d = join(dir, durable ? "redis-durable" : "redis-volatile");
+      mkdirSync(d);
+      const s = await startRedis(redis.server, { dir: d, durable, ...(SERVER_CPU ? { cpus: SERVER_CPU } : {}) });
+      stops.push(s.stop);
+      servers.push(s);
     }
+    const [volatile, durable] = servers as [(typeof servers)[0], (typeof servers)[0]];
+    const bench = (port: number, test: "GET" | "SET", keyspace?: number) =>
+      redisBenchmark(redis.bench, {
+        port,
+        test,
+        clients: CONNECTIONS,
+        requests: REDIS_REQUESTS,
+        dataSize,
+        ...(keyspace ? { keyspace } : {}),
+        ...(LOADGEN_CPU ? { cpus: LOADGEN_CPU } : {}),
+      });
+    // Without -r every request uses the one key "key:__rand_int__": one SET first, then GETs of that hot key.
+    await redisBenchmark(redis.bench, { port: volatile.port, test: "SET", clients: 1, requests: 1, dataSize });
+    redisGet["Redis GET, one hot key"] = () => bench(volatile.port, "GET");
+    redisSet["Redis SET, new keys, no persistence"] = () => bench(volatile.port, "SET", 100_000_000);
+    redisSet["Redis SET, new keys, appendfsync always"] = () => bench(durable.port, "SET", 100_000_000);
+  }
+
+  // wrk: the primary numbers.
+  let primary: { get: Round; put: Round; generator: string } | null = null;
+  if (wrk) {
+    const generator = `wrk, 1 thread (${pinning})`;
+    const get = await inTurns("GET, wrk and redis-benchmark", {
+      trivial: () => wrkOnce(wrk, trivial.child, `${trivialUrl}/kv/hot`, "GET", false),
+      ours: () => wrkOnce(wrk, openkv.child, `${openkvUrl}/kv/hot`, "GET", true),
+      ...redisGet,
+    });
+    const put = await inTurns("PUT, wrk and redis-benchmark", {
+      trivial: () => wrkOnce(wrk, trivial.child, trivialUrl, "PUT", false),
+      ours: () => wrkOnce(wrk, openkv.child, openkvUrl, "PUT", true),
+      ...redisSet,
+    });
+    rows.push({ workload: "GET /kv/hot", generator, ours: get.ours!, baseline: "trivial node:http", base: get.trivial! });
+    for (const name of Object.keys(redisGet)) rows.push({ workload: "GET /kv/hot", generator: `${generator}; redis-benchmark`, ours: get.ours!, baseline: name, base: get[name]! });
+    rows.push({ workload: "PUT /kv/… (durable)", generator, ours: put.ours!, baseline: "trivial node:http", base: put.trivial! });
+    for (const name of Object.keys(redisSet)) rows.push({ workload: "PUT /kv/… (durable)", generator: `${generator}; redis-benchmark`, ours: put.ours!, baseline: name, base: put[name]! });
+    primary = { get: get.ours!, put: put.ours!, generator };
+  }
+
+  // autocannon (in this process, unpinned): the second opinion, and the only one when wrk is missing.
+  const ac = "autocannon (unpinned)";
+  const acGet = await inTurns("GET, autocannon", {
+    trivial: () => autocannonRun(`${trivialUrl}/kv/hot`, "GET", false),
+    ours: () => autocannonRun(`${openkvUrl}/kv/hot`, "GET", true),
+    ...(primary ? {} : redisGet),
+  });
+  const acPut = await inTurns("PUT, autocannon and Deno KV", {
+    trivial: () => autocannonRun(trivialUrl, "PUT", false),
+    ours: () => autocannonRun(openkvUrl, "PUT", true),
+    deno: denoSetOnce,
+    ...(primary ? {} : redisSet),
+  });
+  rows.push({ workload: "GET /kv/hot", generator: ac, ours: acGet.ours!, baseline: "trivial node:http", base: acGet.trivial! });
+  rows.push({ workload: "PUT /kv/… (durable)", generator: ac, ours: acPut.ours!, baseline: "trivial node:http", base: acPut.trivial! });
+  rows.push({ workload: "PUT /kv/… (durable)", generator: ac, ours: acPut.ours!, baseline: "Deno KV set, local file, 50 in flight", base: acPut.deno! });
+  if (!primary) {
+    for (const name of Object.keys(redisGet)) rows.push({ workload: "GET /kv/hot", generator: `${ac}; redis-benchmark`, ours: acGet.ours!, baseline: name, base: acGet[name]! });
+    for (const name of Object.keys(redisSet)) rows.push({ workload: "PUT /kv/… (durable)", generator: `${ac}; redis-benchmark`, ours: acPut.ours!, baseline: name, base: acPut[name]! });
   }
 
   const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-  const errors = getOurs.errors + putOurs.errors;
+  const ms = (n: number) => (Number.isNaN(n) ? "–" : String(+n.toFixed(2)));
   console.log(
     [
-      "| workload (50 connections) | OpenKV req/s | OpenKV p99 ms | baseline | baseline req/s | baseline p99 ms | OpenKV ÷ baseline |",
-      "|---|---:|---:|---|---:|---:|---:|",
-      `| GET /kv/hot | ${fmt(getOurs.rps)} | ${getOurs.p99} | trivial node:http | ${fmt(getBase.rps)} | ${getBase.p99} | ${(getOurs.rps / getBase.rps).toFixed(2)}× |`,
-      `| PUT /kv/… (durable) | ${fmt(putOurs.rps)} | ${putOurs.p99} | trivial node:http | ${fmt(putBase.rps)} | ${putBase.p99} | ${(putOurs.rps / putBase.rps).toFixed(2)}× |`,
-      `| PUT /kv/… (durable) | ${fmt(putOurs.rps)} | ${putOurs.p99} | Deno KV set, local file, 50 in flight | ${fmt(denoSet)} | – | ${(putOurs.rps / denoSet).toFixed(2)}× |`,
+      `| workload (${CONNECTIONS} connections) | load generator | OpenKV req/s | OpenKV p99 ms | baseline | baseline req/s | baseline p99 ms | OpenKV ÷ baseline |`,
+      "|---|---|---:|---:|---|---:|---:|---:|",
+      ...rows.map(
+        (r) => `| ${r.workload} | ${r.generator} | ${fmt(r.ours.rps)} | ${ms(r.ours.p99Ms)} | ${r.baseline} | ${fmt(r.base.rps)} | ${ms(r.base.p99Ms)} | ${(r.ours.rps / r.base.rps).toFixed(2)}× |`,
+      ),
     ].join("\n"),
   );
-  console.log(
-    [
-      "",
-      "| workload (50 connections) | analytics on req/s | analytics off req/s | on ÷ off |",
-      "|---|---:|---:|---:|",
-      `| GET /kv/hot | ${fmt(turns.on.get)} | ${fmt(turns.off.get)} | ${(turns.on.get / turns.off.get).toFixed(3)}× |`,
-      `| PUT /kv/… (durable) | ${fmt(turns.on.put)} | ${fmt(turns.off.put)} | ${(turns.on.put / turns.off.put).toFixed(3)}× |`,
-    ].join("\n"),
-  );
-  // The same cost without the network's noise: record() alone, in this process, against the time one
-  // request takes on the off server (1 / its req/s: what a fully busy server spends per request).
-  const analytics = new Analytics(null, { clock: { now: () => Date.now() } });
-  const N = 1_000_000;
-  const ns = "0123456789abcdef0123456789abcdef";
-  for (let i = 0; i < N / 10; i++) analytics.record(ns, "read", "cold_read", 200, 1, 40, 0.3 + (i % 100) / 10);
-  const t0 = performance.now();
-  for (let i = 0; i < N; i++) analytics.record(ns, "read", "cold_read", 200, 1, 40, 0.3 + (i % 100) / 10);
-  const recordNs = ((performance.now() - t0) * 1e6) / N;
-  const perRequestNs = 1e9 / Math.max(turns.off.get, turns.off.put);
-  console.log(`\nrecord() costs ${recordNs.toFixed(0)} ns per request: ${((100 * recordNs) / perRequestNs).toFixed(2)}% of a request at the off server's best rate.`);
+  console.log(`\n${ROUNDS} rounds of ${RUN_SECONDS} s per contender (redis-benchmark: ${REDIS_REQUESTS.toLocaleString("en-US")} requests per round), in turns; p99 is the median round's.`);
+  const errors = [...new Set(rows.map((r) => r.ours))].reduce((n, r) => n + r.errors, 0);
   if (errors > 0) console.log(`\n${errors} OpenKV requests failed or were not 2xx.`);
+  for (const n of notes) console.log(`\n${n}`);
+  console.log(`\n${machineLoad(loadBefore)}`);
 } finally {
+  for (const stop of stops) await stop().catch(() => {});
   for (const c of children) c.kill("SIGTERM");
-  await new Promise((r) => setTimeout(r, 300));
+  await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once("exit", r)) : null)));
   rmSync(dir, { recursive: true, force: true });
 }
