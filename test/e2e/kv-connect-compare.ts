@@ -70,3 +70,18 @@ export async function compareRuns(t: TestContext, baseline: Record<string, strin
     });
   }
 }
+
+/** The suite under @deno/kv, in a child process (see run-suite-denokv.ts). */
+export function runDenoKvNpm(prefix: string, token: string): Promise<Record<string, string>> {
+  const script = fileURLToPath(new URL("./run-suite-denokv.ts", import.meta.url));
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [script, prefix], { timeout: DENO_RUN_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, DENO_KV_ACCESS_TOKEN: token } }, (error, stdout, stderr) => {
+      if (error) return reject(new Error(`@deno/kv run failed: ${error.message}\n${stderr.slice(-2000)}`));
+      try {
+        resolve(JSON.parse(stdout.trim().split("\n").pop() ?? "") as Record<string, string>);
+      } catch {
+        reject(new Error(`@deno/kv run printed no JSON result:\n${stdout.slice(-2000)}\n${stderr.slice(-2000)}`));
+      }
+    });
+  });
+}

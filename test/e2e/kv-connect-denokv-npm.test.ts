@@ -8,25 +8,8 @@
  * denokv's engine) shows the same ones, apart from the server errors' wording and the expiry case.
  */
 import { test } from "node:test";
-import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { compareRuns, DENO_RUN_TIMEOUT_MS, haveDeno, runDenoSuite, type DifferenceGroup } from "./kv-connect-compare.ts";
+import { compareRuns, DENO_RUN_TIMEOUT_MS, haveDeno, runDenoKvNpm, runDenoSuite, type DifferenceGroup } from "./kv-connect-compare.ts";
 import { ADMIN, startTestServer } from "./harness.ts";
-
-/** The suite under @deno/kv, in a child process (see run-suite-denokv.ts). */
-function runDenoKvNpm(prefix: string): Promise<Record<string, string>> {
-  const script = fileURLToPath(new URL("./run-suite-denokv.ts", import.meta.url));
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [script, prefix], { timeout: DENO_RUN_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, DENO_KV_ACCESS_TOKEN: ADMIN } }, (error, stdout, stderr) => {
-      if (error) return reject(new Error(`@deno/kv run failed: ${error.message}\n${stderr.slice(-2000)}`));
-      try {
-        resolve(JSON.parse(stdout.trim().split("\n").pop() ?? "") as Record<string, string>);
-      } catch {
-        reject(new Error(`@deno/kv run printed no JSON result:\n${stdout.slice(-2000)}\n${stderr.slice(-2000)}`));
-      }
-    });
-  });
-}
 
 const DIFFERENCES: DifferenceGroup[] = [
   {
@@ -179,6 +162,6 @@ const DIFFERENCES: DifferenceGroup[] = [
 
 test("the Deno KV suite: @deno/kv over KV Connect vs real Deno on :memory:", { skip: haveDeno ? false : "no deno binary", timeout: DENO_RUN_TIMEOUT_MS + 60_000 }, async (t) => {
   const server = await startTestServer({ kvConnect: { keepAliveMs: 250 } });
-  const [memory, remote] = await Promise.all([runDenoSuite([], []), runDenoKvNpm(`${server.url}/kv-connect/denokv-case-`)]);
+  const [memory, remote] = await Promise.all([runDenoSuite([], []), runDenoKvNpm(`${server.url}/kv-connect/denokv-case-`, ADMIN)]);
   await compareRuns(t, memory, remote, DIFFERENCES);
 });
