@@ -1,0 +1,54 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ManualClock } from "../core/clock.ts";
+import { ResponseCache, type CachedAnswer } from "./response-cache.ts";
+
+const answer = (text: string, expiresAt: number | null = null): CachedAnswer => {
+  const body = Buffer.from(text);
+  return { headers: { "content-length": body.byteLength }, body, expiresAt };
+};
+
+test("a kept answer is served until the store's version moves, then never again", () => {
+  let version = 1;
+  const cache = new ResponseCache(() => version, new ManualClock(0));
+  cache.set("a", cache.version(), answer("one"));
+  assert.equal(cache.get("a")?.body.toString(), "one");
+  version = 2;
+  assert.equal(cache.get("a"), null, "a commit since the answer was made: not served");
+  assert.equal(cache.size, 0);
+  assert.deepEqual([cache.hits, cache.misses], [1, 1]);
+});
+
+test("an answer read before a commit is not kept after it", () => {
+  let version = 1;
+  const cache = new ResponseCache(() => version, new ManualClock(0));
+  const before = cache.version();
+  version = 2; // a commit lands while the read's answer is being built
+  cache.set("a", before, answer("old"));
+  assert.equal(cache.get("a"), null);
+});
+
+test("an answer is not served at or past its entry's expiry", () => {
+  const clock = new ManualClock(1000);
+  const cache = new ResponseCache(() => 1, clock);
+  cache.set("a", cache.version(), answer("soon gone", 2000));
+  clock.advance(999);
+  assert.equal(cache.get("a")?.body.toString(), "soon gone");
+  clock.advance(1);
+  assert.equal(cache.get("a"), null);
+});
+
+test("the cache keeps at most maxEntries answers and maxBytes bytes, the oldest out first, and no body over maxBodyBytes", () => {
+  const cache = new ResponseCache(() => 1, new ManualClock(0), { maxEntries: 2, maxBytes: 10, maxBodyBytes: 6 });
+  const v = cache.version();
+  cache.set("a", v, answer("aaaa"));
+  cache.set("b", v, answer("bbbb"));
+  cache.set("c", v, answer("cccc"));
+  assert.equal(cache.get("a"), null);
+  assert.ok(cache.get("b") && cache.get("c"));
+  cache.set("d", v, answer("dddddd")); // 4 + 4 + 6 > 10: b, the oldest, goes; 4 + 6 fits
+  assert.equal(cache.get("b"), null);
+  assert.ok(cache.get("c") && cache.get("d"));
+  cache.set("e", v, answer("eeeeeee"));
+  assert.equal(cache.get("e"), null, "a body over maxBodyBytes is not kept");
+});
