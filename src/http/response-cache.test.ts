@@ -51,4 +51,9 @@ test("the cache keeps at most maxEntries answers and maxBytes bytes, the oldest 
   assert.ok(cache.get("c") && cache.get("d"));
   cache.set("e", v, answer("eeeeeee"));
   assert.equal(cache.get("e"), null, "a body over maxBodyBytes is not kept");
+  cache.set("f", v, { headers: {}, body: "é".repeat(3), expiresAt: null }); // 6 bytes in UTF-8
+  // Counted as 6 bytes, not 3 characters: c and d (4 + 6) both go to make room.
+  assert.equal(cache.get("c"), null);
+  assert.equal(cache.get("d"), null);
+  assert.equal(cache.get("f")?.body, "ééé");
 });

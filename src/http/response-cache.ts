@@ -25,7 +25,11 @@ import type { Response } from "./listener.ts";
 export interface CachedAnswer {
   /** Response headers, content-length included. */
   headers: Record<string, string | number>;
-  body: Buffer;
+  /**
+   * A string is written with the headers in one write (Node joins them); a Buffer takes a writev of two.
+   * Either way its size counts against `maxBytes` (UTF-8).
+   */
+  body: Buffer | string;
   /** The entry's expiry (ms since the epoch), or null. */
   expiresAt: number | null;
 }
@@ -88,11 +92,11 @@ export class ResponseCache {
 
   /** Keeps `answer` for `key` if the store is still at `version` (read before the answer's read). */
   set(key: string, version: number, answer: CachedAnswer): void {
-    if (answer.body.byteLength > this.#maxBodyBytes || this.version() !== version) return;
+    if (sizeOf(answer) > this.#maxBodyBytes || this.version() !== version) return;
     const old = this.#slots.get(key);
     if (old) this.#drop(key, old);
     this.#slots.set(key, answer);
-    this.#bytes += answer.body.byteLength;
+    this.#bytes += sizeOf(answer);
     while (this.#slots.size > this.#maxEntries || this.#bytes > this.#maxBytes) {
       const [oldestKey, oldest] = this.#slots.entries().next().value!;
       this.#drop(oldestKey, oldest);
@@ -105,8 +109,12 @@ export class ResponseCache {
 
   #drop(key: string, slot: CachedAnswer): void {
     this.#slots.delete(key);
-    this.#bytes -= slot.body.byteLength;
+    this.#bytes -= sizeOf(slot);
   }
+}
+
+function sizeOf(answer: CachedAnswer): number {
+  return typeof answer.body === "string" ? Buffer.byteLength(answer.body) : answer.body.byteLength;
 }
 
 /** Sends a kept answer (status 200). */

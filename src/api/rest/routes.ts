@@ -93,8 +93,8 @@ async function getOrList(ctx: RouteContext): Promise<void> {
   const version = cache?.version() ?? 0;
   const entry = await engine.get(ns.id, encodeKey(keyOf(ctx)));
   if (!entry) throw new HttpError(404, `Key not found: ${ctx.params["*"]}`);
-  const body = Buffer.from(entryJson(entry));
-  const headers = { "content-type": "application/json", "content-length": body.byteLength, etag: `"${versionstampToHex(entry.versionstamp)}"` };
+  const body = entryJson(entry);
+  const headers = { "content-type": "application/json", "content-length": Buffer.byteLength(body), etag: `"${versionstampToHex(entry.versionstamp)}"` };
   cache?.set(slot, version, { headers, body, expiresAt: entry.expiresAt });
   (ctx.res as ServerResponse).writeHead(200, headers);
   ctx.res.end(body);
