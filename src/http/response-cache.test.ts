@@ -28,6 +28,23 @@ test("an answer read before a commit is not kept after it", () => {
   assert.equal(cache.get("a"), null);
 });
 
+test("lookup: nothing kept is a miss at once; a kept answer waits for the turn's one version check, and a commit before it wins", async () => {
+  let version = 1;
+  let reads = 0;
+  const cache = new ResponseCache(() => (reads++, version), new ManualClock(0));
+  assert.equal(cache.lookup("a"), null);
+  cache.set("a", cache.version(), answer("one"));
+  cache.set("b", cache.version(), answer("two"));
+  reads = 0;
+  const [a, b] = [cache.lookup("a"), cache.lookup("b")];
+  assert.equal(reads, 0, "no version read yet: requests still arriving this turn are covered by the check");
+  assert.deepEqual([(await a)?.body.toString(), (await b)?.body.toString()], ["one", "two"]);
+  assert.equal(reads, 1, "one version read for both lookups of the turn");
+  const c = cache.lookup("a")!;
+  version = 2; // committed after the request came in, before the check: the check sees it
+  assert.equal(await c, null);
+});
+
 test("an answer is not served at or past its entry's expiry", () => {
   const clock = new ManualClock(1000);
   const cache = new ResponseCache(() => 1, clock);

@@ -12,7 +12,7 @@
  * core) gets no cache.
  *
  * @example
- * const hit = cache.get(key);
+ * const hit = await cache.lookup(key);
  * if (hit) return sendCached(res, hit);
  * const version = cache.version();
  * const entry = await engine.get(ns, k); // …then build the answer
@@ -80,6 +80,39 @@ export class ResponseCache {
   /** The kept answer for `key`, when nothing was committed since it was made and it has not expired. */
   get(key: string): CachedAnswer | null {
     this.version();
+    return this.#fresh(key);
+  }
+
+  /**
+   * `get`, with the store's version read once for every lookup of this event-loop turn: null at once
+   * when nothing is kept for `key` (read the store), else a promise settled in the turn's check phase,
+   * after every request that arrived in its poll phase has been read, so any commit acknowledged before
+   * one of them was sent is seen by that one version check. (Reading the version only once per turn
+   * as the requests are handled would not do: a socket read later in the same turn can carry a request
+   * sent after a commit that landed since.) `PRAGMA data_version` costs about half a point read.
+   */
+  lookup(key: string): Promise<CachedAnswer | null> | null {
+    if (!this.#slots.has(key)) {
+      this.misses++;
+      return null;
+    }
+    return new Promise((resolve) => {
+      this.#waiting.push({ key, resolve });
+      if (this.#waiting.length === 1) setImmediate(this.#answerWaiting);
+    });
+  }
+
+  #waiting: { key: string; resolve: (answer: CachedAnswer | null) => void }[] = [];
+
+  #answerWaiting = (): void => {
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    this.version();
+    for (const w of waiting) w.resolve(this.#fresh(w.key));
+  };
+
+  /** The slot for `key` if unexpired (the version already checked), counted as a hit or a miss. */
+  #fresh(key: string): CachedAnswer | null {
     const slot = this.#slots.get(key);
     if (slot && (slot.expiresAt === null || slot.expiresAt > this.#clock.now())) {
       this.hits++;
@@ -92,7 +125,9 @@ export class ResponseCache {
 
   /** Keeps `answer` for `key` if the store is still at `version` (read before the answer's read). */
   set(key: string, version: number, answer: CachedAnswer): void {
-    if (sizeOf(answer) > this.#maxBodyBytes || this.version() !== version) return;
+    // Against the last version seen, not the store's now: if the store has moved on unseen, the next
+    // lookup's version check empties the cache, this answer with it.
+    if (sizeOf(answer) > this.#maxBodyBytes || version !== this.#at) return;
     const old = this.#slots.get(key);
     if (old) this.#drop(key, old);
     this.#slots.set(key, answer);

@@ -78,7 +78,7 @@ async function readValue(ctx: RouteContext): Promise<void> {
   const name = keyParam(ctx, "GET");
   const cache = ctx.deps.responses;
   const slot = `v4\0${ctx.namespace!.id}\0${name}`;
-  const hit = cache?.get(slot);
+  const hit = await cache?.lookup(slot);
   if (hit) return sendCached(ctx.res, hit);
   const version = cache?.version() ?? 0;
   const entry = await getEntry(ctx.deps.engine, ctx.namespace!.id, name);

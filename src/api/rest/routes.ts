@@ -88,7 +88,7 @@ async function getOrList(ctx: RouteContext): Promise<void> {
   // The path as sent names the key: two spellings of one key are two slots with the same answer.
   const cache = ctx.deps.responses;
   const slot = `rest\0${ns.id}\0${ctx.params["*"]}`;
-  const hit = cache?.get(slot);
+  const hit = await cache?.lookup(slot);
   if (hit) return sendCached(ctx.res, hit);
   const version = cache?.version() ?? 0;
   const entry = await engine.get(ns.id, encodeKey(keyOf(ctx)));
