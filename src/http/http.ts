@@ -30,6 +30,10 @@ export function readBody(req: Request, limit: number): Promise<Buffer> {
       settled = true;
       reject(e);
     };
+    // Every stream closes once it is answered: build the error (its stack trace costs) only when it is news.
+    const gone = () => {
+      if (!settled) fail(new ClientGoneError());
+    };
     req.on("data", (chunk: Buffer) => {
       if (settled) return;
       size += chunk.length;
@@ -40,7 +44,7 @@ export function readBody(req: Request, limit: number): Promise<Buffer> {
       }
       chunks.push(chunk);
     });
-    req.on("aborted", () => fail(new ClientGoneError()));
+    req.on("aborted", gone);
     req.on("end", () => {
       if (settled) return;
       if (clientGone(req)) return fail(new ClientGoneError());
@@ -48,7 +52,7 @@ export function readBody(req: Request, limit: number): Promise<Buffer> {
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     });
     req.on("error", (e) => fail(clientGone(req) ? new ClientGoneError() : e));
-    req.on("close", () => fail(new ClientGoneError()));
+    req.on("close", gone);
   });
 }
 
