@@ -10,7 +10,7 @@ import { workersKey } from "../workers/key-range.ts";
 import { listKeys } from "../workers/list-keys.ts";
 import { checkKeyLength, checkKeyName, encodeCursor, listOptions } from "../workers/validation.ts";
 import { audit } from "../../http/audit.ts";
-import { HttpError, parseJson, readBody } from "../../http/http.ts";
+import { HttpError, parseJson, readBody, sendAtTurnEnd } from "../../http/http.ts";
 import type { Route, RouteContext } from "../../http/route.ts";
 import { setBookmark } from "../../http/bookmark.ts";
 import { sendCached } from "../../http/response-cache.ts";
@@ -89,8 +89,7 @@ async function readValue(ctx: RouteContext): Promise<void> {
   if (entry.metadata !== null) headers["cf-kv-metadata"] = asciiJson(entry.metadata);
   // A copy: the entry's bytes may be a view of a larger buffer that the slot must not keep alive.
   cache?.set(slot, version, { headers, body: Buffer.from(bytes), expiresAt: entry.expiresAt });
-  (ctx.res as import("node:http").ServerResponse).writeHead(200, headers);
-  ctx.res.end(bytes);
+  await sendAtTurnEnd(ctx.res, 200, headers, bytes);
 }
 
 async function writeValue(ctx: RouteContext): Promise<void> {

@@ -23,7 +23,7 @@ import type { TLSSocket } from "node:tls";
 import { KV_ERROR_CODES, KvError } from "../../core/errors.ts";
 import type { ReadOptions } from "../../core/types.ts";
 import type { StatusTable } from "../../http/errors.ts";
-import { HttpError, parseJson, readBody, sendJson, sendText } from "../../http/http.ts";
+import { HttpError, parseJson, readBody, sendAtTurnEnd, sendJson, sendText } from "../../http/http.ts";
 import type { Request, Response } from "../../http/listener.ts";
 import { sendCached } from "../../http/response-cache.ts";
 import type { ErrorEncoder, Route, RouteContext } from "../../http/route.ts";
@@ -134,7 +134,7 @@ async function snapshotRead(ctx: RouteContext, consistency: "strong" | "eventual
     const kept = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
     cache.set(slot, version, { headers: { "content-type": PROTOBUF, "content-length": kept.byteLength }, body: kept, expiresAt });
   }
-  sendProtobuf(ctx.res, out);
+  await sendAtTurnEnd(ctx.res, 200, { "content-type": PROTOBUF, "content-length": out.byteLength }, out);
 }
 
 /**

@@ -8,13 +8,12 @@
  *   make it a compare-and-swap (412 on conflict). `DELETE` takes `If-Match` too.
  * - Errors: `{ "error": { "status", "message" } }`.
  */
-import type { ServerResponse } from "node:http";
 import { decodeKey, encodeKey } from "../../core/keys.ts";
 import type { Check, Entry } from "../../core/types.ts";
 import { jsonToStored, storedToJsonText } from "../../core/values.ts";
 import { versionstampFromHex, versionstampToHex } from "../../core/versionstamp.ts";
 import { BOOKMARK_HEADER } from "../../http/bookmark.ts";
-import { HttpError, parseJson, readBody, sendJson, sendJsonText } from "../../http/http.ts";
+import { HttpError, parseJson, readBody, sendAtTurnEnd, sendJson, sendJsonText } from "../../http/http.ts";
 import { sendCached } from "../../http/response-cache.ts";
 import type { ErrorEncoder, Route, RouteContext } from "../../http/route.ts";
 import { keyToJson, keyToPath, parseKeyPath } from "./keypath.ts";
@@ -96,8 +95,7 @@ async function getOrList(ctx: RouteContext): Promise<void> {
   const body = entryJson(entry);
   const headers = { "content-type": "application/json", "content-length": Buffer.byteLength(body), etag: `"${versionstampToHex(entry.versionstamp)}"` };
   cache?.set(slot, version, { headers, body, expiresAt: entry.expiresAt });
-  (ctx.res as ServerResponse).writeHead(200, headers);
-  ctx.res.end(body);
+  await sendAtTurnEnd(ctx.res, 200, headers, body);
 }
 
 async function put(ctx: RouteContext): Promise<void> {
