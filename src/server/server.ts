@@ -284,7 +284,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   };
   // Only a store that can tell at once whether anything changed (SQLite) can back a response cache.
   const backend = engine.backend;
-  if (backend.storeVersion && config.responseCache !== false) deps.responses = new ResponseCache(() => backend.storeVersion!(), engine.clock);
+  if (backend.storeVersion && config.responseCache !== false) {
+    const responses = new ResponseCache(() => backend.storeVersion!(), engine.clock);
+    deps.responses = responses;
+    metrics.responseCache(() => responses);
+  }
   if (fence) deps.metrics.watchFence(fence);
   // An edge sends KV Connect clients to its core for writes and strong reads, to itself for eventual ones.
   const kvConnect = edge ? { ...config.kvConnect, strongEndpoint: edge.publicUrl ?? edge.url } : config.kvConnect;

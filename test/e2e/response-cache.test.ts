@@ -17,7 +17,8 @@ import { startChildServer } from "./serve-child.ts";
 
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
 const clock = new ManualClock(Date.UTC(2030, 0, 1));
-const server = await startTestServer({ persistent: true, clock });
+// Analytics keep their aggregates in memory for the whole file (no flush), for the counting test.
+const server = await startTestServer({ persistent: true, clock, analytics: { flushMs: 3_600_000 } });
 const cache = server.responses!;
 const json = { ...auth(), "content-type": "application/json" };
 
@@ -157,4 +158,31 @@ test("a KV Connect snapshot_read is kept too, and follows writes here and by ano
   } finally {
     await other.stop();
   }
+});
+
+test("cached answers are still counted: operations in /metrics and analytics, and the cache's own hits", async () => {
+  await put(server.url, "counted", "c");
+  await get(server.url, "counted");
+  const scrape = async () => {
+    const text = await (await fetch(`${server.url}/metrics`, { headers: auth() })).text();
+    const reads = Number(/^openkv_operations_total\{namespace="default",kind="read",api="rest"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    const hits = Number(/^openkv_response_cache_hits (\d+)$/m.exec(text)?.[1]);
+    return { reads, hits };
+  };
+  const ns = (await server.engine.getNamespace("default")).id;
+  const analyticsReads = () =>
+    server
+      .analytics!.pending()
+      .filter((r) => r.namespaceId === ns && r.actionType === "read" && r.status === 200)
+      .reduce((sum, r) => ({ requests: sum.requests + r.requests, bytes: sum.bytes + r.objectBytes }), { requests: 0, bytes: 0 });
+  const before = await scrape();
+  const analyticsBefore = analyticsReads();
+  for (let i = 0; i < 5; i++) assert.deepEqual(await get(server.url, "counted"), { status: 200, value: "c" });
+  const after = await scrape();
+  const analyticsAfter = analyticsReads();
+  assert.equal(after.hits - before.hits, 5, "all five came from the cache");
+  assert.equal(after.reads - before.reads, 5, "every cached answer is an operation in /metrics");
+  assert.equal(analyticsAfter.requests - analyticsBefore.requests, 5, "and in analytics");
+  const length = Number((await fetch(`${server.url}/kv/counted`, { method: "HEAD", headers: auth() })).headers.get("content-length"));
+  assert.equal(analyticsAfter.bytes - analyticsBefore.bytes, 5 * length, "with the bytes of each answer");
 });
