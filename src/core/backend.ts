@@ -178,6 +178,14 @@ export interface Backend {
    */
   catchUp?(versionstamp: Uint8Array): Promise<void>;
   /**
+   * A number that changes whenever a commit may have changed what a read returns — one made through
+   * this backend or by any other connection or process on the same store — read synchronously, so a
+   * cache in front of the reads can check it on every hit (src/http/response-cache.ts). Spurious changes
+   * are allowed; a missed one is not. Absent: the store has no such cheap signal (PostgreSQL, an edge's
+   * core), and nothing caches in front of it.
+   */
+  storeVersion?(): number;
+  /**
    * For stores behind a network (PostgreSQL): resolves when the store answers, throws KvError
    * "unavailable" when it does not. A local store has none: it is there when the process is.
    */

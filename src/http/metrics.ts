@@ -80,6 +80,23 @@ export class Metrics {
     });
   }
 
+  /** The hot-GET response cache (./response-cache.ts), read at each scrape: answers served from it, lookups it could not answer, answers kept. */
+  responseCache(read: () => { hits: number; misses: number; size: number }): void {
+    const registers = [this.registry];
+    const gauge = (name: string, help: string, field: "hits" | "misses" | "size") =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read()[field]);
+        },
+      });
+    gauge("openkv_response_cache_hits", "GETs answered from the response cache (counted as operations like any other)", "hits");
+    gauge("openkv_response_cache_misses", "GETs the response cache could not answer (read from the store)", "misses");
+    gauge("openkv_response_cache_entries", "Answers kept by the response cache", "size");
+  }
+
   /** Records one operation that took from `startNs` (process.hrtime.bigint()) until now. */
   observe(namespace: string, kind: OperationKind, api: string, startNs: bigint): void {
     const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;

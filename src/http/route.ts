@@ -10,6 +10,7 @@ import type { NamespaceInfo } from "../core/types.ts";
 import type { StatusTable } from "./errors.ts";
 import type { Request, Response } from "./listener.ts";
 import type { Metrics, OperationKind } from "./metrics.ts";
+import type { ResponseCache } from "./response-cache.ts";
 import type { AuditLog } from "../auth/audit-log.ts";
 import type { Principal, Permission, Tokens } from "../auth/tokens.ts";
 
@@ -35,6 +36,8 @@ export interface ServerDeps {
   fence?: WriteFence;
   /** Counts every operation for the GraphQL Analytics API (src/core/analytics/); absent: nothing counted. */
   analytics?: Analytics;
+  /** Hot GETs' exact answers, for a store that can say cheaply whether anything changed (./response-cache.ts). */
+  responses?: ResponseCache;
 }
 
 /**

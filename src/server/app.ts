@@ -44,6 +44,15 @@ function bearer(req: Request): string | null {
   return null;
 }
 
+/**
+ * The response's content-length. A response sent with `writeHead(status, {...})` alone keeps its headers
+ * only in the head it rendered (`getHeader` knows nothing of them), so that is read too: reads answered
+ * that way were counted with 0 bytes.
+ */
+function responseLength(res: Response): unknown {
+  return res.getHeader("content-length") ?? /\r\ncontent-length: *(\d+)/i.exec((res as { _header?: string | null })._header ?? "")?.[1];
+}
+
 /** Decodes every path parameter but the wildcard (see `RouteContext.params`); bad encoding is a 400. */
 function decodeParams(raw: Record<string, string | undefined>): Record<string, string | undefined> {
   const params: Record<string, string | undefined> = {};
@@ -82,7 +91,7 @@ export function createApp(deps: ServerDeps, routes: Route[], options: AppOptions
       if (!ctx?.namespace) return;
       const c = ctx;
       const action = typeof route.kind === "function" ? route.kind(c) : route.kind;
-      const header = action === "write" ? req.headers["content-length"] : action === "delete" ? 0 : res.getHeader("content-length");
+      const header = action === "write" ? req.headers["content-length"] : action === "delete" ? 0 : responseLength(res);
       const bytes = c.op.objectBytes ?? (Number(header) || 0);
       analytics.record(c.namespace!.id, action, resultOf(action, status, c.op.hot, c.op.found), status, c.op.requests, bytes, latencyMs);
     };

@@ -30,6 +30,7 @@ import { StoreTokens, storeAccountId, storeAdminToken } from "../auth/store-toke
 import { RemoteTokens } from "../auth/remote-tokens.ts";
 import { CoreBackend } from "../client/core-backend.ts";
 import { CachedBackend, DEFAULT_CACHE_BYTES } from "../client/cached-backend.ts";
+import { ResponseCache } from "../http/response-cache.ts";
 
 export interface ServerConfig {
   host: string;
@@ -93,6 +94,11 @@ export interface ServerConfig {
    * per-minute aggregates go to the store, and the clock that measures latency (ms; tests inject one).
    */
   analytics?: false | { flushMs?: number; latencyClock?: Clock };
+  /**
+   * Keep hot GETs' exact answers (src/http/response-cache.ts) when the store can say at once whether
+   * anything changed (SQLite). Default true; `false` (`--no-response-cache`) reads the store every time.
+   */
+  responseCache?: boolean;
   /** Extra routes (e.g. other front ends), mounted after the built-in ones. */
   routes?: Route[];
   log?: (line: string) => void;
@@ -117,6 +123,8 @@ export interface RunningServer {
   tokens: Tokens;
   /** What the server counts for the GraphQL Analytics API; null when off. */
   analytics: Analytics | null;
+  /** Hot GETs' kept answers; null when the store cannot back them or `responseCache` is false. */
+  responses: ResponseCache | null;
   close(): Promise<void>;
 }
 
@@ -274,6 +282,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ...(fence ? { fence } : {}),
     ...(analytics ? { analytics } : {}),
   };
+  // Only a store that can tell at once whether anything changed (SQLite) can back a response cache.
+  const backend = engine.backend;
+  if (backend.storeVersion && config.responseCache !== false) {
+    const responses = new ResponseCache(() => backend.storeVersion!(), engine.clock);
+    deps.responses = responses;
+    metrics.responseCache(() => responses);
+  }
   if (fence) deps.metrics.watchFence(fence);
   // An edge sends KV Connect clients to its core for writes and strong reads, to itself for eventual ones.
   const kvConnect = edge ? { ...config.kvConnect, strongEndpoint: edge.publicUrl ?? edge.url } : config.kvConnect;
@@ -310,6 +325,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     engine,
     tokens,
     analytics,
+    responses: deps.responses ?? null,
     async close() {
       // End watch and queue streams first: the drain then waits only for ordinary requests.
       stopping.abort();

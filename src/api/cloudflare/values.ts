@@ -10,9 +10,10 @@ import { workersKey } from "../workers/key-range.ts";
 import { listKeys } from "../workers/list-keys.ts";
 import { checkKeyLength, checkKeyName, encodeCursor, listOptions } from "../workers/validation.ts";
 import { audit } from "../../http/audit.ts";
-import { HttpError, parseJson, readBody } from "../../http/http.ts";
+import { HttpError, parseJson, readBody, sendAtTurnEnd } from "../../http/http.ts";
 import type { Route, RouteContext } from "../../http/route.ts";
 import { setBookmark } from "../../http/bookmark.ts";
+import { sendCached } from "../../http/response-cache.ts";
 import { CF_CODES, CfError, cfErrors, fromBindingError, ok, validated } from "./envelope.ts";
 import { checkAccount, NAMESPACES } from "./namespaces.ts";
 import { parseMultipartValue } from "./multipart.ts";
@@ -74,14 +75,21 @@ function asciiJson(json: string): string {
 
 async function readValue(ctx: RouteContext): Promise<void> {
   checkAccount(ctx);
-  const entry = await getEntry(ctx.deps.engine, ctx.namespace!.id, keyParam(ctx, "GET"));
+  const name = keyParam(ctx, "GET");
+  const cache = ctx.deps.responses;
+  const slot = `v4\0${ctx.namespace!.id}\0${name}`;
+  const hit = await cache?.lookup(slot);
+  if (hit) return sendCached(ctx.res, hit);
+  const version = cache?.version() ?? 0;
+  const entry = await getEntry(ctx.deps.engine, ctx.namespace!.id, name);
   const bytes = storedToBytes(entry);
   const headers: Record<string, string | number> = { "content-type": "application/octet-stream", "content-length": bytes.byteLength };
   if (entry.expiresAt !== null) headers.expiration = Math.floor(entry.expiresAt / 1000);
   // The metadata too, as Miniflare's KV service sends it, so a client gets both from one read.
   if (entry.metadata !== null) headers["cf-kv-metadata"] = asciiJson(entry.metadata);
-  (ctx.res as import("node:http").ServerResponse).writeHead(200, headers);
-  ctx.res.end(bytes);
+  // A copy: the entry's bytes may be a view of a larger buffer that the slot must not keep alive.
+  cache?.set(slot, version, { headers, body: Buffer.from(bytes), expiresAt: entry.expiresAt });
+  await sendAtTurnEnd(ctx.res, 200, headers, bytes);
 }
 
 async function writeValue(ctx: RouteContext): Promise<void> {

@@ -21,9 +21,11 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
 import { KV_ERROR_CODES, KvError } from "../../core/errors.ts";
+import type { ReadOptions } from "../../core/types.ts";
 import type { StatusTable } from "../../http/errors.ts";
-import { HttpError, parseJson, readBody, sendJson, sendText } from "../../http/http.ts";
+import { HttpError, parseJson, readBody, sendAtTurnEnd, sendJson, sendText } from "../../http/http.ts";
 import type { Request, Response } from "../../http/listener.ts";
+import { sendCached } from "../../http/response-cache.ts";
 import type { ErrorEncoder, Route, RouteContext } from "../../http/route.ts";
 import { allows } from "../../auth/tokens.ts";
 import { frame, KEEP_ALIVE } from "../../wire/kv-connect/frames.ts";
@@ -109,6 +111,30 @@ function sendProtobuf(response: Response, bytes: Uint8Array): void {
   const res = response as ServerResponse;
   res.writeHead(200, { "content-type": PROTOBUF, "content-length": bytes.byteLength });
   res.end(bytes);
+}
+
+/**
+ * A snapshot_read, through the response cache (src/http/response-cache.ts) when the server has one: the
+ * request's bytes name the answer (the same ranges read the same entries), so a hit skips decoding,
+ * the store and encoding. Only answers that found something are kept, until their first entry expires.
+ */
+async function snapshotRead(ctx: RouteContext, consistency: "strong" | "eventual", options?: ReadOptions): Promise<void> {
+  const bytes = await body(ctx);
+  const cache = ctx.deps.responses;
+  const slot = cache ? `kvc\0${ctx.namespace!.id}\0${consistency}\0${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1")}` : "";
+  const hit = await cache?.lookup(slot);
+  if (hit) return sendCached(ctx.res, hit);
+  const version = cache?.version() ?? 0;
+  const rows = await ctx.deps.engine.read(ctx.namespace!.id, decodeSnapshotRead(bytes), options);
+  ctx.op.found = rows.some((r) => r.length > 0);
+  const out = encodeSnapshotReadOutput(rows, consistency === "strong");
+  if (cache && ctx.op.found) {
+    let expiresAt: number | null = null;
+    for (const e of rows.flat()) if (e.expiresAt !== null && (expiresAt === null || e.expiresAt < expiresAt)) expiresAt = e.expiresAt;
+    const kept = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+    cache.set(slot, version, { headers: { "content-type": PROTOBUF, "content-length": kept.byteLength }, body: kept, expiresAt });
+  }
+  await sendAtTurnEnd(ctx.res, 200, { "content-type": PROTOBUF, "content-length": out.byteLength }, out);
 }
 
 /**
@@ -221,12 +247,7 @@ export function kvConnectRoutes(options: KvConnectOptions = {}): Route[] {
       access: "read",
       namespace: ns,
       kind: "read",
-      handle: async (ctx) => {
-        const ranges = decodeSnapshotRead(await body(ctx));
-        const rows = await ctx.deps.engine.read(ctx.namespace!.id, ranges);
-        ctx.op.found = rows.some((r) => r.length > 0);
-        sendProtobuf(ctx.res, encodeSnapshotReadOutput(rows));
-      },
+      handle: (ctx) => snapshotRead(ctx, "strong"),
     },
     {
       ...base,
@@ -250,12 +271,7 @@ export function kvConnectRoutes(options: KvConnectOptions = {}): Route[] {
       access: "read",
       namespace: ns,
       kind: "read",
-      handle: async (ctx) => {
-        const ranges = decodeSnapshotRead(await body(ctx));
-        const rows = await ctx.deps.engine.read(ctx.namespace!.id, ranges, eventual);
-        ctx.op.found = rows.some((r) => r.length > 0);
-        sendProtobuf(ctx.res, encodeSnapshotReadOutput(rows, false));
-      },
+      handle: (ctx) => snapshotRead(ctx, "eventual", eventual),
     },
     // @deno/kv watches through the eventual endpoint; a watch is as current as the node's feed either way.
     { ...base, method: "POST", path: "/kv-connect/:namespace/eventual/watch", access: "read", namespace: ns, handle: watch },

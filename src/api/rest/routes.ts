@@ -13,7 +13,8 @@ import type { Check, Entry } from "../../core/types.ts";
 import { jsonToStored, storedToJsonText } from "../../core/values.ts";
 import { versionstampFromHex, versionstampToHex } from "../../core/versionstamp.ts";
 import { BOOKMARK_HEADER } from "../../http/bookmark.ts";
-import { HttpError, parseJson, readBody, sendJson, sendJsonText } from "../../http/http.ts";
+import { HttpError, parseJson, readBody, sendAtTurnEnd, sendJson, sendJsonText } from "../../http/http.ts";
+import { sendCached } from "../../http/response-cache.ts";
 import type { ErrorEncoder, Route, RouteContext } from "../../http/route.ts";
 import { keyToJson, keyToPath, parseKeyPath } from "./keypath.ts";
 
@@ -83,9 +84,18 @@ async function getOrList(ctx: RouteContext): Promise<void> {
     sendJsonText(ctx.res, 200, `{"entries":[${page.map(entryJson).join(",")}],"cursor":${JSON.stringify(next)}}`);
     return;
   }
+  // The path as sent names the key: two spellings of one key are two slots with the same answer.
+  const cache = ctx.deps.responses;
+  const slot = `rest\0${ns.id}\0${ctx.params["*"]}`;
+  const hit = await cache?.lookup(slot);
+  if (hit) return sendCached(ctx.res, hit);
+  const version = cache?.version() ?? 0;
   const entry = await engine.get(ns.id, encodeKey(keyOf(ctx)));
   if (!entry) throw new HttpError(404, `Key not found: ${ctx.params["*"]}`);
-  sendJsonText(ctx.res, 200, entryJson(entry), { etag: `"${versionstampToHex(entry.versionstamp)}"` });
+  const body = entryJson(entry);
+  const headers = { "content-type": "application/json", "content-length": Buffer.byteLength(body), etag: `"${versionstampToHex(entry.versionstamp)}"` };
+  cache?.set(slot, version, { headers, body, expiresAt: entry.expiresAt });
+  await sendAtTurnEnd(ctx.res, 200, headers, body);
 }
 
 async function put(ctx: RouteContext): Promise<void> {

@@ -32,6 +32,8 @@ Options:
   --durability MODE    fsync (default: a write survives a power cut) or process (survives a crash only)
   --rate-limit N       Requests per second per token (default unlimited)
   --no-analytics       Count nothing for the GraphQL Analytics API (/client/v4/graphql answers 404)
+  --no-response-cache  Read the store for every GET (default: hot GETs' answers are kept until the
+                       next commit, by this process or another, on a SQLite store)
   --audit-log FILE     Append a JSON line per namespace create/rename/delete, token create/revoke and
                        bulk delete to FILE (or env OPENKV_AUDIT_LOG; never a token secret or a value)
   --edge-of URL        Run as an edge node of the OpenKV server at URL (the core; or env
@@ -90,6 +92,7 @@ export const serveCommand: RawCommandDefinition = {
         durability: { type: "string", default: "fsync" },
         "rate-limit": { type: "string" },
         "no-analytics": { type: "boolean", default: false },
+        "no-response-cache": { type: "boolean", default: false },
         "audit-log": { type: "string" },
         "encryption-key-file": { type: "string" },
         "edge-of": { type: "string" },
@@ -222,6 +225,7 @@ export const serveCommand: RawCommandDefinition = {
         durability: values.durability,
         rateLimit,
         ...(values["no-analytics"] ? { analytics: false as const } : {}),
+        ...(values["no-response-cache"] ? { responseCache: false } : {}),
         ...(auditLog ? { auditLog } : {}),
         ...(encryptionKey ? { encryptionKey } : {}),
       });

@@ -59,6 +59,9 @@ export class SqliteBackend implements Backend {
   #db: DatabaseSync;
   #seqCache = new Map<string, number>();
   #s: Record<string, StatementSync>;
+  /** storeVersion(): bumped by every write transaction here and whenever `data_version` moves. */
+  #version = 0;
+  #dataVersion = -1;
   readonly analytics: AnalyticsStore;
 
   constructor(path: string, options: SqliteBackendOptions = {}) {
@@ -155,6 +158,8 @@ export class SqliteBackend implements Backend {
       savepoint: p("SAVEPOINT w"),
       release: p("RELEASE w"),
       rollbackTo: p("ROLLBACK TO w"),
+      // Changes whenever another connection (this process's or another's) commits to the file.
+      dataVersion: p("PRAGMA data_version"),
     };
     const st = this.#s;
     this.analytics = {
@@ -211,6 +216,7 @@ export class SqliteBackend implements Backend {
   }
 
   async createNamespace(info: NamespaceInfo): Promise<NamespaceInfo> {
+    this.#version++;
     try {
       this.#s.nsInsert!.run(info.id, info.title, info.createdAt);
     } catch (e) {
@@ -238,6 +244,7 @@ export class SqliteBackend implements Backend {
 
   async renameNamespace(nsId: string, title: string): Promise<NamespaceInfo> {
     let changes: number | bigint;
+    this.#version++;
     try {
       changes = this.#s.nsRename!.run(title, nsId).changes;
     } catch (e) {
@@ -275,7 +282,20 @@ export class SqliteBackend implements Backend {
     } catch (e) {
       if (this.#db.isTransaction) this.#s.rollback!.run();
       throw e;
+    } finally {
+      // data_version does not move for this connection's own commits: count them here. A rolled-back
+      // write counts too (a spurious change is allowed, a missed one is not).
+      if (mode === "IMMEDIATE") this.#version++;
     }
+  }
+
+  storeVersion(): number {
+    const dv = this.#s.dataVersion!.get()!.data_version as number;
+    if (dv !== this.#dataVersion) {
+      this.#dataVersion = dv;
+      this.#version++;
+    }
+    return this.#version;
   }
 
   #scan(ns: number, r: ReadRange, now: number): Entry[] {
@@ -449,10 +469,12 @@ export class SqliteBackend implements Backend {
   }
 
   async ackMessage(id: number): Promise<void> {
+    this.#version++;
     this.#s.ack!.run(id);
   }
 
   async retryMessage(id: number, readyAt: number): Promise<void> {
+    this.#version++;
     this.#s.retry!.run(readyAt, id);
   }
 
