@@ -225,3 +225,59 @@ test("sqlite: a schema-1 store upgrades in place; every value, small or big, rea
   assert.equal(shape.blobRows, 2);
   assert.equal(shape.maxInline, INLINE_VALUE_BYTES);
 });
+
+test("sqlite: migration 6 stores plain versionstamps as their counter and keeps the others as bytes; reads, counters and reseal are unchanged", async () => {
+  const path = join(dir, "v5.sqlite");
+  const db = new DatabaseSync(path);
+  for (const m of MIGRATIONS.slice(0, 5)) db.exec(m);
+  db.exec("INSERT INTO meta (name, value) VALUES ('schema_version', 5)");
+  db.prepare("INSERT INTO namespaces (id, title, created_at) VALUES (?, 'old', 0)").run(NS);
+  const vs = (hex: string) => Uint8Array.from(Buffer.from(hex, "hex"));
+  const rows: [string, Uint8Array, "integer" | "blob"][] = [
+    ["a", vs("00000000000000000000"), "integer"],
+    ["b", vs("00000000000000010000"), "integer"],
+    ["c", vs("000000ab12cd34ef0000"), "integer"],
+    ["d", vs("001fffffffffffff0000"), "integer"], // 2^53 - 1: the largest counter a JS number holds exactly
+    ["e", vs("00200000000000000000"), "blob"], // 2^53
+    ["f", vs("00000000000000050007"), "blob"], // an index within the commit (imported)
+    ["g", vs("ff000000000000000000"), "blob"],
+  ];
+  const put = db.prepare("INSERT INTO entries (ns, key, encoding, versionstamp, value, blob_id, size) VALUES (1, ?, 3, ?, ?, ?, ?)");
+  db.prepare("INSERT INTO blobs (id, data) VALUES (1, ?)").run(new Uint8Array(INLINE_VALUE_BYTES + 1).fill(7));
+  for (const [k, v] of rows) {
+    const big = k === "c";
+    put.run(encodeKey([k]), v, big ? null : Uint8Array.of(1, 2), big ? 1 : null, encodeKey([k]).byteLength + (big ? INLINE_VALUE_BYTES + 1 : 2));
+  }
+  const stats = db.prepare("SELECT keys, bytes FROM ns_stats").get();
+  db.close();
+
+  const b = new SqliteBackend(path);
+  const all = async () => (await b.read(NS, [{ start: new Uint8Array([0]), end: new Uint8Array([0xff]), limit: 10 }], 0))[0]!;
+  assert.deepEqual(
+    (await all()).map((e) => [e.versionstamp, e.data.byteLength]),
+    rows.map(([k, v]) => [v, k === "c" ? INLINE_VALUE_BYTES + 1 : 2]),
+  );
+  // A point read takes its own statement.
+  assert.deepEqual((await b.read(NS, [{ start: encodeKey(["d"]), end: Uint8Array.of(...encodeKey(["d"]), 0), limit: 1 }], 0))[0]![0]!.versionstamp, rows[3]![1]);
+  // Reseal matches an entry by its versionstamp: both forms still match (and each shrinks a value by a byte).
+  assert.deepEqual(
+    await b.reseal(NS, [
+      { key: encodeKey(["b"]), versionstamp: rows[1]![1], data: Uint8Array.of(9), metadata: null, sealed: false },
+      { key: encodeKey(["f"]), versionstamp: rows[5]![1], data: Uint8Array.of(9), metadata: null, sealed: false },
+      { key: encodeKey(["a"]), versionstamp: rows[1]![1], data: Uint8Array.of(9), metadata: null, sealed: false },
+    ]),
+    [true, true, false],
+  );
+  // New commits store their counter too.
+  const results = await b.commit([{ namespaceId: NS, write: { checks: [], mutations: [{ key: encodeKey(["new"]), type: "set", value: { encoding: "bytes", data: Uint8Array.of(1) } }], enqueues: [] } }], 0);
+  await b.close();
+  const after = new DatabaseSync(path);
+  const types = after.prepare("SELECT key, typeof(versionstamp) AS t FROM entries ORDER BY key").all();
+  assert.deepEqual(
+    types.map((r) => r.t),
+    [...rows.map(([, , t]) => t), "integer"],
+  );
+  assert.deepEqual({ ...after.prepare("SELECT keys, bytes FROM ns_stats").get() }, { ...stats, keys: (stats!.keys as number) + 1, bytes: (stats!.bytes as number) - 2 + encodeKey(["new"]).byteLength + 1 });
+  after.close();
+  assert.ok(!(results[0] instanceof Error) && results[0]!.result.ok);
+});

@@ -13,7 +13,7 @@ import { packKeys, unpackKeys } from "../../core/changes.ts";
 import { KvError } from "../../core/errors.ts";
 import { bytesToHex, hexToBytes, isPointRange } from "../../core/keys.ts";
 import type { Entry, NamespaceInfo, QueueMessage, ReadRange } from "../../core/types.ts";
-import { counterFromVersionstamp, versionstampFromCounter } from "../../core/versionstamp.ts";
+import { counterFromVersionstamp, plainCounter, versionstampFromCounter } from "../../core/versionstamp.ts";
 import { INLINE_VALUE_BYTES, MIGRATIONS } from "./migrations.ts";
 import { arrayToEntry, encodingCode, rowToEntry, SEALED, storedEntry } from "../entry-codes.ts";
 import { entryBytes, type AnalyticsStore, type NamespaceStats } from "../../core/analytics/types.ts";
@@ -42,6 +42,16 @@ function toMessage(r: Row, namespaceId: string): QueueMessage {
     backoffSchedule: r.backoff_schedule === null ? null : (JSON.parse(r.backoff_schedule as string) as number[]),
     sealed: r.sealed === 1,
   };
+}
+
+/**
+ * What the versionstamp column holds (migration 6): the commit counter as an INTEGER for a
+ * `counter ‖ 0000` versionstamp, else its bytes. A BigInt binds as an INTEGER (a JS number would bind
+ * as a REAL).
+ */
+function versionstampColumn(vs: Uint8Array): bigint | Uint8Array {
+  const counter = plainCounter(vs);
+  return counter === null ? vs : BigInt(counter);
 }
 
 function arrays(stmt: StatementSync): StatementSync {
@@ -283,7 +293,7 @@ export class SqliteBackend implements Backend {
     if (isPointRange(r) && !r.keysOnly) {
       const row = this.#s.pointGet!.get(ns, r.start, now) as unknown as unknown[] | undefined;
       if (!row) return [];
-      return [storedEntry(r.start, row[0] as Uint8Array, row[1] as number, row[2] as Uint8Array, row[3] as number | null, row[4] as string | null)];
+      return [storedEntry(r.start, row[0] as Uint8Array, row[1] as number, row[2] as Uint8Array | number, row[3] as number | null, row[4] as string | null)];
     }
     const stmt = r.keysOnly ? (r.reverse ? this.#s.scanRevKeys! : this.#s.scanFwdKeys!) : r.reverse ? this.#s.scanRev! : this.#s.scanFwd!;
     return (stmt.all(ns, r.start, r.end, now, r.limit) as unknown as unknown[][]).map(arrayToEntry);
@@ -379,7 +389,7 @@ export class SqliteBackend implements Backend {
       blobId = s.putBlob!.run(e.data).lastInsertRowid;
       inline = null;
     }
-    s.put!.run(ns, e.key, inline, blobId, encodingCode(e), e.versionstamp, e.expiresAt, e.metadata, entryBytes(e));
+    s.put!.run(ns, e.key, inline, blobId, encodingCode(e), versionstampColumn(e.versionstamp), e.expiresAt, e.metadata, entryBytes(e));
   }
 
   async purgeExpired(now: number, limit: number): Promise<ExpiredKey[]> {
@@ -482,7 +492,7 @@ export class SqliteBackend implements Backend {
     const s = this.#s;
     return this.#transaction(() =>
       items.map((r) => {
-        if (!s.resealCheck!.get(ns, r.key, r.versionstamp)) return false;
+        if (!s.resealCheck!.get(ns, r.key, versionstampColumn(r.versionstamp))) return false;
         // Sealing adds a few bytes, so a value may cross the inline limit either way.
         const big = r.data.byteLength > INLINE_VALUE_BYTES;
         const blobId = big ? s.putBlob!.run(r.data).lastInsertRowid : null;
