@@ -98,8 +98,11 @@ export class SqliteBackend implements Backend {
       nsDeleteEntries: p("DELETE FROM entries WHERE ns = ?"),
       nsDeleteQueue: p("DELETE FROM queue WHERE ns = ?"),
       getOne: p(`SELECT ${cols} FROM entries WHERE ns = ? AND key = ?`),
-      // Reads already know the key: one blob fewer to copy out per lookup.
-      pointGet: arrays(p(`SELECT ${valueCol} AS value, encoding, versionstamp, expires_at, metadata FROM entries WHERE ns = ? AND key = ? AND ${live.replace("?4", "?3")}`)),
+      // Reads already know the key: one blob fewer to copy out per lookup. No expression per row: the
+      // blob id comes back instead of a CASE, and expiry is checked in JS (both cost ~15% of a lookup);
+      // a row whose value lives in `blobs` is read again with pointGetBlob, in one statement (one snapshot).
+      pointGet: arrays(p("SELECT value, encoding, versionstamp, expires_at, metadata, blob_id FROM entries WHERE ns = ? AND key = ?")),
+      pointGetBlob: arrays(p(`SELECT ${valueCol} AS value, encoding, versionstamp, expires_at, metadata FROM entries WHERE ns = ? AND key = ?`)),
       scanFwd: arrays(p(`SELECT ${cols} FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live} ORDER BY key LIMIT ?`)),
       scanFwdKeys: arrays(p(`SELECT ${keyCols} FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live} ORDER BY key LIMIT ?`)),
       scanRevKeys: arrays(p(`SELECT ${keyCols} FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live} ORDER BY key DESC LIMIT ?`)),
@@ -291,8 +294,9 @@ export class SqliteBackend implements Backend {
   #scan(ns: number, r: ReadRange, now: number): Entry[] {
     // [k, k‖00) holds at most the key k itself: a point lookup is several times cheaper than a range.
     if (isPointRange(r) && !r.keysOnly) {
-      const row = this.#s.pointGet!.get(ns, r.start, now) as unknown as unknown[] | undefined;
-      if (!row) return [];
+      let row = this.#s.pointGet!.get(ns, r.start) as unknown as unknown[] | undefined;
+      if (row !== undefined && row[5] !== null) row = this.#s.pointGetBlob!.get(ns, r.start) as unknown as unknown[] | undefined;
+      if (row === undefined || (row[3] !== null && (row[3] as number) <= now)) return [];
       return [storedEntry(r.start, row[0] as Uint8Array, row[1] as number, row[2] as Uint8Array | number, row[3] as number | null, row[4] as string | null)];
     }
     const stmt = r.keysOnly ? (r.reverse ? this.#s.scanRevKeys! : this.#s.scanFwdKeys!) : r.reverse ? this.#s.scanRev! : this.#s.scanFwd!;
