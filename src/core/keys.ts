@@ -3,6 +3,7 @@
  * byte order equals Deno's sort order (bytes < string < bigint < number < false < true).
  */
 import { KvError } from "./errors.ts";
+import { SHORT_STRING_MAX, shortLatin1 } from "./short-strings.ts";
 
 export type KvKeyPart = Uint8Array | string | number | bigint | boolean;
 export type KvKey = readonly KvKeyPart[];
@@ -203,11 +204,9 @@ export function decodeKey(input: Uint8Array): KvKeyPart[] {
     } else if (tag === STRING) {
       // Common case: a short ASCII part with no escaped 0x00, read in place (no slice, no decoder).
       let end = pos;
-      while (end < bytes.length && bytes[end]! !== 0 && bytes[end]! < 0x80 && end - pos < 64) end++;
+      while (end < bytes.length && bytes[end]! !== 0 && bytes[end]! < 0x80 && end - pos < SHORT_STRING_MAX) end++;
       if (end < bytes.length && bytes[end] === 0 && bytes[end + 1] !== 0xff) {
-        let text = "";
-        for (let i = pos; i < end; i++) text += String.fromCharCode(bytes[i]!);
-        parts.push(text);
+        parts.push(shortLatin1(bytes, pos, end - pos));
         pos = end + 1;
         continue;
       }

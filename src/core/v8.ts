@@ -19,6 +19,8 @@
 // be detected (V8 refuses them; we clone through their traps), and embedder
 // host objects are opaque (we read only Node's typed-array ones).
 
+import { SHORT_STRING_MAX, shortLatin1 } from "./short-strings.ts";
+
 export class V8CodecError extends Error {
   constructor(message: string) {
     super(message);
@@ -966,10 +968,7 @@ function fastTag(): number {
 }
 
 function fastLatin1(start: number, length: number): string {
-  if (length > 32) return charCodes(fb.subarray(start, start + length));
-  let s = "";
-  for (let i = start; i < start + length; i++) s += String.fromCharCode(fb[i]!);
-  return s;
+  return length > SHORT_STRING_MAX ? charCodes(fb.subarray(start, start + length)) : shortLatin1(fb, start, length);
 }
 
 function fastValue(): unknown {
