@@ -126,6 +126,9 @@ export const MIGRATIONS: readonly string[] = [
   // index) stay 10-byte blobs. A list of 1,000 entries then gets 1,000 blobs fewer out of SQLite (bench:
   // README). The column keeps its name and BLOB declaration (no affinity: each row keeps the type it was
   // written with), so no table rebuild and no trigger fires: size is not touched.
+  // From this version on, commits no longer update meta.versionstamp: the commit counter is the newest
+  // change feed row, meta.versionstamp only a floor (for a pruned-empty feed, or a load). An older OpenKV
+  // would take that floor for the counter, so the schema number going up is what keeps it out.
   `UPDATE entries SET versionstamp = ${COUNTER_OF_VERSIONSTAMP}
    WHERE typeof(versionstamp) = 'blob' AND length(versionstamp) = 10 AND substr(versionstamp, 9, 2) = X'0000'
      AND substr(versionstamp, 1, 2) < X'0020';`,

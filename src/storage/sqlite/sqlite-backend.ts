@@ -27,6 +27,9 @@ export interface SqliteBackendOptions {
 
 type Row = Record<string, unknown>;
 
+/** The commit counter (see counterGet). */
+const COUNTER_SQL = "SELECT max(coalesce((SELECT max(vs) FROM changes), 0), (SELECT value FROM meta WHERE name = 'versionstamp')) AS value";
+
 function toNamespace(r: Row): NamespaceInfo {
   return { id: r.id as string, title: r.title as string, createdAt: r.created_at as number };
 }
@@ -117,7 +120,10 @@ export class SqliteBackend implements Backend {
       ),
       putBlob: p("INSERT INTO blobs (data) VALUES (?)"),
       del: p("DELETE FROM entries WHERE ns = ? AND key = ?"),
-      counterGet: p("SELECT value FROM meta WHERE name = 'versionstamp'"),
+      // The commit counter is the newest change feed row (every commit writes one: migration 6), or the
+      // floor kept in meta when pruning has emptied the feed (or a load set it). Commits write no meta
+      // row, which spares each one a page of WAL (bench:sqlite-commit: ~15 µs of a durable set).
+      counterGet: p(COUNTER_SQL),
       feed: p("INSERT INTO changes (vs, ns, keys, at) VALUES (?, ?, ?, ?)"),
       feedPage: arrays(p("SELECT vs, ns, keys FROM changes WHERE vs > ? ORDER BY vs LIMIT ?")),
       feedPruned: p("SELECT value FROM meta WHERE name = 'changes_pruned_through'"),
@@ -125,7 +131,7 @@ export class SqliteBackend implements Backend {
       feedPrune: p("DELETE FROM changes WHERE vs <= ?"),
       feedOldest: p("SELECT min(vs) AS vs FROM changes"),
       feedPrunedSet: p("UPDATE meta SET value = max(value, ?) WHERE name = 'changes_pruned_through'"),
-      counterSet: p("UPDATE meta SET value = ? WHERE name = 'versionstamp'"),
+      counterFloor: p("UPDATE meta SET value = max(value, ?) WHERE name = 'versionstamp'"),
       expired: p(
         "SELECT e.ns AS ns, e.key AS key, n.id AS nsid FROM entries e JOIN namespaces n ON n.seq = e.ns WHERE e.expires_at IS NOT NULL AND e.expires_at <= ? LIMIT ?",
       ),
@@ -274,7 +280,6 @@ export class SqliteBackend implements Backend {
       // The deletion is a commit of its own in the change feed (keys NULL), so followers drop the namespace.
       const counter = (this.#s.counterGet!.get()!.value as number) + 1;
       this.#s.feed!.run(counter, nsId, null, Date.now());
-      this.#s.counterSet!.run(counter);
     });
     return true;
   }
@@ -380,7 +385,6 @@ export class SqliteBackend implements Backend {
           throw e;
         }
       });
-      s.counterSet!.run(counter);
       return results;
     });
   }
@@ -414,7 +418,6 @@ export class SqliteBackend implements Backend {
       if (byNs.size > 0) {
         let counter = s.counterGet!.get()!.value as number;
         for (const [ns, keys] of byNs) s.feed!.run(++counter, ns, packKeys(keys), now);
-        s.counterSet!.run(counter);
       }
       return gone;
     });
@@ -445,6 +448,8 @@ export class SqliteBackend implements Backend {
     return this.#transaction(() => {
       const through = cut();
       if (through <= 0) return 0;
+      // The counter must survive the rows that carry it.
+      s.counterFloor!.run(s.counterGet!.get()!.value as number);
       const n = Number(s.feedPrune!.run(through).changes);
       if (n > 0) s.feedPrunedSet!.run(through);
       return n;
@@ -529,7 +534,7 @@ export class SqliteBackend implements Backend {
         `SELECT key, ${valueCol} AS value, encoding, versionstamp, expires_at, metadata FROM entries WHERE ns = ? AND key > ? ORDER BY key LIMIT 1000`,
       );
       page.setReturnArrays(true);
-      const counter = db.prepare("SELECT value FROM meta WHERE name = 'versionstamp'").get()!.value as number;
+      const counter = db.prepare(COUNTER_SQL).get()!.value as number;
       const entries = db.prepare("SELECT count(*) AS n FROM entries").get()!.n as number;
       yield { kind: "versionstamp", versionstamp: versionstampFromCounter(BigInt(counter)), entries };
       for (const r of db.prepare("SELECT name, value FROM settings ORDER BY name").all()) {
@@ -569,7 +574,7 @@ export class SqliteBackend implements Backend {
         switch (r.kind) {
           case "versionstamp": {
             const c = Number(counterFromVersionstamp(r.versionstamp));
-            if (c > (s.counterGet!.get()!.value as number)) s.counterSet!.run(c);
+            s.counterFloor!.run(c);
             // Nothing before the copy is in this store's feed: a follower from an older cursor has a gap.
             s.feedPrunedSet!.run(c);
             break;
