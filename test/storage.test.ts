@@ -284,3 +284,21 @@ test("sqlite: migration 6 stores plain versionstamps as their counter and keeps 
   assert.ok(!(results[0] instanceof Error) && results[0]!.result.ok);
   assert.deepEqual(results[0]!.result.versionstamp, vs("000000000000002a0000"), "the next commit after counter 41");
 });
+
+test("sqlite: a scan hands back exact keys and values whatever their bytes (NULs, invalid UTF-8, empty, big), each its own", async () => {
+  const b = new SqliteBackend(join(dir, "bytes.sqlite"));
+  await b.createNamespace({ id: NS, title: "bytes", createdAt: 0 });
+  const values = [new Uint8Array(0), Uint8Array.of(0), Uint8Array.of(0xff, 0xfe, 0xc3, 0x00, 0x80), new Uint8Array(INLINE_VALUE_BYTES + 5).fill(0xc0), Uint8Array.of(0x41)];
+  const keys = values.map((_, i) => Uint8Array.of(0x01, 0x00, 0xff, i, 0xc3, 0x00));
+  const results = await b.commit([{ namespaceId: NS, write: { checks: [], mutations: values.map((data, i) => ({ type: "set" as const, key: keys[i]!, value: { encoding: "bytes" as const, data } })), enqueues: [] } }], 0);
+  assert.ok(!(results[0] instanceof Error) && results[0]!.result.ok);
+  for (const reverse of [false, true]) {
+    const [got] = await b.read(NS, [{ start: Uint8Array.of(0x01), end: Uint8Array.of(0x02), limit: 10, reverse }], 0);
+    const order = reverse ? [...keys.keys()].reverse() : [...keys.keys()];
+    assert.deepEqual(got!.map((e) => [e.key, e.data]), order.map((i) => [keys[i], values[i]]));
+    // Writing into one entry's value leaves its key (and every other entry) as it was.
+    for (const e of got!) e.data.fill(0x55);
+    assert.deepEqual(got!.map((e) => e.key), order.map((i) => keys[i]));
+  }
+  await b.close();
+});

@@ -57,6 +57,14 @@ function versionstampColumn(vs: Uint8Array): bigint | Uint8Array {
   return counter === null ? vs : BigInt(counter);
 }
 
+/** A scan row `kv, kl, big, encoding, versionstamp, expires_at, metadata`: key ‖ inline value split at kl. */
+function packedToEntry(r: unknown[]): Entry {
+  const kv = r[0] as Uint8Array;
+  const kl = r[1] as number;
+  const data = (r[2] as Uint8Array | null) ?? kv.subarray(kl);
+  return storedEntry(kv.subarray(0, kl), data, r[3] as number, r[4] as Uint8Array | number, r[5] as number | null, r[6] as string | null);
+}
+
 function arrays(stmt: StatementSync): StatementSync {
   stmt.setReturnArrays(true);
   return stmt;
@@ -89,6 +97,12 @@ export class SqliteBackend implements Backend {
     const valueCol = "CASE WHEN blob_id IS NULL THEN value ELSE (SELECT data FROM blobs WHERE id = blob_id) END";
     const cols = `key, ${valueCol} AS value, encoding, versionstamp, expires_at, metadata`;
     const keyCols = "key, X'' AS value, encoding, versionstamp, expires_at, metadata";
+    // Scans take key and inline value as one blob (split with subarray, see packedToEntry): node:sqlite
+    // makes an ArrayBuffer per blob, and one per row instead of two makes a 1,000-row scan ~25% cheaper.
+    // A value in \`blobs\` comes separately (\`big\`), so a big value is never copied into the pair. \`||\`
+    // joins blobs byte for byte in a UTF-8 database, which every store file is (SQLite's default; we
+    // never set another).
+    const packedCols = `CAST(key || coalesce(value, X'') AS BLOB) AS kv, length(key) AS kl, CASE WHEN blob_id IS NULL THEN NULL ELSE (SELECT data FROM blobs WHERE id = blob_id) END AS big, encoding, versionstamp, expires_at, metadata`;
     const live = "(expires_at IS NULL OR expires_at > ?4)";
     this.#s = {
       seqOf: p("SELECT seq FROM namespaces WHERE id = ?"),
@@ -106,10 +120,10 @@ export class SqliteBackend implements Backend {
       // a row whose value lives in `blobs` is read again with pointGetBlob, in one statement (one snapshot).
       pointGet: arrays(p("SELECT value, encoding, versionstamp, expires_at, metadata, blob_id FROM entries WHERE ns = ? AND key = ?")),
       pointGetBlob: arrays(p(`SELECT ${valueCol} AS value, encoding, versionstamp, expires_at, metadata FROM entries WHERE ns = ? AND key = ?`)),
-      scanFwd: arrays(p(`SELECT ${cols} FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live} ORDER BY key LIMIT ?`)),
+      scanFwd: arrays(p(`SELECT ${packedCols} FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live} ORDER BY key LIMIT ?`)),
       scanFwdKeys: arrays(p(`SELECT ${keyCols} FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live} ORDER BY key LIMIT ?`)),
       scanRevKeys: arrays(p(`SELECT ${keyCols} FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live} ORDER BY key DESC LIMIT ?`)),
-      scanRev: arrays(p(`SELECT ${cols} FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live} ORDER BY key DESC LIMIT ?`)),
+      scanRev: arrays(p(`SELECT ${packedCols} FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live} ORDER BY key DESC LIMIT ?`)),
       count: p(`SELECT count(*) AS n FROM entries WHERE ns = ? AND key >= ? AND key < ? AND ${live}`),
       // An upsert, not INSERT OR REPLACE: REPLACE's implicit delete would not fire the trigger that frees
       // the old row's blob.
@@ -304,8 +318,12 @@ export class SqliteBackend implements Backend {
       if (row === undefined || (row[3] !== null && (row[3] as number) <= now)) return [];
       return [storedEntry(r.start, row[0] as Uint8Array, row[1] as number, row[2] as Uint8Array | number, row[3] as number | null, row[4] as string | null)];
     }
-    const stmt = r.keysOnly ? (r.reverse ? this.#s.scanRevKeys! : this.#s.scanFwdKeys!) : r.reverse ? this.#s.scanRev! : this.#s.scanFwd!;
-    return (stmt.all(ns, r.start, r.end, now, r.limit) as unknown as unknown[][]).map(arrayToEntry);
+    if (r.keysOnly) {
+      const stmt = r.reverse ? this.#s.scanRevKeys! : this.#s.scanFwdKeys!;
+      return (stmt.all(ns, r.start, r.end, now, r.limit) as unknown as unknown[][]).map(arrayToEntry);
+    }
+    const stmt = r.reverse ? this.#s.scanRev! : this.#s.scanFwd!;
+    return (stmt.all(ns, r.start, r.end, now, r.limit) as unknown as unknown[][]).map(packedToEntry);
   }
 
   async read(nsId: string, ranges: readonly ReadRange[], now: number): Promise<Entry[][]> {
