@@ -4,9 +4,10 @@
  * SQLite backend loaded into this Node process through N-API, on a file) and plain node:sqlite
  * statements, all in one run on this machine. Prints ops/s and the ratios.
  *
- * Our `Kv` and `@deno/kv` live in the same process, so they take turns of 100 ms per row
- * (workload.ts `compareInTurns`): whatever else the machine does falls on both alike. Every store
- * fsyncs each commit (WAL, synchronous=FULL; see the README for the strace counts).
+ * Our `Kv`, `@deno/kv` and raw node:sqlite live in the same process, so they take turns of 100 ms per
+ * row (workload.ts `stepsInTurns`): whatever else the machine does falls on all alike (raw node:sqlite
+ * once ran after the others, and its ratios moved with the load). Every store fsyncs each commit (WAL,
+ * synchronous=FULL; see the README for the strace counts).
  *
  * A second table measures encryption at rest: the same workload on a plain store, an encrypted one,
  * and an encrypted one that decrypts every read, taking turns of 100 ms so that the machine's noise
@@ -24,9 +25,9 @@ import { openKv as openDenoKvNapi } from "@deno/kv";
 import { Engine } from "../src/core/engine.ts";
 import { openBackend } from "../src/storage/index.ts";
 import { openKv } from "../src/index.ts";
-import { runRawSqlite } from "./raw-sqlite.ts";
+import { rawSqliteSteps } from "./raw-sqlite.ts";
 import { machineLoad } from "./tools.ts";
-import { compareInTurns, type KvLike, type Result } from "./workload.ts";
+import { compareInTurns, stepsInTurns, workloadSteps, type KvLike, type Result } from "./workload.ts";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "1.5" }, "encryption-only": { type: "boolean", default: false } } });
 const seconds = Number(values.seconds);
@@ -55,14 +56,19 @@ async function openNapiKv(path: string): Promise<KvLike & { close(): void }> {
 
 async function runComparison(): Promise<void> {
   const denoResults = runDeno();
-  process.stderr.write("bench: OpenKV Kv and @deno/kv (napi), SQLite files, fsync on commit, in turns…\n");
+  process.stderr.write("bench: OpenKV Kv, @deno/kv (napi) and raw node:sqlite, SQLite files, fsync on commit, in turns…\n");
   const kv = await openKv(join(dir, "openkv.sqlite"));
   const napi = await openNapiKv(join(dir, "deno-napi.sqlite"));
-  const rates = await compareInTurns({ ours: kv as unknown as KvLike, napi }, seconds);
+  const value = { user: "someone", score: 42, tags: ["a", "b"], active: true };
+  for (const store of [kv as unknown as KvLike, napi]) {
+    for (let i = 0; i < 1000; i++) await store.set(["list", i], value);
+    for (let i = 0; i < 1000; i++) await store.set(["get", i], value);
+  }
+  const raw = rawSqliteSteps(join(dir, "raw.sqlite"));
+  const rates = await stepsInTurns({ ours: workloadSteps(kv as unknown as KvLike), napi: workloadSteps(napi), raw: raw.steps }, seconds);
   kv.close();
   napi.close();
-  process.stderr.write("bench: raw node:sqlite…\n");
-  const raw = await runRawSqlite(join(dir, "raw.sqlite"), seconds);
+  raw.close();
 
   const lines = [
     `| workload | OpenKV ops/s | Deno KV ops/s | @deno/kv (napi) ops/s | raw node:sqlite ops/s | OpenKV ÷ Deno | OpenKV ÷ @deno/kv | OpenKV ÷ raw |`,
@@ -71,7 +77,7 @@ async function runComparison(): Promise<void> {
   denoResults.forEach((d, i) => {
     const o = rates[d.name]!.ours;
     const n = rates[d.name]!.napi;
-    const r = raw[i]!.opsPerSec;
+    const r = rates[d.name]!.raw;
     const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
     lines.push(`| ${d.name} | ${fmt(o)} | ${fmt(d.opsPerSec)} | ${fmt(n)} | ${fmt(r)} | ${x(o, d.opsPerSec)} | ${x(o, n)} | ${x(o, r)} |`);
   });
