@@ -107,10 +107,14 @@ export async function compareInTurns<N extends string>(stores: Record<N, KvLike>
 }
 
 /** compareInTurns over ready-made steps (seeded by their maker), e.g. raw node:sqlite's (raw-sqlite.ts). */
-export async function stepsInTurns<N extends string>(steps: Record<N, Steps>, seconds: number): Promise<Record<string, Record<N, number>>> {
+export async function stepsInTurns<N extends string>(
+  steps: Record<N, Steps>,
+  seconds: number,
+  rows: readonly (typeof ROWS)[number][] = ROWS,
+): Promise<Record<string, Record<N, number>>> {
   const names = Object.keys(steps) as N[];
   const out: Record<string, Record<N, number>> = {};
-  for (const row of ROWS) {
+  for (const row of rows) {
     const ops = Object.fromEntries(names.map((n) => [n, 0])) as Record<N, number>;
     const time = Object.fromEntries(names.map((n) => [n, 0])) as Record<N, number>;
     const counter = Object.fromEntries(names.map((n) => [n, 0])) as Record<N, number>;
