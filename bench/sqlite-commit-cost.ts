@@ -61,7 +61,17 @@ try {
   const ns = s.seqOf.get(nsId)!.seq as number;
   let i = 0;
   const key = () => encodeKey(["k", i++]);
-  // The hand-written steps take their counter from the store and write it back, like a commit.
+  /** Steps 4 and 5: the SQL of one commit, with or without its change feed row. */
+  const sqlCommit = (feed: boolean) => () => {
+    s.begin.run();
+    const c = (s.counterGet.get()!.value as number) + 1;
+    s.seqOf.get(nsId);
+    s.settingGet.get("keyring");
+    const k = key();
+    s.put.run(ns, k, data, null, 1, BigInt(c), null, null, 60);
+    if (feed) s.feed.run(c, nsId, k, Date.now());
+    s.commit.run();
+  };
   const steps: [string, () => unknown][] = [
     ["1. raw node:sqlite: autocommit INSERT OR REPLACE (the bench's floor)", () => s.plainPut.run(key(), data, i)],
     ["2. + explicit BEGIN IMMEDIATE … COMMIT", () => {
@@ -74,24 +84,8 @@ try {
       s.put.run(ns, key(), data, null, 1, BigInt(1e12 + i), null, null, 60);
       s.commit.run();
     }],
-    ["4. + versionstamp counter, namespace and setting lookups", () => {
-      s.begin.run();
-      const c = (s.counterGet.get()!.value as number) + 1;
-      s.seqOf.get(nsId);
-      s.settingGet.get("keyring");
-      s.put.run(ns, key(), data, null, 1, BigInt(c), null, null, 60);
-      s.commit.run();
-    }],
-    ["5. + change feed row: the SQL of one OpenKV commit", () => {
-      s.begin.run();
-      const c = (s.counterGet.get()!.value as number) + 1;
-      s.seqOf.get(nsId);
-      s.settingGet.get("keyring");
-      const k = key();
-      s.put.run(ns, k, data, null, 1, BigInt(c), null, null, 60);
-      s.feed.run(c, nsId, k, Date.now());
-      s.commit.run();
-    }],
+    ["4. + versionstamp counter, namespace and setting lookups", sqlCommit(false)],
+    ["5. + change feed row: the SQL of one OpenKV commit", sqlCommit(true)],
     ["6. SqliteBackend.commit (the same SQL, from an AtomicWrite)", () =>
       backend.commit([{ namespaceId: nsId, write: { checks: [], mutations: [{ type: "set", key: key(), value: { encoding: "v8", data }, expiresAt: null }], enqueues: [] }, sealer: engine.keyring }], Date.now())],
     ["7. Engine.atomic (validation, group commit turn)", () =>
