@@ -5,22 +5,13 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { deserialize, serialize } from "node:v8";
-import { ROWS, type Result } from "./workload.ts";
+import type { Steps } from "./workload.ts";
 
-async function measure(name: string, minSeconds: number, maxOps: number, step: (i: number) => number): Promise<Result> {
-  const start = performance.now();
-  let ops = 0;
-  let i = 0;
-  while (ops < maxOps && (performance.now() - start) / 1000 < minSeconds) {
-    ops += step(i++);
-    // Yield like an async API would, so the comparison is not skewed by a tight synchronous loop.
-    if ((i & 63) === 0) await new Promise((r) => setImmediate(r));
-  }
-  const seconds = (performance.now() - start) / 1000;
-  return { name, ops, seconds, opsPerSec: ops / seconds };
-}
-
-export async function runRawSqlite(path: string, seconds: number): Promise<Result[]> {
+/**
+ * The same rows as steps (workload.ts `Steps`), seeded, so that raw node:sqlite takes turns with the other
+ * contenders instead of running after them at whatever load the machine then has.
+ */
+export function rawSqliteSteps(path: string): { steps: Steps; close(): void } {
   const db = new DatabaseSync(path);
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
   db.exec("CREATE TABLE kv (k BLOB PRIMARY KEY, v BLOB NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID");
@@ -34,34 +25,26 @@ export async function runRawSqlite(path: string, seconds: number): Promise<Resul
   for (let i = 0; i < 1000; i++) put.run(key("list", i), value, ++version);
   for (let i = 0; i < 1000; i++) put.run(key("get", i), value, ++version);
   db.exec("COMMIT");
-  const results: Result[] = [];
-  results.push(
-    await measure(ROWS[0], seconds, 2_000_000, (i) => {
+  const counterKey = Buffer.from("counter");
+  // Async like every other contender's step: the caller awaits each one.
+  const steps: Steps = {
+    get: async (i) => {
       const row = get.get(key("get", i % 1000));
-      if (!row || !deserialize(row.v as Uint8Array)) throw new Error("missing");
-      return 1;
-    }),
-  );
-  results.push(await measure(ROWS[1], seconds, 200_000, (i) => (put.run(key("set1", i), value, ++version), 1)));
-  results.push(
-    await measure(ROWS[2], seconds, 2_000_000, (i) => {
+      return row && deserialize(row.v as Uint8Array) ? 1 : 0;
+    },
+    "set (1 in flight)": async (i) => (put.run(key("set1", i), value, ++version), 1),
+    "set (100 in flight)": async (i) => {
       db.exec("BEGIN");
       for (let j = 0; j < 100; j++) put.run(key("set100", i * 100 + j), value, ++version);
       db.exec("COMMIT");
       return 100;
-    }),
-  );
-  results.push(
-    await measure(ROWS[3], seconds, 100_000, () => {
+    },
+    "list 1,000 entries": async () => {
       const rows = scan.all(Buffer.from("list\u0000"), Buffer.from("list\u0001"));
       for (const row of rows) deserialize(row.v as Uint8Array);
-      if (rows.length !== 1000) throw new Error("short list");
-      return 1;
-    }),
-  );
-  const counterKey = Buffer.from("counter");
-  results.push(
-    await measure(ROWS[4], seconds, 200_000, () => {
+      return rows.length === 1000 ? 1 : 0;
+    },
+    "atomic sum": async () => {
       db.exec("BEGIN IMMEDIATE");
       const row = get.get(counterKey);
       const n = row ? (row.v as Uint8Array) : new Uint8Array(8);
@@ -70,8 +53,7 @@ export async function runRawSqlite(path: string, seconds: number): Promise<Resul
       put.run(counterKey, next, ++version);
       db.exec("COMMIT");
       return 1;
-    }),
-  );
-  db.close();
-  return results;
+    },
+  };
+  return { steps, close: () => db.close() };
 }

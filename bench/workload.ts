@@ -70,8 +70,11 @@ export async function runWorkload(kv: KvLike, seconds = 1.5): Promise<Result[]> 
   return results;
 }
 
+/** One step per row of ROWS: does a few ops and says how many, so that contenders can take turns. */
+export type Steps = Record<(typeof ROWS)[number], (i: number) => Promise<number>>;
+
 /** The rows of ROWS as single steps (ops done per call), so that stores can take turns. */
-export function workloadSteps(kv: KvLike): Record<(typeof ROWS)[number], (i: number) => Promise<number>> {
+export function workloadSteps(kv: KvLike): Steps {
   const value = { user: "someone", score: 42, tags: ["a", "b"], active: true };
   return {
     get: async (i) => ((await kv.get(["get", i % 1000])).value === null ? 0 : 1),
@@ -100,9 +103,18 @@ export async function compareInTurns<N extends string>(stores: Record<N, KvLike>
     for (let i = 0; i < 1000; i++) await stores[name].set(["list", i], value);
     for (let i = 0; i < 1000; i++) await stores[name].set(["get", i], value);
   }
-  const steps = Object.fromEntries(names.map((n) => [n, workloadSteps(stores[n])])) as Record<N, ReturnType<typeof workloadSteps>>;
+  return stepsInTurns(Object.fromEntries(names.map((n) => [n, workloadSteps(stores[n])])) as Record<N, Steps>, seconds);
+}
+
+/** compareInTurns over ready-made steps (seeded by their maker), e.g. raw node:sqlite's (raw-sqlite.ts). */
+export async function stepsInTurns<N extends string>(
+  steps: Record<N, Steps>,
+  seconds: number,
+  rows: readonly (typeof ROWS)[number][] = ROWS,
+): Promise<Record<string, Record<N, number>>> {
+  const names = Object.keys(steps) as N[];
   const out: Record<string, Record<N, number>> = {};
-  for (const row of ROWS) {
+  for (const row of rows) {
     const ops = Object.fromEntries(names.map((n) => [n, 0])) as Record<N, number>;
     const time = Object.fromEntries(names.map((n) => [n, 0])) as Record<N, number>;
     const counter = Object.fromEntries(names.map((n) => [n, 0])) as Record<N, number>;

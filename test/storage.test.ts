@@ -225,3 +225,80 @@ test("sqlite: a schema-1 store upgrades in place; every value, small or big, rea
   assert.equal(shape.blobRows, 2);
   assert.equal(shape.maxInline, INLINE_VALUE_BYTES);
 });
+
+test("sqlite: migration 6 stores plain versionstamps as their counter and keeps the others as bytes; reads, counters and reseal are unchanged", async () => {
+  const path = join(dir, "v5.sqlite");
+  const db = new DatabaseSync(path);
+  for (const m of MIGRATIONS.slice(0, 5)) db.exec(m);
+  db.exec("INSERT INTO meta (name, value) VALUES ('schema_version', 5)");
+  db.prepare("INSERT INTO namespaces (id, title, created_at) VALUES (?, 'old', 0)").run(NS);
+  const vs = (hex: string) => Uint8Array.from(Buffer.from(hex, "hex"));
+  const rows: [string, Uint8Array, "integer" | "blob"][] = [
+    ["a", vs("00000000000000000000"), "integer"],
+    ["b", vs("00000000000000010000"), "integer"],
+    ["c", vs("000000ab12cd34ef0000"), "integer"],
+    ["d", vs("001fffffffffffff0000"), "integer"], // 2^53 - 1: the largest counter a JS number holds exactly
+    ["e", vs("00200000000000000000"), "blob"], // 2^53
+    ["f", vs("00000000000000050007"), "blob"], // an index within the commit (imported)
+    ["g", vs("ff000000000000000000"), "blob"],
+  ];
+  const put = db.prepare("INSERT INTO entries (ns, key, encoding, versionstamp, value, blob_id, size) VALUES (1, ?, 3, ?, ?, ?, ?)");
+  db.prepare("INSERT INTO blobs (id, data) VALUES (1, ?)").run(new Uint8Array(INLINE_VALUE_BYTES + 1).fill(7));
+  for (const [k, v] of rows) {
+    const big = k === "c";
+    put.run(encodeKey([k]), v, big ? null : Uint8Array.of(1, 2), big ? 1 : null, encodeKey([k]).byteLength + (big ? INLINE_VALUE_BYTES + 1 : 2));
+  }
+  const stats = db.prepare("SELECT keys, bytes FROM ns_stats").get();
+  // Schema 5 kept the counter in meta (its feed here pruned empty): commits carry on from it.
+  db.exec("UPDATE meta SET value = 41 WHERE name IN ('versionstamp', 'changes_pruned_through')");
+  db.close();
+
+  const b = new SqliteBackend(path);
+  const all = async () => (await b.read(NS, [{ start: new Uint8Array([0]), end: new Uint8Array([0xff]), limit: 10 }], 0))[0]!;
+  assert.deepEqual(
+    (await all()).map((e) => [e.versionstamp, e.data.byteLength]),
+    rows.map(([k, v]) => [v, k === "c" ? INLINE_VALUE_BYTES + 1 : 2]),
+  );
+  // A point read takes its own statement.
+  assert.deepEqual((await b.read(NS, [{ start: encodeKey(["d"]), end: Uint8Array.of(...encodeKey(["d"]), 0), limit: 1 }], 0))[0]![0]!.versionstamp, rows[3]![1]);
+  // Reseal matches an entry by its versionstamp: both forms still match (and each shrinks a value by a byte).
+  assert.deepEqual(
+    await b.reseal(NS, [
+      { key: encodeKey(["b"]), versionstamp: rows[1]![1], data: Uint8Array.of(9), metadata: null, sealed: false },
+      { key: encodeKey(["f"]), versionstamp: rows[5]![1], data: Uint8Array.of(9), metadata: null, sealed: false },
+      { key: encodeKey(["a"]), versionstamp: rows[1]![1], data: Uint8Array.of(9), metadata: null, sealed: false },
+    ]),
+    [true, true, false],
+  );
+  // New commits store their counter too.
+  const results = await b.commit([{ namespaceId: NS, write: { checks: [], mutations: [{ key: encodeKey(["new"]), type: "set", value: { encoding: "bytes", data: Uint8Array.of(1) } }], enqueues: [] } }], 0);
+  await b.close();
+  const after = new DatabaseSync(path);
+  const types = after.prepare("SELECT key, typeof(versionstamp) AS t FROM entries ORDER BY key").all();
+  assert.deepEqual(
+    types.map((r) => r.t),
+    [...rows.map(([, , t]) => t), "integer"],
+  );
+  assert.deepEqual({ ...after.prepare("SELECT keys, bytes FROM ns_stats").get() }, { ...stats, keys: (stats!.keys as number) + 1, bytes: (stats!.bytes as number) - 2 + encodeKey(["new"]).byteLength + 1 });
+  after.close();
+  assert.ok(!(results[0] instanceof Error) && results[0]!.result.ok);
+  assert.deepEqual(results[0]!.result.versionstamp, vs("000000000000002a0000"), "the next commit after counter 41");
+});
+
+test("sqlite: a scan hands back exact keys and values whatever their bytes (NULs, invalid UTF-8, empty, big), each its own", async () => {
+  const b = new SqliteBackend(join(dir, "bytes.sqlite"));
+  await b.createNamespace({ id: NS, title: "bytes", createdAt: 0 });
+  const values = [new Uint8Array(0), Uint8Array.of(0), Uint8Array.of(0xff, 0xfe, 0xc3, 0x00, 0x80), new Uint8Array(INLINE_VALUE_BYTES + 5).fill(0xc0), Uint8Array.of(0x41)];
+  const keys = values.map((_, i) => Uint8Array.of(0x01, 0x00, 0xff, i, 0xc3, 0x00));
+  const results = await b.commit([{ namespaceId: NS, write: { checks: [], mutations: values.map((data, i) => ({ type: "set" as const, key: keys[i]!, value: { encoding: "bytes" as const, data } })), enqueues: [] } }], 0);
+  assert.ok(!(results[0] instanceof Error) && results[0]!.result.ok);
+  for (const reverse of [false, true]) {
+    const [got] = await b.read(NS, [{ start: Uint8Array.of(0x01), end: Uint8Array.of(0x02), limit: 10, reverse }], 0);
+    const order = reverse ? [...keys.keys()].reverse() : [...keys.keys()];
+    assert.deepEqual(got!.map((e) => [e.key, e.data]), order.map((i) => [keys[i], values[i]]));
+    // Writing into one entry's value leaves its key (and every other entry) as it was.
+    for (const e of got!) e.data.fill(0x55);
+    assert.deepEqual(got!.map((e) => e.key), order.map((i) => keys[i]));
+  }
+  await b.close();
+});

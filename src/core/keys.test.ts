@@ -107,3 +107,14 @@ test("a string part that starts with U+FEFF keeps it", () => {
   // TextDecoder drops a leading byte order mark by default: ["\uFEFFx"] read back as ["x"] (found by test/fuzz).
   for (const key of [["\uFEFF懨"], ["a", "\uFEFF"], ["\uFEFF\uFEFFx".repeat(20)]]) assert.deepEqual(decodeKey(encodeKey(key)), key);
 });
+
+test("string and number parts round-trip through every decoding path (in place, escaped, non-ASCII, long)", () => {
+  const long = "x".repeat(63) + "yz";
+  const keys: KvKey[] = [
+    ["", "a", "a\u0000b", "\u0000", "é", "a\u007f", long, "ascii then é"],
+    [0, -0, 1.5, -1.5, Number.MAX_VALUE, -Infinity, Infinity, 2 ** 53],
+    ["list", 123, "list", -7],
+  ];
+  for (const key of keys) assert.deepStrictEqual(decodeKey(encodeKey(key)), key);
+  assert.ok(Number.isNaN(decodeKey(encodeKey([NaN]))[0]));
+});

@@ -3,6 +3,7 @@
  * byte order equals Deno's sort order (bytes < string < bigint < number < false < true).
  */
 import { KvError } from "./errors.ts";
+import { SHORT_STRING_MAX, shortLatin1 } from "./short-strings.ts";
 
 export type KvKeyPart = Uint8Array | string | number | bigint | boolean;
 export type KvKey = readonly KvKeyPart[];
@@ -185,6 +186,9 @@ function bytesToBigint(b: Uint8Array): bigint {
   return n;
 }
 
+const doubleScratch = new Uint8Array(8);
+const doubleView = new DataView(doubleScratch.buffer);
+
 /** Decodes bytes written by encodeKey (or by Deno) back into a key. */
 export function decodeKey(input: Uint8Array): KvKeyPart[] {
   // A Buffer's slice() is a view, not a copy: parts would alias (and the XORs below overwrite) the input.
@@ -198,6 +202,14 @@ export function decodeKey(input: Uint8Array): KvKeyPart[] {
       parts.push(b);
       pos = next;
     } else if (tag === STRING) {
+      // Common case: a short ASCII part with no escaped 0x00, read in place (no slice, no decoder).
+      let end = pos;
+      while (end < bytes.length && bytes[end]! !== 0 && bytes[end]! < 0x80 && end - pos < SHORT_STRING_MAX) end++;
+      if (end < bytes.length && bytes[end] === 0 && bytes[end + 1] !== 0xff) {
+        parts.push(shortLatin1(bytes, pos, end - pos));
+        pos = end + 1;
+        continue;
+      }
       const [b, next] = readEscaped(bytes, pos);
       parts.push(decodeUtf8(b));
       pos = next;
@@ -222,11 +234,13 @@ export function decodeKey(input: Uint8Array): KvKeyPart[] {
       parts.push(negative ? -bytesToBigint(mag) : bytesToBigint(mag));
     } else if (tag === DOUBLE) {
       if (pos + 8 > bytes.length) throw new KvError("invalid_key", "Truncated number key part");
-      const b = bytes.slice(pos, pos + 8);
+      // Into a scratch buffer, not a slice: a number part allocates nothing but the number.
+      const b = doubleScratch;
+      for (let i = 0; i < 8; i++) b[i] = bytes[pos + i]!;
       pos += 8;
       if (b[0]! & 0x80) b[0] = b[0]! ^ 0x80;
       else for (let i = 0; i < 8; i++) b[i] = b[i]! ^ 0xff;
-      parts.push(new DataView(b.buffer).getFloat64(0));
+      parts.push(doubleView.getFloat64(0));
     } else if (tag === FALSE || tag === TRUE) {
       parts.push(tag === TRUE);
     } else {

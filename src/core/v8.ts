@@ -19,6 +19,8 @@
 // be detected (V8 refuses them; we clone through their traps), and embedder
 // host objects are opaque (we read only Node's typed-array ones).
 
+import { SHORT_STRING_MAX, shortLatin1 } from "./short-strings.ts";
+
 export class V8CodecError extends Error {
   constructor(message: string) {
     super(message);
@@ -931,7 +933,132 @@ function decode(bytes: Uint8Array, v13ViewFlags: boolean): unknown {
   return value;
 }
 
+// ---- fast path ----
+// Most Deno values are plain objects, dense arrays, strings, numbers, booleans and null. `fastDecode`
+// reads exactly that subset with no Reader, no id table and no per-call closures; on anything else
+// (references, holes, Maps, views, a "__proto__" key, deep nesting, any malformation) it gives up with
+// BAIL and the full Reader decodes the value from the start, so every error and every other type keeps
+// the one implementation above. For the subset both build the same value (v8.test.ts checks them).
+const BAIL: unique symbol = Symbol("bail");
+const FAST_MAX_DEPTH = 64;
+const scratch = new Uint8Array(8);
+const scratchDouble = new Float64Array(scratch.buffer);
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+let fb: Uint8Array = scratch;
+let fp = 0;
+let fdepth = 0;
+
+function fastVarint(): number {
+  let result = 0;
+  let scale = 1;
+  for (let i = 0; i < 5; i++) {
+    const b = fb[fp++];
+    if (b === undefined) return -1;
+    result += (b & 0x7f) * scale;
+    if (b < 0x80) return result > 0xffffffff ? -1 : result;
+    scale *= 0x80;
+  }
+  return -1;
+}
+
+function fastTag(): number {
+  let tag = fb[fp++];
+  while (tag === T.padding) tag = fb[fp++];
+  return tag === undefined ? -1 : tag;
+}
+
+function fastLatin1(start: number, length: number): string {
+  return length > SHORT_STRING_MAX ? charCodes(fb.subarray(start, start + length)) : shortLatin1(fb, start, length);
+}
+
+function fastValue(): unknown {
+  const tag = fastTag();
+  switch (tag) {
+    case T.undefined: return undefined;
+    case T.null: return null;
+    case T.true: return true;
+    case T.false: return false;
+    case T.int32: { const u = fastVarint(); return u < 0 ? BAIL : (u >>> 1) ^ -(u & 1); }
+    case T.uint32: { const u = fastVarint(); return u < 0 ? BAIL : u; }
+    case T.double: {
+      if (!littleEndian || fp + 8 > fb.length) return BAIL;
+      for (let i = 0; i < 8; i++) scratch[i] = fb[fp + i]!;
+      fp += 8;
+      return scratchDouble[0];
+    }
+    case T.oneByte: case T.utf8: {
+      const length = fastVarint();
+      if (length < 0 || length > fb.length - fp) return BAIL;
+      const start = fp;
+      fp += length;
+      if (tag === T.oneByte) return fastLatin1(start, length);
+      for (let i = start; i < fp; i++) if (fb[i]! >= 0x80) return utf8.decode(fb.subarray(start, fp));
+      return fastLatin1(start, length);
+    }
+    case T.beginObject: {
+      if (++fdepth > FAST_MAX_DEPTH) return BAIL;
+      const o: Record<string, unknown> = {};
+      let count = 0;
+      for (;;) {
+        const at = fp;
+        const next = fastTag();
+        if (next === T.endObject) break;
+        fp = at;
+        const key = fastValue();
+        if (typeof key !== "string" && typeof key !== "number") return BAIL;
+        const k = typeof key === "string" ? key : String(key);
+        if (k === "__proto__") return BAIL;
+        const v = fastValue();
+        if (v === BAIL) return BAIL;
+        o[k] = v;
+        count++;
+      }
+      if (fastVarint() !== count) return BAIL;
+      fdepth--;
+      return o;
+    }
+    case T.beginDense: {
+      if (++fdepth > FAST_MAX_DEPTH) return BAIL;
+      const length = fastVarint();
+      if (length < 0 || length > fb.length - fp) return BAIL;
+      const a = new Array<unknown>(length);
+      for (let i = 0; i < length; i++) {
+        const v = fastValue();
+        // A hole ('-') is not in the subset: fastValue bails on its tag.
+        if (v === BAIL) return BAIL;
+        a[i] = v;
+      }
+      // Extra named properties on an array are not in the subset either.
+      if (fastTag() !== T.endDense || fastVarint() !== 0 || fastVarint() !== length) return BAIL;
+      fdepth--;
+      return a;
+    }
+    default:
+      return BAIL;
+  }
+}
+
+/** The value, or BAIL when it is outside the fast subset (or malformed): then the Reader decides. */
+function fastDecode(bytes: Uint8Array): unknown {
+  if (bytes[0] !== T.version) return BAIL;
+  fb = bytes;
+  fp = 1;
+  fdepth = 0;
+  try {
+    const version = fastVarint();
+    if (version < MIN_READ_VERSION || version > MAX_READ_VERSION) return BAIL;
+    const v = fastValue();
+    if (v === BAIL) return BAIL;
+    while (fp < fb.length && fb[fp] === T.padding) fp++;
+    return fp === fb.length ? v : BAIL;
+  } finally {
+    fb = scratch;
+  }
+}
+
 export function deserializeV8(bytes: Uint8Array): unknown {
+  const fast = fastDecode(bytes);
+  if (fast !== BAIL) return fast;
   try {
     return guardStack(() => decode(bytes, false));
   } catch (e) {

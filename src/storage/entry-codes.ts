@@ -4,6 +4,7 @@
  * stores write the same codes, so a copy between them (`openkv migrate`) needs no translation.
  */
 import type { Entry, ValueEncoding } from "../core/types.ts";
+import { versionstampFromNumber } from "../core/versionstamp.ts";
 
 const ENCODING_CODE: Record<ValueEncoding, number> = { v8: 1, le64: 2, bytes: 3 };
 const CODE_ENCODING: Record<number, ValueEncoding> = { 1: "v8", 2: "le64", 3: "bytes" };
@@ -15,12 +16,15 @@ export function encodingCode(e: { readonly encoding: ValueEncoding; readonly sea
   return ENCODING_CODE[e.encoding] | (e.sealed ? SEALED : 0);
 }
 
-/** An entry from its stored fields; `code` is the encoding column. */
+/**
+ * An entry from its stored fields; `code` is the encoding column. `versionstamp` is its 10 bytes, or (the
+ * SQLite store since its migration 6) the commit counter of a `counter ‖ 0000` versionstamp.
+ */
 export function storedEntry(
   key: Uint8Array,
   data: Uint8Array,
   code: number,
-  versionstamp: Uint8Array,
+  versionstamp: Uint8Array | number,
   expiresAt: number | null | undefined,
   metadata: string | null | undefined,
 ): Entry {
@@ -28,7 +32,7 @@ export function storedEntry(
     key,
     data,
     encoding: CODE_ENCODING[code & ~SEALED]!,
-    versionstamp,
+    versionstamp: typeof versionstamp === "number" ? versionstampFromNumber(versionstamp) : versionstamp,
     expiresAt: expiresAt ?? null,
     metadata: metadata ?? null,
     sealed: (code & SEALED) !== 0,
@@ -37,7 +41,7 @@ export function storedEntry(
 
 /** A row of `key, value, encoding, versionstamp, expires_at, metadata` read as an array. */
 export function arrayToEntry(r: unknown[]): Entry {
-  return storedEntry(r[0] as Uint8Array, r[1] as Uint8Array, r[2] as number, r[3] as Uint8Array, r[4] as number | null, r[5] as string | null);
+  return storedEntry(r[0] as Uint8Array, r[1] as Uint8Array, r[2] as number, r[3] as Uint8Array | number, r[4] as number | null, r[5] as string | null);
 }
 
 /** A row with named columns `key, value, encoding, versionstamp, expires_at, metadata`; `key` when the row has none. */
@@ -46,7 +50,7 @@ export function rowToEntry(r: Record<string, unknown>, key?: Uint8Array): Entry 
     key ?? (r.key as Uint8Array),
     r.value as Uint8Array,
     r.encoding as number,
-    r.versionstamp as Uint8Array,
+    r.versionstamp as Uint8Array | number,
     r.expires_at as number | null,
     r.metadata as string | null,
   );

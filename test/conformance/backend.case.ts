@@ -457,6 +457,9 @@ export function defineBackendSuite(name: string, factory: BackendFactory): void 
     assert.deepEqual(current.changes.map((c) => c.versionstamp), [stamps[3], stamps[4]]);
     assert.equal(await b.pruneChanges(Number.MAX_SAFE_INTEGER, 0), 2, "by age: everything older than the cut");
     assert.equal((await b.changes(stamps[4]!, 10)).gap, false, "a follower that saw everything is current");
+    assert.deepEqual((await b.changes(ZERO, 10)).latest, stamps[4], "an emptied feed still knows the latest commit");
+    const after = await commitOne(b, write([]));
+    assert.ok(after.ok && compareBytes(after.versionstamp, stamps[4]!) > 0, "versionstamps stay above the pruned writes'");
   });
 
   test(`${name}: dump and load copy a whole store exactly, into an empty store only`, async () => {

@@ -35,7 +35,10 @@ export interface ListIteratorInit {
 export class KvListIterator<T = unknown> implements AsyncIterableIterator<KvEntry<T>> {
   #selector: KvListSelector;
   #entries: KvEntry[] | null = null;
-  #cursorGen: (() => string) | null;
+  /** The cursor as given (any value: the read path checks it), or "" once exhausted… */
+  #cursorFixed: string | undefined;
+  /** …unless an entry was returned since: the cursor follows its key, computed only when asked for. */
+  #cursorKey: KvKey | null = null;
   #done = false;
   #lastBatch = false;
   #pullBatch: PullBatch;
@@ -71,13 +74,18 @@ export class KvListIterator<T = unknown> implements AsyncIterableIterator<KvEntr
     this.#consistency = init.consistency;
     this.#batchSize = init.batchSize;
     const cursor = init.cursor;
-    this.#cursorGen = cursor ? () => cursor : null;
+    this.#cursorFixed = cursor ? cursor : undefined;
   }
 
   /** Where the listing stopped; throws before the first `next()` unless a cursor was given. */
   get cursor(): string {
-    if (this.#cursorGen === null) throw new Error("Cannot get cursor before first iteration");
-    return this.#cursorGen();
+    const cursor = this.#currentCursor();
+    if (cursor === undefined) throw new Error("Cannot get cursor before first iteration");
+    return cursor;
+  }
+
+  #currentCursor(): string | undefined {
+    return this.#cursorKey === null ? this.#cursorFixed : cursorAfter(this.#selector, this.#cursorKey);
   }
 
   async next(): Promise<IteratorResult<KvEntry<T>, undefined>> {
@@ -87,7 +95,7 @@ export class KvListIterator<T = unknown> implements AsyncIterableIterator<KvEntr
     if (!this.#entries?.length && !this.#lastBatch) {
       const batch = await this.#pullBatch(
         this.#selector,
-        this.#cursorGen ? this.#cursorGen() : undefined,
+        this.#currentCursor(),
         this.#reverse,
         this.#consistency,
       );
@@ -98,10 +106,12 @@ export class KvListIterator<T = unknown> implements AsyncIterableIterator<KvEntr
     const entry = this.#entries?.pop();
     if (!entry) {
       this.#done = true;
-      this.#cursorGen = () => "";
+      this.#cursorKey = null;
+      this.#cursorFixed = "";
       return { done: true, value: undefined };
     }
-    this.#cursorGen = () => cursorAfter(this.#selector, entry.key);
+    // The key, not a closure per entry: the cursor is computed only when asked for.
+    this.#cursorKey = entry.key;
     this.#count++;
     return { done: false, value: entry as KvEntry<T> };
   }

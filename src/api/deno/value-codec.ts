@@ -2,7 +2,7 @@
  * Deno's value encodings: a Uint8Array is stored as "bytes", a KvU64 as "le64", anything else as a V8
  * structured clone (which fails, like in Deno, for functions, symbols, WeakMaps, …).
  */
-import { bytesToHex } from "../../core/keys.ts";
+import { versionstampToHex } from "../../core/versionstamp.ts";
 import type { Entry, StoredValue } from "../../core/types.ts";
 import { u64Bytes } from "../../core/atomic.ts";
 import { decodeStored } from "../../core/values.ts";
@@ -40,7 +40,7 @@ export function deserializeValue(value: StoredValue): unknown {
 }
 
 export function versionstampString(vs: Uint8Array): string {
-  return bytesToHex(vs);
+  return versionstampToHex(vs);
 }
 
 /** A stored entry as the object Deno returns. */
