@@ -103,6 +103,7 @@ test("banner, admin token shown once and kept private, account id kept across re
   const [, accountId] = /Cloudflare REST API v4 +(\S+)\/client\/v4 +\(account id ([0-9a-f]{32})\)/.exec(banner)!.slice(1);
   assert.match(banner, new RegExp(`Cloudflare REST API v4 +${url}/client/v4 `));
   assert.match(banner, new RegExp(`KV REST API +${url}/kv/\\{keypath\\} +and +${url}/ns/\\{namespace\\}/kv/\\{keypath\\}`));
+  assert.match(banner, new RegExp(`Dashboard +${url}/ +\\(sign in with a token\\)`));
   assert.match(banner, new RegExp(`Health / metrics +${url}/healthz +${url}/metrics`));
   const [, token] = /Admin token \(shown once; kept in .*admin-token\):\n {2}(okv_\S+)\n/.exec(banner) ?? [];
   assert.ok(token, banner);

@@ -271,6 +271,7 @@ export const serveCommand: RawCommandDefinition = {
         `  Cloudflare REST API v4  ${server.url}/client/v4   (account id ${server.accountId})`,
         `  KV REST API             ${server.url}/kv/{keypath}  and  ${server.url}/ns/{namespace}/kv/{keypath}`,
         `  KV Connect (Deno)       ${server.url}/kv-connect/{namespace}`,
+        `  Dashboard               ${server.url}/   (sign in with a token)`,
         `  Health / metrics        ${server.url}/healthz   ${server.url}/metrics`,
         ...(auditLog ? [`  Audit log               ${auditLog}`] : []),
         ...(edgeOf ? [] : [`  Encryption at rest      ${encryption}`]),
