@@ -6,13 +6,14 @@
  *
  * Options: --seconds N (per measurement, default 5); --rounds N (default 4)
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { Analytics } from "../src/core/analytics/collector.ts";
+import { machineLoad, startChild } from "./tools.ts";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "5" }, rounds: { type: "string", default: "4" } } });
 const seconds = Number(values.seconds);
@@ -23,19 +24,7 @@ const TOKEN = "okv_bench_token";
 const children: ChildProcess[] = [];
 const load0 = loadavg();
 
-function start(cmd: string, args: string[], pattern: RegExp): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"] });
-    children.push(child);
-    let out = "";
-    child.stdout!.on("data", (c: Buffer) => {
-      out += c.toString();
-      const m = pattern.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.on("exit", (code) => reject(new Error(`${cmd} exited with ${code}: ${out}`)));
-  });
-}
+const start = async (cmd: string, args: string[], pattern: RegExp) => (await startChild(cmd, args, pattern, children)).match;
 
 async function load(url: string, method: "GET" | "PUT", duration = seconds): Promise<number> {
   let n = 0;
@@ -82,8 +71,7 @@ try {
     }
   }
   const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-  const load1 = loadavg();
-  console.log(`\nMachine load average (1/5/15 min) before: ${load0.map((l) => l.toFixed(2)).join(" ")}, after: ${load1.map((l) => l.toFixed(2)).join(" ")}\n`);
+  console.log(`\n${machineLoad(load0)}\n`);
   console.log(
     [
       "| workload (50 connections) | analytics on req/s | analytics off req/s | on ÷ off |",

@@ -22,13 +22,13 @@
  * --redis-requests N (per contender in all, default 100000: redis-benchmark's default);
  * --pin both|loadgen|none (default none)
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { combineRounds, findTool, machineLoad, missingTool, redisBenchmark, runWrk, setAffinity, startRedis, type Round } from "./tools.ts";
+import { combineRounds, findTool, startChild, machineLoad, missingTool, redisBenchmark, runWrk, setAffinity, startRedis, type Round } from "./tools.ts";
 
 const { values } = parseArgs({
   options: {
@@ -61,19 +61,7 @@ const SERVER_CPU = canPin && values.pin === "both" ? "0" : undefined;
 const ALL_CPUS = `0-${availableParallelism() - 1}`;
 const pinning = SERVER_CPU ? "load generator on CPU 1, server on CPU 0" : LOADGEN_CPU ? "load generator on CPU 1" : "unpinned";
 
-function start(cmd: string, args: string[], pattern: RegExp): Promise<{ match: string; child: ChildProcess }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"] });
-    children.push(child);
-    let out = "";
-    child.stdout!.on("data", (c: Buffer) => {
-      out += c.toString();
-      const m = pattern.exec(out);
-      if (m) resolve({ match: m[1]!, child });
-    });
-    child.on("exit", (code) => reject(new Error(`${cmd} exited with ${code}: ${out}`)));
-  });
-}
+const start = (cmd: string, args: string[], pattern: RegExp) => startChild(cmd, args, pattern, children);
 
 const headers = (auth: boolean) => ({ ...(auth ? { authorization: `Bearer ${TOKEN}` } : {}), "content-type": "application/json" });
 

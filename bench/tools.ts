@@ -6,12 +6,31 @@
  * Outside tools print text; the parsers here turn it into numbers (test/bench-tools.test.ts runs them on
  * the real binaries when present).
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { createServer } from "node:net";
 import { availableParallelism, loadavg } from "node:os";
 import { delimiter, join } from "node:path";
 import { createHistogram } from "node:perf_hooks";
+
+/**
+ * Starts `cmd` (its stdout piped, stderr inherited) and resolves with the first capture of `pattern` in
+ * what it prints — its URL or port — and the child; rejects if it exits first. The child is added to
+ * `children` at once, so the caller stops it whether or not it ever printed.
+ */
+export function startChild(cmd: string, args: readonly string[], pattern: RegExp, children: ChildProcess[]): Promise<{ match: string; child: ChildProcess }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"] });
+    children.push(child);
+    let out = "";
+    child.stdout!.on("data", (c: Buffer) => {
+      out += c.toString();
+      const m = pattern.exec(out);
+      if (m) resolve({ match: m[1]!, child });
+    });
+    child.on("exit", (code) => reject(new Error(`${cmd} exited with ${code}: ${out}`)));
+  });
+}
 
 /** One line for under a table: the 1/5/15-minute load averages before and after, against the core count. */
 export function machineLoad(before: readonly number[], after: readonly number[] = loadavg()): string {
