@@ -13,6 +13,7 @@
  */
 import type { ChangePage } from "../../core/backend.ts";
 import { KvError } from "../../core/errors.ts";
+import { compareBytes } from "../../core/keys.ts";
 import { storeId } from "../../core/store-id.ts";
 import { LatencySketch } from "../../core/analytics/sketch.ts";
 import { rowFromPlain, type OperationRow } from "../../core/analytics/types.ts";
@@ -224,7 +225,8 @@ export function edgeRpcRoutes(): Route[] {
         // An edge says how far its cache has applied the feed: the write fence waits for that.
         const edgeId = ctx.query.get("edge");
         const appliedHex = ctx.query.get("applied");
-        const detach = edgeId !== null && appliedHex !== null && ctx.deps.fence ? ctx.deps.fence.attach(edgeId, versionstampFromHex(appliedHex)) : null;
+        const applied = appliedHex === null ? null : versionstampFromHex(appliedHex);
+        const detach = edgeId !== null && applied !== null && ctx.deps.fence ? ctx.deps.fence.attach(edgeId, applied) : null;
         const asked = Number(ctx.query.get("timeoutMs") ?? FEED_WAIT_MAX_MS);
         const timeoutMs = Number.isFinite(asked) ? Math.min(Math.max(asked, 0), FEED_WAIT_MAX_MS) : FEED_WAIT_MAX_MS;
         // Ends early when the server stops or the edge hangs up.
@@ -237,8 +239,8 @@ export function edgeRpcRoutes(): Route[] {
           if (ctx.res.writableEnded || ctx.res.destroyed) return;
           // Asked for: the feed after the edge's position comes with the answer, sparing it a request.
           const pageSize = Number(ctx.query.get("page") ?? 0);
-          if (appliedHex !== null && pageSize > 0 && versionstampToHex(latest) > appliedHex.toLowerCase()) {
-            sendV8(ctx.res, 200, { latest, page: await feedPage(ctx, versionstampFromHex(appliedHex), pageSize) });
+          if (applied !== null && pageSize > 0 && compareBytes(latest, applied) > 0) {
+            sendV8(ctx.res, 200, { latest, page: await feedPage(ctx, applied, pageSize) });
           } else {
             sendJson(ctx.res, 200, { latest: versionstampToHex(latest) }, { "cache-control": "no-store" });
           }
