@@ -226,8 +226,7 @@ export class Engine {
     for (const r of ranges) {
       if (!(r.limit > 0)) throw new KvError("invalid_argument", "A read range limit must be greater than 0");
     }
-    const rows = options === undefined ? this.backend.read(namespaceId, ranges, this.clock.now()) : this.backend.read(namespaceId, ranges, this.clock.now(), options);
-    return rows.then((rows) => this.#opened(namespaceId, rows));
+    return this.backend.read(namespaceId, ranges, this.clock.now(), options).then((rows) => this.#opened(namespaceId, rows));
   }
 
   /** Entries with sealed bytes replaced by their plaintext; a plaintext store pays one flag test per entry. */
