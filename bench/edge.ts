@@ -150,10 +150,8 @@ interface Measured {
   errors: number;
 }
 
-const measure = async (url: string): Promise<Measured> => {
-  const r = await autocannon({ url, connections: 50, duration: SECONDS, headers: auth });
-  return { rps: r.requests.average, p99: r.latency.p99, errors: r.errors + r.non2xx };
-};
+const measured = (r: autocannon.Result): Measured => ({ rps: r.requests.average, p99: r.latency.p99, errors: r.errors + r.non2xx });
+const measure = async (url: string): Promise<Measured> => measured(await autocannon({ url, connections: 50, duration: SECONDS, headers: auth }));
 
 const r = (n: number) => Math.round(n).toLocaleString("en-US");
 const hotGetTable = (coreName: string, onCore: Measured, onEdge: Measured) =>
@@ -243,7 +241,7 @@ try {
           client.setRequests([...requests.slice(offset), ...requests.slice(0, offset)]);
         },
       });
-      return { rps: res.requests.average, p99: res.latency.p99, errors: res.errors + res.non2xx };
+      return measured(res);
     };
     const hitsOnFile = async () => {
       const text = await (await fetch(`${tierEdge.url}/metrics`, { headers: auth })).text();

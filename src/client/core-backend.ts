@@ -88,7 +88,7 @@ export class CoreBackend implements Backend {
   readonly #edgeId = randomUUID();
   #applied: (() => Uint8Array) | null = null;
   /** The feed page the last doorbell answer carried, for the follower's next read (`changes`). */
-  #prefetched: { after: string; limit: number; page: ChangePage } | null = null;
+  #prefetched: { after: string; page: ChangePage } | null = null;
 
   constructor(url: string, token: string, options: CoreBackendOptions = {}) {
     this.url = url.replace(/\/+$/, "");
@@ -253,7 +253,7 @@ export class CoreBackend implements Backend {
    */
   changes(after: Uint8Array, limit: number): Promise<ChangePage> {
     const p = this.#prefetched;
-    if (p && p.limit <= limit && p.after === versionstampToHex(after)) {
+    if (p && PREFETCH_PAGE <= limit && p.after === versionstampToHex(after)) {
       this.#prefetched = null;
       return Promise.resolve(p.page);
     }
@@ -324,7 +324,7 @@ export class CoreBackend implements Backend {
         if (res.headers.get("content-type") === EDGE_RPC_CONTENT_TYPE) {
           const body = decodeRpc(new Uint8Array(await res.arrayBuffer()), (m) => new Error(m)) as { latest: Uint8Array; page: ChangePage };
           latest = versionstampToHex(body.latest);
-          this.#prefetched = { after: position!, limit: PREFETCH_PAGE, page: body.page };
+          this.#prefetched = { after: position!, page: body.page };
         } else {
           latest = ((await res.json()) as { latest: string }).latest;
         }
