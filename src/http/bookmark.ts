@@ -9,7 +9,7 @@
  * curl -X PUT -H "Authorization: Bearer $T" -d '{"value":1}' http://edge-a:8788/kv/default/k -D - | grep -i bookmark
  * curl -H "Authorization: Bearer $T" -H "OpenKV-Bookmark: 0000000000000000012a" http://edge-b:8788/kv/default/k
  */
-import { versionstampToHex } from "../core/versionstamp.ts";
+import { versionstampFromHex, versionstampToHex } from "../core/versionstamp.ts";
 import { HttpError } from "./http.ts";
 import type { Request } from "./listener.ts";
 import type { RouteContext } from "./route.ts";
@@ -25,7 +25,7 @@ export function requestBookmark(req: Request): Uint8Array | null {
   if (!HEX20.test(text)) {
     throw new HttpError(400, `OpenKV-Bookmark must be a versionstamp of 20 hex digits, as a write returned it, got ${JSON.stringify(text.slice(0, 40))}`);
   }
-  return Uint8Array.from(Buffer.from(text, "hex"));
+  return versionstampFromHex(text);
 }
 
 /** Before a write's response is sent: the bookmark that covers it (the latest write this node acknowledged). */
