@@ -39,7 +39,7 @@ import { KvError } from "../core/errors.ts";
 import { ChangeFollower, type FeedEvent } from "../core/feed.ts";
 import { bytesToHex, compareBytes, concatBytes, isPointRange } from "../core/keys.ts";
 import type { Entry, NamespaceInfo, QueueMessage, ReadOptions, ReadRange } from "../core/types.ts";
-import { versionstampFromCounter } from "../core/versionstamp.ts";
+import { latestVersionstamp } from "../core/changes.ts";
 import { ReadCache, type CachedRead } from "./read-cache.ts";
 import { SpillFile } from "./spill-file.ts";
 
@@ -73,9 +73,6 @@ export const FEED_DEGRADED =
 
 /** Feed changes read per request while a restarted edge catches up. */
 const CATCH_UP_PAGE = 1000;
-
-/** A cursor past any real versionstamp: reading the feed after it returns only the latest versionstamp. */
-const PAST_THE_END = versionstampFromCounter(BigInt(Number.MAX_SAFE_INTEGER));
 
 /**
  * The reads the cache can answer: a point read of one key (`[k, k‖00)`, what Deno's `get` and our APIs
@@ -124,7 +121,7 @@ export class CachedBackend implements Backend {
   static async open(inner: Backend, options: CachedBackendOptions = {}): Promise<CachedBackend> {
     const clock = options.clock ?? systemClock;
     const at = clock.now();
-    const { latest } = await inner.changes(PAST_THE_END, 1);
+    const latest = await latestVersionstamp(inner);
     const file = options.cacheFile;
     const spill = file ? SpillFile.open(file.path, file.coreId, { ...(file.maxBytes === undefined ? {} : { maxBytes: file.maxBytes }), ...(options.log ? { log: options.log } : {}) }) : undefined;
     const backend = new CachedBackend(inner, options, spill);
@@ -226,7 +223,7 @@ export class CachedBackend implements Backend {
     if (compareBytes(this.#applied, versionstamp) >= 0) return;
     await this.#follower.kick();
     if (compareBytes(this.#applied, versionstamp) >= 0) return;
-    const { latest } = await this.inner.changes(PAST_THE_END, 1);
+    const latest = await latestVersionstamp(this.inner);
     if (compareBytes(latest, versionstamp) < 0) {
       throw new KvError("invalid_argument", `The bookmark ${bytesToHex(versionstamp)} is ahead of the store's latest versionstamp ${bytesToHex(latest)}: send a versionstamp a write returned`);
     }
@@ -255,7 +252,7 @@ export class CachedBackend implements Backend {
       if (hit && this.#clock.now() - Math.max(this.#currentAt, hit.fetchedAt) <= maxAge) return this.#serve(hit);
     } else {
       // Read-index: the cache may answer only if it has applied every commit the core had made by now.
-      const { latest } = await this.inner.changes(PAST_THE_END, 1);
+      const latest = await latestVersionstamp(this.inner);
       if (compareBytes(this.#applied, latest) >= 0) {
         const hit = usable(this.#live(namespaceId, range.start, now));
         if (hit) return this.#serve(hit);

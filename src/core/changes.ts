@@ -4,6 +4,8 @@
  * (src/core/feed.ts), and edge caches. Retention is bounded; a follower whose cursor fell behind it is
  * told (`gap`) and must start over (re-read what it watches, clear what it caches).
  */
+import type { Backend } from "./backend.ts";
+import { versionstampFromCounter } from "./versionstamp.ts";
 
 export interface Change {
   /** The write's versionstamp (10 bytes): strictly increasing in commit order. */
@@ -23,6 +25,14 @@ export interface ChangePage {
 }
 
 /** How much of the feed a store keeps: the last `maxWrites` writes, none older than `maxAgeMs`. */
+/** A cursor past any real versionstamp: a feed read after it returns nothing but the latest versionstamp. */
+const PAST_THE_END = versionstampFromCounter(BigInt(Number.MAX_SAFE_INTEGER));
+
+/** The latest versionstamp `store` has committed (all zeros before its first commit), in one feed read. */
+export async function latestVersionstamp(store: Pick<Backend, "changes">): Promise<Uint8Array> {
+  return (await store.changes(PAST_THE_END, 1)).latest;
+}
+
 export const CHANGE_RETENTION = { maxAgeMs: 60 * 60 * 1000, maxWrites: 100_000 } as const;
 
 /** Keys packed into one blob for a feed row: each as a 4-byte big-endian length, then its bytes. */

@@ -11,10 +11,9 @@ import { Keyring, UnknownDataKeyError } from "./keyring.ts";
 import { validateWrite } from "./validate.ts";
 import type { WriteFence } from "./fence.ts";
 import { compareBytes, keyId } from "./keys.ts";
-import { CHANGE_RETENTION } from "./changes.ts";
+import { CHANGE_RETENTION, latestVersionstamp } from "./changes.ts";
 import { ChangeFollower, type FeedEvent } from "./feed.ts";
 import { watchFeed, type WatchFeed } from "./watch.ts";
-import { versionstampFromCounter } from "./versionstamp.ts";
 import {
   DEFAULT_BACKOFF_SCHEDULE,
   type AtomicWrite,
@@ -64,8 +63,6 @@ type Pending = {
 
 const NAMESPACE_ID = /^[0-9a-f]{32}$/;
 const NAMESPACE_CACHE_MS = 1000;
-/** A cursor past any real versionstamp: reading the feed after it returns only the latest versionstamp. */
-const PAST_THE_END = versionstampFromCounter(BigInt(Number.MAX_SAFE_INTEGER));
 /** How often the change feed is trimmed to CHANGE_RETENTION (engine clock). */
 const PRUNE_EVERY_MS = 5000;
 
@@ -115,7 +112,7 @@ export class Engine {
     try {
       await engine.keyring.unlock(backend, { allowLocked: options.allowLocked ?? false, now: engine.clock.now() });
       // Watches start from what the store holds now, not from the start of its feed.
-      engine.#follower.seen((await backend.changes(PAST_THE_END, 1)).latest);
+      engine.#follower.seen(await latestVersionstamp(backend));
     } catch (e) {
       await engine.close();
       throw e;
@@ -382,7 +379,7 @@ export class Engine {
    */
   async waitForChanges(after: Uint8Array | null, timeoutMs: number, signal?: AbortSignal): Promise<Uint8Array> {
     this.#assertOpen();
-    const latest = async () => (await this.backend.changes(PAST_THE_END, 1)).latest;
+    const latest = () => latestVersionstamp(this.backend);
     let wake: () => void = () => {};
     let done = false;
     // Listening first: a commit that lands between the read of `latest` and the wait still wakes it.
