@@ -394,7 +394,10 @@ test("metrics: the operations just made, by type, with latency, keys and bytes, 
   await page.getByRole("button", { name: "1h" }).click();
   await page.getByTestId("metrics-total").filter({ hasText: "12 operations in the last 1h: 6 read, 4 write, 1 delete, 1 list." }).waitFor();
   for (const chart of ["Operations by type", "Latency (ms)", "Keys", "Bytes"]) {
-    assert.equal(await page.getByTestId(`chart-${chart}`).locator("canvas").count(), 1, `${chart} is drawn`);
+    // uPlot draws in an effect after the figures render: wait for the canvas, then check there is one.
+    const canvas = page.getByTestId(`chart-${chart}`).locator("canvas");
+    await canvas.first().waitFor();
+    assert.equal(await canvas.count(), 1, `${chart} is drawn once`);
   }
   // The legend of the operations chart names each type.
   assert.deepEqual(await page.getByTestId("chart-Operations by type").locator(".u-legend .u-series .u-label").allInnerTexts(), ["Time", "read", "write", "delete", "list"]);

@@ -33,6 +33,22 @@ async function get(base: string, path: string): Promise<{ status: number; value?
   return r.status === 200 ? { status: 200, value: body.value } : { status: r.status };
 }
 
+/**
+ * Reads twice and checks that the second answer came from the cache. With another process on the file, that
+ * process may commit on its own between the two reads (its expiry purge, its analytics), and any commit to
+ * the file rightly empties this server's cache: so the pair is tried up to three times, and one of the
+ * second reads must be a hit. Every read, hit or not, must give `expected`.
+ */
+async function assertKeptWithOther<T>(read: () => Promise<T>, expected: T, what: string): Promise<void> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    assert.deepEqual(await read(), expected);
+    const hits = cache.hits;
+    assert.deepEqual(await read(), expected);
+    if (cache.hits === hits + 1) return;
+  }
+  assert.fail(`${what}: the second read was never answered from the cache in three tries`);
+}
+
 test("the SQLite server keeps hot GETs' answers (the other tests would prove nothing without it)", async () => {
   assert.ok(cache, "server.responses is set on a SQLite store");
   await put(server.url, "warm", 1);
@@ -70,10 +86,7 @@ test("a write by another openkv process on the same file is seen by the next GET
   try {
     await put(other.url, "shared", 0);
     for (let i = 1; i <= 20; i++) {
-      const hits = cache.hits;
-      assert.deepEqual(await get(server.url, "shared"), { status: 200, value: i - 1 });
-      assert.deepEqual(await get(server.url, "shared"), { status: 200, value: i - 1 });
-      assert.ok(cache.hits > hits, "the second GET was answered from the cache");
+      await assertKeptWithOther(() => get(server.url, "shared"), { status: 200, value: i - 1 }, "GET");
       // Acknowledged by the other process: from now on no GET here may answer i - 1.
       await put(other.url, "shared", i);
     }
@@ -147,10 +160,7 @@ test("a KV Connect snapshot_read is kept too, and follows writes here and by ano
     for (let i = 0; i < 10; i++) {
       await put(i % 2 === 0 ? server.url : other.url, "kvc", `value ${i}`);
       for (const path of ["snapshot_read", "eventual/snapshot_read"]) {
-        assert.equal(await read(path), `value ${i}`);
-        const hits = cache.hits;
-        assert.equal(await read(path), `value ${i}`);
-        assert.equal(cache.hits, hits + 1, `${path}: the second read was answered from the cache`);
+        await assertKeptWithOther(() => read(path), `value ${i}`, path);
       }
     }
     assert.equal((await fetch(`${other.url}/kv/kvc`, { method: "DELETE", headers: auth() })).status, 200);
