@@ -4,10 +4,11 @@
  * - `GET /kv/hot` (REST, HTTP/1.1, autocannon, 50 connections);
  * - `GET /client/v4/…/values/hot` (Cloudflare REST v4, HTTP/1.1, autocannon, 50 connections);
  * - KV Connect `snapshot_read` of the same key over HTTP/2 cleartext (node:http2, 50 streams in flight on
- *   one session, as Deno's client multiplexes), and over HTTP/1.1 (autocannon, 50 connections).
+ *   one session, as Deno's client multiplexes), and over HTTP/1.1 (autocannon, 50 connections);
+ * - a durable `PUT /kv/…` of a new key per request (autocannon, 50 connections: group commit shares fsyncs).
  * and, as the floor under those, trivial servers on the same load (bench/cpu-trivial-server.ts): node:http
- * answering a GET and a POST with a fixed body, node:http2's compatibility API (what our listener uses)
- * answering a POST.
+ * answering a GET and a POST or PUT with a fixed body, node:http2's compatibility API (what our listener
+ * uses) answering a POST.
  * Servers are child processes (bench/cpu-server.ts); the load generators' CPU is not counted. Each
  * row is measured in `--rounds` turns, taking turns with the others; the median round is shown, and the
  * ratio against `/kv` GET: at or under 1× a KV Connect read costs the server no more than a REST read.
@@ -68,6 +69,19 @@ try {
     const r = await autocannon({ url: `${base}${path}`, connections: CONNECTIONS, amount: REQUESTS, method, headers, ...(body ? { body } : {}) });
     if (r.non2xx + r.errors > 0) throw new Error(`${path}: ${r.non2xx} non-2xx, ${r.errors} errors`);
   };
+  /** A durable PUT of a new key per request (`/kv/put.<n>`), the JSON body bench:http's PUT sends. */
+  let putCounter = 0;
+  const putBody = JSON.stringify({ value: { user: "someone", score: 42, tags: ["a", "b"], active: true } });
+  const viaAutocannonPut = async (base = url) => {
+    const r = await autocannon({
+      url: base,
+      connections: CONNECTIONS,
+      amount: REQUESTS,
+      headers: { ...auth, "content-type": "application/json" },
+      requests: [{ method: "PUT", setupRequest: (req: autocannon.Request) => ({ ...req, path: `/kv/put.${putCounter++}`, body: putBody }) }],
+    });
+    if (r.non2xx + r.errors > 0) throw new Error(`PUT: ${r.non2xx} non-2xx, ${r.errors} errors`);
+  };
   const viaHttp2 = async (base = url) => {
     const session = connect(base);
     let sent = 0;
@@ -94,7 +108,9 @@ try {
     ["GET /client/v4/…/values/:key (HTTP/1.1)", () => viaAutocannon(`/client/v4/accounts/${account}/storage/kv/namespaces/${ns}/values/v4hot`, "GET", auth), child],
     ["KV Connect snapshot_read (h2c)", () => viaHttp2(), child],
     ["KV Connect snapshot_read (HTTP/1.1)", () => viaAutocannon(kvcPath, "POST", kvcHeaders, readBody), child],
+    ["PUT /kv/… (durable, a new key each; HTTP/1.1)", () => viaAutocannonPut(), child],
     ["floor: trivial node:http GET", () => viaAutocannon("/kv/hot", "GET", auth, undefined, floor.http1), trivial],
+    ["floor: trivial node:http PUT (the same body)", () => viaAutocannonPut(floor.http1), trivial],
     ["floor: trivial node:http POST (the same body)", () => viaAutocannon(kvcPath, "POST", kvcHeaders, readBody, floor.http1), trivial],
     ["floor: trivial node:http2 POST (h2c, compatibility API)", () => viaHttp2(floor.http2), trivial],
   ];

@@ -1,5 +1,5 @@
 // A child of bench/cpu-per-request.ts: the least Node's HTTP stacks do per request, as the floor under
-// OpenKV's figures. node:http answers any GET or POST (after reading its body) with a fixed 121-byte
+// OpenKV's figures. node:http answers any request (after reading its body) with a fixed 121-byte
 // JSON body, like /kv/hot's; node:http2's compatibility API (what OpenKV's listener uses) answers a POST,
 // once its body is read, with fixed bytes. Reports its own process.cpuUsage() over IPC.
 import { createServer } from "node:http";

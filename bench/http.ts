@@ -5,7 +5,9 @@
  * - Redis (Debian's redis-server, started here on a free port), driven by redis-benchmark with 50 clients:
  *   GET of one hot key, and SET of new keys both with no persistence and with `appendfsync always`
  *   (fsync before the reply, as our durable PUT);
- * - Deno's own KV on a local file with 50 writers in flight (the deno binary), for PUT.
+ * - Deno's own KV on a local file with 50 writers in flight (the deno binary), for PUT;
+ * - for PUT under wrk, the same OpenKV server with the opt-in `--durability process` (no fsync per commit):
+ *   the durable PUT's ratio against it is what the fsync costs at the HTTP level.
  *
  * Load generators: wrk (Debian's, one thread) is the primary one; autocannon (in this process, unpinned)
  * the second opinion. `--pin loadgen` places wrk and redis-benchmark on CPU 1; `--pin both` also moves
@@ -141,6 +143,9 @@ try {
   const trivial = await start(process.execPath, [join(root, "bench/trivial-server.ts")], /listening (\d+)/);
   const openkv = await start(join(root, "bin/openkv"), ["serve", "--port", "0", "--data", join(dir, "data"), "--admin-token", TOKEN], /listening on (http:\/\/\S+)/);
   const openkvUrl = openkv.match;
+  // The same server with the opt-in `--durability process` (SQLite syncs at checkpoints only: a write
+  // survives the process dying, not a power cut), PUT in turns with the durable one: what the fsync costs.
+  const fast = await start(join(root, "bin/openkv"), ["serve", "--port", "0", "--data", join(dir, "data-process"), "--admin-token", TOKEN, "--durability", "process"], /listening on (http:\/\/\S+)/);
   const trivialUrl = `http://127.0.0.1:${trivial.match}`;
   const put = await fetch(`${openkvUrl}/kv/hot`, { method: "PUT", headers: headers(true), body: JSON.stringify({ value: { user: "someone", score: 42 } }) });
   if (put.status !== 200) throw new Error(`PUT /kv/hot answered ${put.status}: ${await put.text()}`);
@@ -198,12 +203,14 @@ try {
     const put = await inTurns("PUT, wrk and redis-benchmark", {
       trivial: () => wrkOnce(wrk, trivial.child, trivialUrl, "PUT", false),
       ours: () => wrkOnce(wrk, openkv.child, openkvUrl, "PUT", true),
+      process: () => wrkOnce(wrk, fast.child, fast.match, "PUT", true),
       ...redisSet,
     });
     rows.push({ workload: "GET /kv/hot", generator, ours: get.ours!, baseline: "trivial node:http", base: get.trivial! });
     for (const name of Object.keys(redisGet)) rows.push({ workload: "GET /kv/hot", generator: `${generator}; redis-benchmark`, ours: get.ours!, baseline: name, base: get[name]! });
     rows.push({ workload: "PUT /kv/… (durable)", generator, ours: put.ours!, baseline: "trivial node:http", base: put.trivial! });
     for (const name of Object.keys(redisSet)) rows.push({ workload: "PUT /kv/… (durable)", generator: `${generator}; redis-benchmark`, ours: put.ours!, baseline: name, base: put[name]! });
+    rows.push({ workload: "PUT /kv/… (durable)", generator, ours: put.ours!, baseline: "OpenKV with --durability process (no fsync per commit)", base: put.process! });
     primary = { get: get.ours!, put: put.ours!, generator };
   }
 
