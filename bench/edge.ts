@@ -15,9 +15,10 @@
  *     run), and how long after the acknowledgement the edges showed the write (0: already there).
  * (e) with `--postgres`: a core on PostgreSQL (started here, fsync on) and one edge: hot GET on each.
  * (f) cache tiers: autocannon cycling REST v4 GETs over 1,000 keys (100-byte values) against the core,
- *     edge 1 (64 MiB of memory: every key in memory) and edge 3 (`--cache-bytes 32768 --cache-file`:
- *     memory for about 130 of them, so a cycle misses memory on every read and each answer comes up from
- *     the file, moving another entry down) — file tier vs memory vs core, in the same run.
+ *     edge 1 (64 MiB of memory: every key in memory) and edge 3 (`--cache-bytes 32768 --cache-file
+ *     --no-response-cache`: memory for about 130 of them, so a cycle misses memory on every read and each
+ *     answer comes up from the file, moving another entry down) — file tier vs memory vs core, in the
+ *     same run.
  *
  * Options: --writes N (default 1000), --spacing MS (default 7), --seconds N (per autocannon run, default 5),
  * --deno-gets N (default 500; 0 skips (c)), --fence-writes N (default 300; 0 skips (d)), --postgres,
@@ -213,7 +214,8 @@ try {
       dataDir: "",
       adminToken: "",
       edgeOf: { url: a.core.url, token: TOKEN },
-      args: ["--cache-bytes", "32768", "--cache-file", join(dir, "edge-3-cache.sqlite")],
+      // No response cache here: it would keep all 1,000 answers in front of the tiers this row measures.
+      args: ["--cache-bytes", "32768", "--cache-file", join(dir, "edge-3-cache.sqlite"), "--no-response-cache"],
       ...(process.env.PROF ? { nodeArgs: ["--cpu-prof", "--cpu-prof-dir=" + process.env.PROF] } : {}),
     });
     servers.push(tierEdge);

@@ -237,6 +237,20 @@ export class CachedBackend implements Backend {
     return this.#clock.now() - this.#currentAt > FEED_DEGRADED_AFTER_MS ? FEED_DEGRADED : null;
   }
 
+  #unvouched = 0;
+
+  /**
+   * The cache's version (ReadCache.version: moves whenever it forgets anything), for a response cache in
+   * front of eventual reads. While the feed is unconfirmed for longer than FEED_DEGRADED_AFTER_MS (5 s,
+   * under every eventual bound: Workers' least cacheTtl is 30 s) it answers a new number on every call —
+   * counting down from -1, away from the cache's own — so nothing kept in front is served: those reads
+   * then go through `read`, which checks each entry against its own bound.
+   */
+  eventualVersion(): number {
+    if (this.#clock.now() - this.#currentAt > FEED_DEGRADED_AFTER_MS) return --this.#unvouched;
+    return this.cache.version;
+  }
+
   // ---- reads ----
 
   async read(namespaceId: string, ranges: readonly ReadRange[], now: number, options?: ReadOptions): Promise<Entry[][]> {

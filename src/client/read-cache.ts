@@ -87,6 +87,11 @@ export class ReadCache {
   readonly stats: CacheStats = { entries: 0, bytes: 0, hits: 0, fileHits: 0, misses: 0, spoiltFills: 0, evictions: 0 };
   /** Where the last `get` found its entry (read at once by the caller, which counts what it serves). */
   lastTier: "memory" | "file" | null = null;
+  /**
+   * Moves whenever the cache forgets something a read may have been answered from (a key invalidated, a
+   * namespace dropped, everything cleared): what a response cache in front of it checks (`eventualVersion`).
+   */
+  version = 0;
 
   constructor(maxBytes: number, options: ReadCacheOptions = {}) {
     this.maxBytes = maxBytes;
@@ -198,6 +203,7 @@ export class ReadCache {
    * write or a later one, fetched after it — and spoil fills of it still out, whose answers may predate it.
    */
   invalidate(namespaceId: string, key: Uint8Array, versionstamp?: Uint8Array): void {
+    this.version++;
     const id = ReadCache.id(namespaceId, key);
     const cached = versionstamp && this.#entries.get(id)?.entry;
     if (!cached || compareBytes(cached.versionstamp, versionstamp) < 0) this.#remove(id);
@@ -208,6 +214,7 @@ export class ReadCache {
 
   /** The namespace was deleted: forget all of it. */
   dropNamespace(namespaceId: string): void {
+    this.version++;
     const prefix = namespaceId + "/";
     for (const id of [...this.#entries.keys()]) if (id.startsWith(prefix)) this.#remove(id);
     this.#file((f) => f.dropNamespace(namespaceId));
@@ -216,6 +223,7 @@ export class ReadCache {
 
   /** Changes were missed (the feed was pruned past the edge): forget everything. */
   clear(): void {
+    this.version++;
     this.#entries.clear();
     this.#bytes = 0;
     this.#file((f) => f.clear());

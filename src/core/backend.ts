@@ -186,6 +186,14 @@ export interface Backend {
    */
   storeVersion?(): number;
   /**
+   * `storeVersion` for eventual reads only (an edge's cache, src/client/cached-backend.ts): a number that
+   * changes whenever what an eventual read returns may have changed — the cache forgot a key, a
+   * namespace or everything — and on every call while the cache cannot vouch for its entries (its change
+   * feed unconfirmed for longer than the bound it serves eventual reads within), so that nothing kept in
+   * front of it is served then. Strong reads must not be kept on it. Absent: no such signal.
+   */
+  eventualVersion?(): number;
+  /**
    * For stores behind a network (PostgreSQL): resolves when the store answers, throws KvError
    * "unavailable" when it does not. A local store has none: it is there when the process is.
    */

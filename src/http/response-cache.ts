@@ -9,7 +9,13 @@
  * connection (another `openkv` process, the CLI, an engine in another process) committed to the file; so
  * any commit the client could have seen acknowledged empties the cache. An answer also carries the
  * entry's expiry and is not served at or past it. A store without `storeVersion` (PostgreSQL, an edge's
- * core) gets no cache.
+ * core) gets no cache for its strong reads.
+ *
+ * An edge keeps the answers to eventual reads only (`strong: false`), against its memory cache's
+ * `eventualVersion`: it moves whenever the cache forgets a key (the core's change feed, the edge's own
+ * writes), and nothing is served while the feed has been unconfirmed for longer than 5 s — so a kept
+ * answer is never staler than the cache it came through would be. Strong reads (`/kv`, KV Connect's
+ * strong endpoint) on an edge ask the core how far its feed goes first, and are never kept.
  *
  * @example
  * const hit = await cache.lookup(key);
@@ -21,6 +27,7 @@
 import type { ServerResponse } from "node:http";
 import type { Clock } from "../core/clock.ts";
 import type { Response } from "./listener.ts";
+import type { OperationNote } from "./route.ts";
 
 export interface CachedAnswer {
   /** Response headers, content-length included. */
@@ -41,6 +48,13 @@ export interface ResponseCacheOptions {
   maxBytes?: number;
   /** Bodies larger than this are not kept. Default 64 KiB. */
   maxBodyBytes?: number;
+  /** Whether answers to strong reads may be kept (the version is exact for them). Default true. */
+  strong?: boolean;
+  /**
+   * An edge's cache: a hit is a `hot_read` in analytics, and the version vouches for eventual reads with
+   * a bound of at least this many ms only. Default: not an edge.
+   */
+  edgeBoundMs?: number;
 }
 
 export class ResponseCache {
@@ -55,7 +69,11 @@ export class ResponseCache {
   hits = 0;
   misses = 0;
   /** The store version the kept answers were made at: all of them share it (an older one is dropped). */
-  #at = -1;
+  #at = Number.NaN;
+  /** Whether strong reads' answers may be kept (not on an edge). */
+  readonly strong: boolean;
+  /** On an edge: the least eventual bound (ms) its version vouches for; else null. */
+  readonly edgeBoundMs: number | null;
 
   constructor(storeVersion: () => number, clock: Clock, options: ResponseCacheOptions = {}) {
     this.#storeVersion = storeVersion;
@@ -63,6 +81,13 @@ export class ResponseCache {
     this.#maxEntries = options.maxEntries ?? 10_000;
     this.#maxBytes = options.maxBytes ?? 32 * 1024 * 1024;
     this.#maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
+    this.strong = options.strong ?? true;
+    this.edgeBoundMs = options.edgeBoundMs ?? null;
+  }
+
+  /** Whether an eventual read with this bound (ms; undefined: the default, 60 s) may be kept here. */
+  keepsEventual(maxAgeMs: number | undefined): boolean {
+    return this.edgeBoundMs === null || maxAgeMs === undefined || maxAgeMs >= this.edgeBoundMs;
   }
 
   /** The store's version now: read it before the read whose answer `set` will keep. */
@@ -152,8 +177,9 @@ function sizeOf(answer: CachedAnswer): number {
   return typeof answer.body === "string" ? Buffer.byteLength(answer.body) : answer.body.byteLength;
 }
 
-/** Sends a kept answer (status 200). */
-export function sendCached(res: Response, answer: CachedAnswer): void {
-  (res as ServerResponse).writeHead(200, answer.headers);
-  res.end(answer.body);
+/** Sends a kept answer (status 200); on an edge it is a hot read, as one its memory cache answers. */
+export function sendCached(ctx: { res: Response; op: OperationNote }, cache: ResponseCache, answer: CachedAnswer): void {
+  if (cache.edgeBoundMs !== null) ctx.op.hot = true;
+  (ctx.res as ServerResponse).writeHead(200, answer.headers);
+  ctx.res.end(answer.body);
 }

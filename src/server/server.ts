@@ -29,7 +29,7 @@ import { generateSecret, TokenStore, type Tokens } from "../auth/tokens.ts";
 import { StoreTokens, storeAccountId, storeAdminToken } from "../auth/store-tokens.ts";
 import { RemoteTokens } from "../auth/remote-tokens.ts";
 import { CoreBackend } from "../client/core-backend.ts";
-import { CachedBackend, DEFAULT_CACHE_BYTES } from "../client/cached-backend.ts";
+import { CachedBackend, DEFAULT_CACHE_BYTES, FEED_DEGRADED_AFTER_MS } from "../client/cached-backend.ts";
 import { ResponseCache } from "../http/response-cache.ts";
 
 export interface ServerConfig {
@@ -282,10 +282,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ...(fence ? { fence } : {}),
     ...(analytics ? { analytics } : {}),
   };
-  // Only a store that can tell at once whether anything changed (SQLite) can back a response cache.
+  // Only a store that can tell at once whether anything changed (SQLite) can back a response cache; an
+  // edge's memory cache can for eventual reads (Workers reads, KV Connect's eventual endpoint).
   const backend = engine.backend;
-  if (backend.storeVersion && config.responseCache !== false) {
-    const responses = new ResponseCache(() => backend.storeVersion!(), engine.clock);
+  if (config.responseCache !== false && (backend.storeVersion || backend.eventualVersion)) {
+    const responses = backend.storeVersion
+      ? new ResponseCache(() => backend.storeVersion!(), engine.clock)
+      : new ResponseCache(() => backend.eventualVersion!(), engine.clock, { strong: false, edgeBoundMs: FEED_DEGRADED_AFTER_MS });
     deps.responses = responses;
     metrics.responseCache(() => responses);
   }

@@ -22,6 +22,9 @@ const edgeToken = (await core.tokens.create({ name: "edge", namespaces: null, pe
 const clock = new ManualClock(Date.now());
 const edge = await startServer({ host: "127.0.0.1", port: 0, dataDir: null, clock, edgeOf: { url: core.url, token: edgeToken }, log: () => {} });
 const cache = (edge.engine.backend as CachedBackend).cache;
+const responses = edge.responses!;
+/** Reads the edge answered from memory: its entry cache, or the answers kept in front of it. */
+const memoryHits = () => cache.stats.hits + responses.hits;
 const ns = (await core.engine.ensureNamespace("default")).id;
 after(async () => {
   await edge.close();
@@ -52,13 +55,13 @@ test("hot reads on the edge come from its cache; a write on the core shows on th
   await put(core, "hot", "v0");
   await (edge.engine.backend as CachedBackend).caughtUp();
   assert.deepEqual(await get("hot"), { status: 200, text: "v0" });
-  const hits = cache.stats.hits;
+  const hits = memoryHits();
   for (let i = 0; i < 5; i++) assert.deepEqual(await get("hot"), { status: 200, text: "v0" });
-  assert.equal(cache.stats.hits, hits + 5, "served from memory");
+  assert.equal(memoryHits(), hits + 5, "served from memory");
   // Not found is cached too.
   assert.equal((await get("absent")).status, 404);
   assert.equal((await get("absent")).status, 404);
-  assert.equal(cache.stats.hits, hits + 6);
+  assert.equal(memoryHits(), hits + 6);
 
   for (let n = 1; n <= 20; n++) {
     await put(core, "hot", `v${n}`);
@@ -66,6 +69,31 @@ test("hot reads on the edge come from its cache; a write on the core shows on th
     const took = await within(2000, async () => (await get("hot")).text === `v${n}`);
     assert.ok(took < 1000, `write ${n} visible on the edge after ${Math.round(took)} ms`);
   }
+});
+
+test("the edge keeps whole answers to eventual reads, and drops them when the feed or its own write changes the key", async () => {
+  await put(core, "kept", "k0");
+  await (edge.engine.backend as CachedBackend).caughtUp();
+  assert.deepEqual(await get("kept"), { status: 200, text: "k0" });
+  let kept = responses.hits;
+  assert.deepEqual(await get("kept"), { status: 200, text: "k0" });
+  assert.equal(responses.hits, kept + 1, "the second read was answered from the kept answer");
+  for (let n = 1; n <= 10; n++) {
+    // A write on the core: the kept answer must go once the edge applies the feed, or this never ends.
+    await put(core, "kept", `k${n}`);
+    await within(2000, async () => (await get("kept")).text === `k${n}`);
+    kept = responses.hits;
+    assert.deepEqual(await get("kept"), { status: 200, text: `k${n}` });
+    assert.equal(responses.hits, kept + 1, `k${n} is kept in its turn`);
+  }
+  // A write through the edge itself: the very next read answers it.
+  await put(edge, "kept", "mine");
+  assert.deepEqual(await get("kept"), { status: 200, text: "mine" });
+  // /kv reads are strong: never answered from a kept answer on an edge.
+  await fetch(`${core.url}/kv/strong.kept`, { method: "PUT", headers: auth(), body: '{"value":1}' });
+  kept = responses.hits;
+  for (let i = 0; i < 3; i++) assert.equal((await fetch(`${edge.url}/kv/strong.kept`, { headers: auth() })).status, 200);
+  assert.equal(responses.hits, kept, "no /kv read came from a kept answer");
 });
 
 test("a write through the edge is read back through the edge at once, on both APIs", async () => {
@@ -94,13 +122,18 @@ test("core down: cached reads go on up to cacheTtl and no longer; /healthz says 
   // Once the edge has applied the write, a fill of the key cannot be spoilt by its invalidation.
   await (edge.engine.backend as CachedBackend).caughtUp();
   assert.equal((await get("cut")).text, "before");
-  const hits = cache.stats.hits;
+  const hits = memoryHits();
   assert.equal((await get("cut")).text, "before");
-  assert.equal(cache.stats.hits, hits + 1, "cached");
+  assert.equal(memoryHits(), hits + 1, "cached");
   const port = core.port;
   await core.close();
   assert.deepEqual(await get("cut"), { status: 200, text: "before" }, "served from the cache");
   clock.advance(10_000);
+  // The feed is unconfirmed for longer than 5 s: no kept answer is served; the entry cache checks each
+  // read against its own bound instead.
+  const keptHits = responses.hits;
+  assert.deepEqual(await get("cut"), { status: 200, text: "before" });
+  assert.equal(responses.hits, keptHits, "not from a kept answer");
   const health = await fetch(`${edge.url}/healthz`);
   assert.equal(health.status, 503);
   assert.deepEqual(await health.json(), { ok: false, error: "The core is unavailable", degraded: FEED_DEGRADED });

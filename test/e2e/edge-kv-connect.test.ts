@@ -20,6 +20,8 @@ const core: RunningServer = await startServer({ host: "127.0.0.1", port: 0, data
 const edgeToken = (await core.tokens.create({ name: "edge", namespaces: null, permission: "write" }, Date.now())).token;
 const edge = await startServer({ host: "127.0.0.1", port: 0, dataDir: null, edgeOf: { url: core.url, token: edgeToken }, log: () => {} });
 const cached = edge.engine.backend as CachedBackend;
+/** Reads the edge answered from memory: its entry cache, or the whole answers it keeps in front of it. */
+const memoryHits = () => cached.cache.stats.hits + edge.responses!.hits;
 after(async () => {
   await edge.close();
   await core.close();
@@ -71,12 +73,12 @@ test("@deno/kv through an edge: eventual reads hit the edge's cache, strong read
     assert.equal(first.result.value, "v1");
     assert.equal(first.result.versionstamp, s.result.versionstamp);
     assert.deepEqual([first.core.read, first.edge.read], [0, 1], "an eventual read went to the edge");
-    const hits = cached.cache.stats.hits;
+    const hits = memoryHits();
     const again = await delta(async () => {
       for (let i = 0; i < 5; i++) assert.equal((await kv.get(["hot"], { consistency: "eventual" })).value, "v1");
     });
     assert.deepEqual([again.core.read, again.edge.read], [0, 5]);
-    assert.equal(cached.cache.stats.hits, hits + 5, "answered from the edge's memory");
+    assert.equal(memoryHits(), hits + 5, "answered from the edge's memory");
     // Absent keys read eventually through the edge too (the core answers what follows them).
     assert.equal((await kv.get(["absent"], { consistency: "eventual" })).value, null);
   } finally {
@@ -92,7 +94,7 @@ test("@deno/kv: a write to the core is in the edge's very next eventual read (th
   try {
     assert.equal((await reader.read()).value?.[0]?.value, 0);
     const N = 20;
-    const hits = cached.cache.stats.hits;
+    const hits = memoryHits();
     for (let n = 1; n <= N; n++) {
       const { versionstamp } = (await kv.set(["w"], n)) as { versionstamp: string };
       // The write went to the core, which acknowledged it only once the edge had applied it from the
@@ -106,7 +108,7 @@ test("@deno/kv: a write to the core is in the edge's very next eventual read (th
       do seen = (await reader.read()).value?.[0]?.value;
       while (seen !== n);
     }
-    assert.ok(cached.cache.stats.hits >= hits + N, "each second read was a cache hit");
+    assert.ok(memoryHits() >= hits + N, "each second read was a cache hit");
   } finally {
     await reader.cancel();
     kv.close();

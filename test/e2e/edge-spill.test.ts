@@ -29,8 +29,10 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+// Without the response cache: these tests are about the tiers under it (memory, then the file), which
+// kept whole answers would hide.
 const startEdge = async (of: RunningServer = core, token = edgeToken) =>
-  (edge = await startChildServer({ dataDir: "", adminToken: ADMIN, edgeOf: { url: of.url, token }, args: ["--cache-bytes", "2000", "--cache-file", cacheFile] }));
+  (edge = await startChildServer({ dataDir: "", adminToken: ADMIN, edgeOf: { url: of.url, token }, args: ["--cache-bytes", "2000", "--cache-file", cacheFile, "--no-response-cache"] }));
 
 const KEYS = Array.from({ length: 20 }, (_, i) => `k${String(i).padStart(2, "0")}`);
 const initial = (key: string) => `${key}:`.padEnd(200, "v");

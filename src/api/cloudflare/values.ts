@@ -79,7 +79,7 @@ async function readValue(ctx: RouteContext): Promise<void> {
   const cache = ctx.deps.responses;
   const slot = `v4\0${ctx.namespace!.id}\0${name}`;
   const hit = await cache?.lookup(slot);
-  if (hit) return sendCached(ctx.res, hit);
+  if (hit) return sendCached(ctx, cache!, hit);
   const version = cache?.version() ?? 0;
   const entry = await getEntry(ctx.deps.engine, ctx.namespace!.id, name);
   const bytes = storedToBytes(entry);

@@ -85,10 +85,11 @@ async function getOrList(ctx: RouteContext): Promise<void> {
     return;
   }
   // The path as sent names the key: two spellings of one key are two slots with the same answer.
-  const cache = ctx.deps.responses;
+  // A /kv read is strong: an edge's cache (strong: false) keeps none.
+  const cache = ctx.deps.responses?.strong ? ctx.deps.responses : undefined;
   const slot = `rest\0${ns.id}\0${ctx.params["*"]}`;
   const hit = await cache?.lookup(slot);
-  if (hit) return sendCached(ctx.res, hit);
+  if (hit) return sendCached(ctx, cache!, hit);
   const version = cache?.version() ?? 0;
   const entry = await engine.get(ns.id, encodeKey(keyOf(ctx)));
   if (!entry) throw new HttpError(404, `Key not found: ${ctx.params["*"]}`);
