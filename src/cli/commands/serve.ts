@@ -33,7 +33,8 @@ Options:
   --rate-limit N       Requests per second per token (default unlimited)
   --no-analytics       Count nothing for the GraphQL Analytics API (/client/v4/graphql answers 404)
   --no-response-cache  Read the store for every GET (default: hot GETs' answers are kept until the
-                       next commit, by this process or another, on a SQLite store)
+                       next commit, by this process or another, on a SQLite store; on an edge, the
+                       answers to eventual reads until its cache forgets the key)
   --audit-log FILE     Append a JSON line per namespace create/rename/delete, token create/revoke and
                        bulk delete to FILE (or env OPENKV_AUDIT_LOG; never a token secret or a value)
   --edge-of URL        Run as an edge node of the OpenKV server at URL (the core; or env
