@@ -18,6 +18,7 @@ import { STORE_ID_SETTING } from "../src/core/store-id.ts";
 import { PostgresBackend } from "../src/storage/index.ts";
 import { parseStoreUrl } from "../src/storage/postgres/connection.ts";
 import { MIGRATIONS } from "../src/storage/postgres/migrations.ts";
+import { counterFromVersionstamp, versionstampFromCounter } from "../src/core/versionstamp.ts";
 import { freshStoreUrl, testPostgres } from "./fixtures/postgres.ts";
 import { cleanEnv, openkv, tempDir } from "./cli/helpers.ts";
 
@@ -214,3 +215,81 @@ test("a 25 MiB value goes in and comes back byte for byte; listing its key reads
     await ns.close();
   }
 });
+
+const NS = { id: "0123456789abcdef0123456789abcdef", title: "one-trip", createdAt: 1 };
+const setItem = (key: string, value = "v") => ({
+  namespaceId: NS.id,
+  write: { checks: [], mutations: [{ type: "set" as const, key: Buffer.from(key), value: { encoding: "bytes" as const, data: Buffer.from(value) } }], enqueues: [] },
+});
+const deleteItem = (key: string) => ({ namespaceId: NS.id, write: { checks: [], mutations: [{ type: "delete" as const, key: Buffer.from(key) }], enqueues: [] } });
+
+/** Counts the statements the group-commit writer is sent, from now on. */
+async function countWriterQueries(b: PostgresBackend): Promise<{ n: number }> {
+  const { writer } = await b.connector.primary();
+  const seen = { n: 0 };
+  const query = writer.query.bind(writer) as (...a: unknown[]) => unknown;
+  (writer as unknown as { query: (...a: unknown[]) => unknown }).query = (...a) => {
+    seen.n++;
+    return query(...a);
+  };
+  return seen;
+}
+
+test("a write that reads nothing commits in one statement (one round trip); one that checks takes the lock first", async () => {
+  const b = new PostgresBackend(await freshStoreUrl());
+  try {
+    await b.createNamespace(NS);
+    const sent = await countWriterQueries(b);
+    const [a1, a2] = await b.commit([setItem("a"), deleteItem("b")], 5);
+    assert.equal(sent.n, 1);
+    const vs = (a: unknown) => (a as { result: { versionstamp: Uint8Array } }).result.versionstamp;
+    // Consecutive versionstamps, as the two-trip path gives, and the stored entry carries its own.
+    assert.equal(counterFromVersionstamp(vs(a2)), counterFromVersionstamp(vs(a1)) + 1n);
+    const [[got]] = await b.read(NS.id, [{ start: Buffer.from("a"), end: Buffer.from("a\0"), limit: 1, reverse: false }], 5);
+    assert.deepEqual(got!.versionstamp, vs(a1));
+    const feed = await b.changes(versionstampFromCounter(0n), 10);
+    assert.deepEqual(feed.changes.map((c) => c.versionstamp), [vs(a1), vs(a2)]);
+    assert.deepEqual(feed.latest, vs(a2));
+
+    sent.n = 0;
+    const checked = { ...setItem("c"), write: { ...setItem("c").write, checks: [{ key: Buffer.from("c"), versionstamp: null }] } };
+    const [c] = await b.commit([checked], 5);
+    assert.equal(counterFromVersionstamp(vs(c)), counterFromVersionstamp(vs(a2)) + 1n);
+    assert.equal(sent.n, 4); // BEGIN + lock, the read, the write, COMMIT
+  } finally {
+    await b.close();
+  }
+});
+
+for (const other of ["commits a write (the counter moves)", "changes a setting (the counter row is rewritten, its value kept)"]) {
+  test(`a one-statement delete that waited for the counter while another session ${other} still deletes the row it inserted`, async () => {
+    const url = await freshStoreUrl();
+    const b = new PostgresBackend(url);
+    const x = new pg.Client({ connectionString: url, application_name: "other" });
+    await x.connect();
+    try {
+      await b.createNamespace(NS);
+      await b.commit([setItem("before")], 5);
+      await x.query("BEGIN");
+      await x.query(other.startsWith("commits") ? "UPDATE openkv_meta SET value = value + 1 WHERE name = 'versionstamp'" : "UPDATE openkv_meta SET value = value WHERE name = 'versionstamp'");
+      await x.query(
+        "INSERT INTO entries (ns, key, value, encoding, versionstamp) SELECT seq, $1, $2, 3, '\\x00000000000000630000'::bytea FROM namespaces WHERE id = $3",
+        [Buffer.from("k"), Buffer.from("late"), NS.id],
+      );
+      // The delete's statement starts (its snapshot has no "k") and waits for x's lock on the counter.
+      const deleted = b.commit([deleteItem("k")], 5);
+      const deadline = Date.now() + 10_000;
+      while ((await x.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'openkv' AND wait_event_type = 'Lock'")).rows[0].n !== 1) {
+        assert.ok(Date.now() < deadline, "the delete never waited for the counter's lock");
+      }
+      await x.query("COMMIT");
+      const [r] = await deleted;
+      assert.equal((r as { result: { ok: boolean } }).result.ok, true);
+      const [[left]] = await b.read(NS.id, [{ start: Buffer.from("k"), end: Buffer.from("k\0"), limit: 1, reverse: false }], 5);
+      assert.equal(left, undefined);
+    } finally {
+      await x.end();
+      await b.close();
+    }
+  });
+}

@@ -24,7 +24,7 @@ import { packKeys, unpackKeys } from "../../core/changes.ts";
 import { KvError } from "../../core/errors.ts";
 import { bytesToHex, hexToBytes, isPointRange, keyId } from "../../core/keys.ts";
 import type { Entry, Enqueue, NamespaceInfo, QueueMessage, ReadRange } from "../../core/types.ts";
-import { counterFromVersionstamp, versionstampFromCounter } from "../../core/versionstamp.ts";
+import { counterFromVersionstamp, plainCounter, versionstampFromCounter, versionstampFromNumber } from "../../core/versionstamp.ts";
 import { isConnectionLoss, isPoolEnded, PgConnector, type PrimaryPools } from "./connection.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { arrayToEntry, encodingCode, rowToEntry, SEALED } from "../entry-codes.ts";
@@ -81,6 +81,7 @@ const SQL = {
   lockCounter: "SELECT value FROM openkv_meta WHERE name = 'versionstamp' FOR UPDATE",
   /** BEGIN and the counter lock as one simple-protocol message: the lock is the transaction's first statement. */
   beginAndLock: "BEGIN; SELECT value FROM openkv_meta WHERE name = 'versionstamp' FOR UPDATE",
+  touchCounter: "UPDATE openkv_meta SET value = value WHERE name = 'versionstamp'",
   setCounter: "UPDATE openkv_meta SET value = $1 WHERE name = 'versionstamp'",
   /**
    * Everything a batch reads, in one statement after the lock (so in a snapshot that sees every earlier
@@ -110,6 +111,42 @@ const SQL = {
      feed AS (INSERT INTO changes (vs, ns, keys, at) SELECT v, n, k, $20 FROM unnest($17::int8[], $18::text[], $19::bytea[]) AS c(v, n, k) RETURNING 1),
      ctr AS (UPDATE openkv_meta SET value = $21 WHERE name = 'versionstamp' RETURNING 1)
    SELECT pg_notify('${CHANGE_CHANNEL}', $21::text)`,
+  /**
+   * A batch that reads nothing (`readsNothing`: sets and deletes, no checks), whole, in one autocommitted
+   * statement — one round trip instead of two. `ctr` takes the counter's row lock, and every other part
+   * uses its row (the versionstamps are `base + n`), so the lock comes before any entry's: writers still
+   * lock in one order, and it is held through COMMIT and the standby wait, so counter order = commit order.
+   *
+   * The catch is the snapshot: at READ COMMITTED a statement's snapshot is taken when it starts, before it
+   * waits for the lock, so it could miss a commit that landed meanwhile (a row inserted then would escape
+   * `del`; a namespace deleted then would still be found). So `ctr` updates the counter only if its row is
+   * still the version the snapshot saw (`xmin`: when the lock was waited for, PostgreSQL re-checks the
+   * condition on the newest version, which another commit made). Every commit that changes entries,
+   * namespaces or the feed updates that row, and settings changes rewrite it too (`putSetting`), so when it
+   * is unchanged the snapshot holds everything a snapshot taken after the lock would. Otherwise (or when
+   * the store has a keyring now, or a namespace is missing) `ctr` is empty, nothing is written, no row comes
+   * back, and the batch goes the two-trip way.
+   */
+  oneTrip: `WITH ctr AS (
+       UPDATE openkv_meta m SET value = m.value + $1
+         FROM (SELECT xmin AS seen FROM openkv_meta WHERE name = 'versionstamp') s
+        WHERE m.name = 'versionstamp' AND m.xmin = s.seen
+          AND NOT EXISTS (SELECT 1 FROM settings WHERE name = ANY($3::text[]))
+          AND (SELECT count(*) FROM namespaces WHERE id = ANY($2::text[])) = cardinality($2::text[])
+       RETURNING m.value - $1 AS base),
+     ns AS (SELECT id, seq FROM namespaces WHERE id = ANY($2::text[])),
+     up AS (
+       INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
+       SELECT ns.seq, u.key, u.value, u.encoding, int8send(ctr.base + u.n) || '\\x0000'::bytea, u.expires_at, u.metadata
+         FROM ctr, unnest($4::text[], $5::bytea[], $6::bytea[], $7::int2[], $8::int8[], $9::int8[], $10::text[]) AS u(ns, key, value, encoding, n, expires_at, metadata)
+         JOIN ns ON ns.id = u.ns
+       ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, encoding = excluded.encoding,
+         versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata
+       RETURNING 1),
+     del AS (DELETE FROM entries e USING ctr, unnest($11::text[], $12::bytea[]) AS d(ns, key) JOIN ns ON ns.id = d.ns
+       WHERE e.ns = ns.seq AND e.key = d.key RETURNING 1),
+     feed AS (INSERT INTO changes (vs, ns, keys, at) SELECT ctr.base + f.n, f.ns, f.keys, $16 FROM ctr, unnest($13::int8[], $14::text[], $15::bytea[]) AS f(n, ns, keys) RETURNING 1)
+   SELECT base, pg_notify('${CHANGE_CHANNEL}', (base + $1)::text) FROM ctr`,
   putOne: `INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7)
      ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, encoding = excluded.encoding,
        versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata`,
@@ -123,6 +160,7 @@ const SQL = {
 /** One write of a batch after executeAtomic: what it stores, folded into the batch per key. */
 interface Staged {
   ns: number;
+  nsId: string;
   key: Uint8Array;
   entry: Entry | null;
 }
@@ -359,6 +397,123 @@ export class PostgresBackend implements Backend {
 
   async commit(batch: readonly BatchItem[], now: number): Promise<(AppliedWrite | KvError)[]> {
     const pools = await this.#pools();
+    if (readsNothing(batch)) {
+      const done = await this.#commitOneTrip(pools, batch, now);
+      if (done !== null) return done;
+    }
+    return this.#commitTwoTrips(pools, batch, now);
+  }
+
+  /**
+   * Runs each write of the batch on `state` (the prefetched rows), in batch order, numbering the ones that
+   * apply from `counter + 1`; a later write sees an earlier one's result. `seq` maps a namespace id to its
+   * number (undefined: not found).
+   */
+  #apply(batch: readonly BatchItem[], now: number, counter: number, seq: (nsId: string) => number | undefined, settings: Map<string, string>, state: Map<string, Entry | null>) {
+    const staged = new Map<string, Staged>();
+    const enqueues: { ns: number; q: Enqueue }[] = [];
+    const acks: number[] = [];
+    const feed: { vs: number; ns: string; keys: Uint8Array[] }[] = [];
+    const results = batch.map((item): AppliedWrite | KvError => {
+      const ns = seq(item.namespaceId);
+      if (ns === undefined) return new KvError("namespace_not_found", "namespace not found");
+      const mine = new Map<string, Staged>();
+      const myQueue: Enqueue[] = [];
+      const id = (key: Uint8Array) => `${item.namespaceId}:${keyId(key)}`;
+      const view: TxView = {
+        get: (key) => {
+          const k = id(key);
+          if (mine.has(k)) return mine.get(k)!.entry;
+          return state.get(k) ?? null;
+        },
+        put: (e) => void mine.set(id(e.key), { ns, nsId: item.namespaceId, key: e.key, entry: e }),
+        delete: (key) => void mine.set(id(key), { ns, nsId: item.namespaceId, key, entry: null }),
+        enqueue: (q) => void myQueue.push(q),
+        setting: (name) => {
+          if (!TX_SETTINGS.includes(name)) throw new Error(`The setting "${name}" is not read by commits: add it to TX_SETTINGS`);
+          return settings.get(name) ?? null;
+        },
+      };
+      try {
+        const applied = executeAtomic(view, item, versionstampFromNumber(counter + 1), now);
+        if (!applied.result.ok) return applied;
+        counter++;
+        for (const [k, s] of mine) {
+          state.set(k, s.entry);
+          staged.delete(k); // re-inserted last: the final write of a key wins, in order
+          staged.set(k, s);
+        }
+        for (const q of myQueue) enqueues.push({ ns, q });
+        if (item.consumeMessage !== undefined) acks.push(item.consumeMessage);
+        feed.push({ vs: counter, ns: item.namespaceId, keys: applied.changed as Uint8Array[] });
+        return applied;
+      } catch (e) {
+        if (e instanceof KvError) return e;
+        throw e;
+      }
+    });
+    return { results, staged, enqueues, acks, feed, counter };
+  }
+
+  /**
+   * A batch of plain sets and deletes (`readsNothing`) in one autocommitted statement, one round trip:
+   * the counter, the writes, the feed rows and the doorbell, versionstamps computed in SQL from the
+   * counter (`SQL.oneTrip`). Null when the statement found its snapshot stale (another commit landed
+   * between the statement's start and its lock on the counter), the store encrypted or a namespace
+   * missing: it wrote nothing then, and the two-trip path does the batch.
+   */
+  async #commitOneTrip(pools: PrimaryPools, batch: readonly BatchItem[], now: number): Promise<(AppliedWrite | KvError)[] | null> {
+    // Versionstamps relative to the counter as the statement will find it: 1, 2, … in batch order.
+    const { results, staged, feed } = this.#apply(batch, now, 0, () => 0, NO_SETTINGS, new Map());
+    if (feed.length === 0) return results;
+    const puts: Staged[] = [];
+    const dels: Staged[] = [];
+    for (const s of staged.values()) {
+      if (s.entry === null) dels.push(s);
+      else if (s.entry.data.byteLength > BIG_VALUE_BYTES) return null; // a parameter of its own: two trips
+      else puts.push(s);
+    }
+    const nsIds = [...new Set(batch.map((b) => b.namespaceId))];
+    let r: QueryResult;
+    try {
+      r = await pools.writer.query({
+        name: "okv_one_trip",
+        text: SQL.oneTrip,
+        values: [
+          feed.length,
+          nsIds,
+          TX_SETTINGS,
+          puts.map((s) => s.nsId),
+          puts.map((s) => s.key),
+          puts.map((s) => s.entry!.data),
+          puts.map((s) => encodingCode(s.entry!)),
+          puts.map((s) => plainCounter(s.entry!.versionstamp)),
+          puts.map((s) => s.entry!.expiresAt),
+          puts.map((s) => s.entry!.metadata),
+          dels.map((s) => s.nsId),
+          dels.map((s) => s.key),
+          feed.map((f) => f.vs),
+          feed.map((f) => f.ns),
+          feed.map((f) => packKeys(f.keys)),
+          now,
+        ],
+      });
+    } catch (e) {
+      if (isConnectionLoss(e)) {
+        this.connector.lost(pools);
+        throw outcomeUnknown(this.display, e);
+      }
+      throw e;
+    }
+    if (r.rows.length === 0) return null;
+    const base = r.rows[0].base as number;
+    return results.map((a) => {
+      if (a instanceof KvError || !a.result.ok) return a;
+      return { result: { ok: true, versionstamp: versionstampFromNumber(base + plainCounter(a.result.versionstamp)!) }, changed: a.changed };
+    });
+  }
+
+  async #commitTwoTrips(pools: PrimaryPools, batch: readonly BatchItem[], now: number): Promise<(AppliedWrite | KvError)[]> {
     const writer = pools.writer;
     let commitSent = false;
     const sent: Promise<QueryResult>[] = [];
@@ -377,7 +532,6 @@ export class PostgresBackend implements Backend {
       const readP = send({ name: "okv_batch_read", text: SQL.batchRead, values: [nsIds, want.ids, want.keys, TX_SETTINGS] });
       // A multi-statement simple query answers one result per statement: BEGIN's, then the lock's.
       const locked = (await lockP) as unknown as QueryResult[];
-      let counter = locked[1]!.rows[0].value as number;
       const seqs = new Map<string, number>();
       const settings = new Map<string, string>();
       const state = new Map<string, Entry | null>();
@@ -386,50 +540,7 @@ export class PostgresBackend implements Backend {
         else if (r.kind === "s") settings.set(r.nsid as string, r.metadata as string);
         else state.set(`${r.nsid}:${keyId(asBytes(r.key))}`, rowToEntry(r));
       }
-
-      // Each write on the prefetched rows, in batch order; a later write sees an earlier one's result.
-      const staged = new Map<string, Staged>();
-      const enqueues: { ns: number; q: Enqueue }[] = [];
-      const acks: number[] = [];
-      const feed: { vs: number; ns: string; keys: Uint8Array[] }[] = [];
-      const results = batch.map((item): AppliedWrite | KvError => {
-        const ns = seqs.get(item.namespaceId);
-        if (ns === undefined) return new KvError("namespace_not_found", "namespace not found");
-        const mine = new Map<string, Staged>();
-        const myQueue: Enqueue[] = [];
-        const id = (key: Uint8Array) => `${item.namespaceId}:${keyId(key)}`;
-        const view: TxView = {
-          get: (key) => {
-            const k = id(key);
-            if (mine.has(k)) return mine.get(k)!.entry;
-            return state.get(k) ?? null;
-          },
-          put: (e) => void mine.set(id(e.key), { ns, key: e.key, entry: e }),
-          delete: (key) => void mine.set(id(key), { ns, key, entry: null }),
-          enqueue: (q) => void myQueue.push(q),
-          setting: (name) => {
-            if (!TX_SETTINGS.includes(name)) throw new Error(`The setting "${name}" is not read by commits: add it to TX_SETTINGS`);
-            return settings.get(name) ?? null;
-          },
-        };
-        try {
-          const applied = executeAtomic(view, item, versionstampFromCounter(BigInt(counter + 1)), now);
-          if (!applied.result.ok) return applied;
-          counter++;
-          for (const [k, s] of mine) {
-            state.set(k, s.entry);
-            staged.delete(k); // re-inserted last: the final write of a key wins, in order
-            staged.set(k, s);
-          }
-          for (const q of myQueue) enqueues.push({ ns, q });
-          if (item.consumeMessage !== undefined) acks.push(item.consumeMessage);
-          feed.push({ vs: counter, ns: item.namespaceId, keys: applied.changed as Uint8Array[] });
-          return applied;
-        } catch (e) {
-          if (e instanceof KvError) return e;
-          throw e;
-        }
-      });
+      const { results, staged, enqueues, acks, feed, counter } = this.#apply(batch, now, locked[1]!.rows[0].value as number, (id) => seqs.get(id), settings, state);
 
       // Round trip 2: the folded writes, the feed, the counter, the doorbell, COMMIT.
       if (feed.length > 0) {
@@ -483,13 +594,7 @@ export class PostgresBackend implements Backend {
     } catch (e) {
       if (isConnectionLoss(e)) {
         this.connector.lost(pools);
-        if (commitSent) {
-          throw new KvError(
-            "outcome_unknown",
-            `The connection to PostgreSQL (${this.display}) was lost while the write was committing: it may or may not have been applied. Read the keys to find out before retrying.`,
-            { cause: e },
-          );
-        }
+        if (commitSent) throw outcomeUnknown(this.display, e);
         throw unavailable(this.display, e);
       }
       // A statement failed: the transaction is aborted; end it so the writer can take the next batch.
@@ -575,8 +680,10 @@ export class PostgresBackend implements Backend {
 
   async putSetting(name: string, value: string | null, expected: string | null): Promise<boolean> {
     return this.#transaction(async (tx) => {
-      // Settings change under the commit counter's lock: no commit runs with half a keyring.
-      await tx.query(SQL.lockCounter);
+      // Settings change under the commit counter's lock: no commit runs with half a keyring. The lock is
+      // taken by rewriting the row, unchanged, so a one-trip commit that waited for it knows its snapshot
+      // is older than this change (SQL.oneTrip).
+      await tx.query(SQL.touchCounter);
       const r = await tx.query("SELECT value FROM settings WHERE name = $1", [name]);
       const current = r.rows.length ? (r.rows[0].value as string) : null;
       if (current !== expected) return false;
@@ -792,6 +899,14 @@ function toNamespace(r: Row): NamespaceInfo {
   return { id: r.id as string, title: r.title as string, createdAt: r.created_at as number };
 }
 
+function outcomeUnknown(display: string, cause: unknown): KvError {
+  return new KvError(
+    "outcome_unknown",
+    `The connection to PostgreSQL (${display}) was lost while the write was committing: it may or may not have been applied. Read the keys to find out before retrying.`,
+    { cause },
+  );
+}
+
 function unavailable(display: string, cause: unknown): KvError {
   const why = cause instanceof Error ? cause.message : String(cause);
   return new KvError("unavailable", `The PostgreSQL store at ${display} is unavailable (${why}); retry shortly.`, { cause });
@@ -823,6 +938,21 @@ function* bySize(entries: readonly Entry[], bytes: number): Generator<Entry[]> {
   }
   if (run.length > 0) yield run;
 }
+
+/**
+ * True when no write of the batch reads the store: no checks, only sets and deletes, no queue work, and
+ * a store this process knows as unencrypted (sealing needs the keyring as the transaction sees it). Such
+ * a batch can be committed in one statement (`SQL.oneTrip`).
+ */
+function readsNothing(batch: readonly BatchItem[]): boolean {
+  for (const { write, sealer, consumeMessage } of batch) {
+    if (write.checks.length > 0 || write.enqueues.length > 0 || consumeMessage !== undefined || sealer?.encrypted) return false;
+    for (const m of write.mutations) if (m.type !== "set" && m.type !== "delete") return false;
+  }
+  return true;
+}
+
+const NO_SETTINGS = new Map<string, string>();
 
 /** The (namespace, key) pairs a batch's checks and read-modify-write mutations need, deduplicated. */
 function prefetchKeys(batch: readonly BatchItem[]): { ids: string[]; keys: Uint8Array[] } {

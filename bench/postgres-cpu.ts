@@ -1,0 +1,58 @@
+/**
+ * `node bench/postgres-cpu.ts`: the Node CPU a lone durable write costs on PostgreSQL — OpenKV `set`
+ * next to the raw driver's one autocommitted INSERT … ON CONFLICT — as process.cpuUsage (user + system)
+ * over N writes one at a time, in alternating rounds. CPU, not wall time: it is what the shared machine's
+ * noise disturbs least, and what a lone write spends on our side of the socket.
+ *
+ * Options: --writes N (per round and side, default 1000), --rounds N (default 3), --only "OpenKV set" (one
+ * side, e.g. under `node --cpu-prof`)
+ */
+import { loadavg } from "node:os";
+import { parseArgs } from "node:util";
+import { serialize } from "node:v8";
+import pg from "pg";
+import { openKv } from "../src/index.ts";
+import { startPostgres } from "../scripts/pg-cluster.ts";
+
+const { values: flags } = parseArgs({ options: { writes: { type: "string", default: "1000" }, rounds: { type: "string", default: "3" }, only: { type: "string" } } });
+const N = Number(flags.writes);
+const ROUNDS = Number(flags.rounds);
+const load0 = loadavg();
+const cluster = await startPostgres({ fsync: true });
+try {
+  const rawUrl = await cluster.createDatabase("cpu_raw");
+  const pool = new pg.Pool({ connectionString: rawUrl, max: 10 });
+  await pool.query("CREATE TABLE raw_kv (key bytea PRIMARY KEY, value bytea NOT NULL)");
+  const kv = await openKv(await cluster.createDatabase("cpu_openkv"));
+  const v = { user: "someone", score: 42, tags: ["a", "b"], active: true };
+  const sides: Record<string, (i: number) => Promise<unknown>> = {
+    "raw pg INSERT": (i) =>
+      pool.query({
+        name: "set",
+        text: "INSERT INTO raw_kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        values: [Buffer.from(JSON.stringify(["set", i])), serialize(v)],
+      }),
+    "OpenKV set": (i) => kv.set(["set", i], v),
+  };
+  if (flags.only !== undefined) for (const name of Object.keys(sides)) if (name !== flags.only) delete sides[name];
+  const cpu: Record<string, number> = {};
+  const wall: Record<string, number> = {};
+  for (const [name, one] of Object.entries(sides)) for (let i = 0; i < 300; i++) await one(i); // warm up
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [name, one] of Object.entries(sides)) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      for (let i = 0; i < N; i++) await one(i % 5000);
+      const c = process.cpuUsage(c0);
+      cpu[name] = (cpu[name] ?? 0) + c.user + c.system;
+      wall[name] = (wall[name] ?? 0) + (performance.now() - t0) * 1000;
+    }
+  }
+  console.log(`load average before ${load0.map((l) => l.toFixed(2)).join(" ")}, after ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  console.log("| one write at a time | Node CPU µs per write | wall µs per write |\n|---|---:|---:|");
+  for (const name of Object.keys(sides)) console.log(`| ${name} | ${(cpu[name]! / (N * ROUNDS)).toFixed(0)} | ${(wall[name]! / (N * ROUNDS)).toFixed(0)} |`);
+  kv.close();
+  await pool.end();
+} finally {
+  await cluster.stop();
+}
