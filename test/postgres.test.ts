@@ -293,3 +293,44 @@ for (const other of ["commits a write (the counter moves)", "changes a setting (
     }
   });
 }
+
+test("a KvU64 sum commits in one statement, added by the server: absent or expired takes the operand, 2^64 wraps; a non-U64 value still fails the write alone", async () => {
+  const b = new PostgresBackend(await freshStoreUrl());
+  const le = (n: bigint) => {
+    const out = Buffer.alloc(8);
+    out.writeBigUInt64LE(n);
+    return out;
+  };
+  const item = (mutations: unknown[]) => ({ namespaceId: NS.id, write: { checks: [], mutations, enqueues: [] } }) as Parameters<PostgresBackend["commit"]>[0][number];
+  const sum = (key: string, n: bigint) => ({ type: "sum", key: Buffer.from(key), value: { encoding: "le64", data: le(n) } });
+  const value = async (key: string, now = 5) => {
+    const [[e]] = await b.read(NS.id, [{ start: Buffer.from(key), end: Buffer.from(key + "\0"), limit: 1, reverse: false }], now);
+    return e && { n: Buffer.from(e.data).readBigUInt64LE(), encoding: e.encoding, expiresAt: e.expiresAt, metadata: e.metadata, versionstamp: e.versionstamp };
+  };
+  try {
+    await b.createNamespace(NS);
+    await b.commit([item([{ type: "set", key: Buffer.from("big"), value: { encoding: "le64", data: le(2n ** 64n - 2n) } }])], 5);
+    await b.commit([item([{ type: "set", key: Buffer.from("old"), value: { encoding: "le64", data: le(40n) }, expiresAt: 10, metadata: "m" }])], 5);
+    await b.commit([item([{ type: "set", key: Buffer.from("text"), value: { encoding: "bytes", data: Buffer.from("hi") } }])], 5);
+    const sent = await countWriterQueries(b);
+    const [r] = await b.commit([item([sum("big", 5n), sum("new", 7n), sum("old", 1n), { type: "set", key: Buffer.from("other"), value: { encoding: "bytes", data: Buffer.from("x") } }])], 20);
+    assert.equal(sent.n, 1);
+    const vs = (r as { result: { versionstamp: Uint8Array } }).result.versionstamp;
+    assert.deepEqual(await value("big", 20), { n: 3n, encoding: "le64", expiresAt: null, metadata: null, versionstamp: vs });
+    assert.equal((await value("new", 20))!.n, 7n);
+    // "old" had expired at 10: the sum starts from the operand, and the expiry and metadata are gone.
+    assert.deepEqual(await value("old", 20), { n: 1n, encoding: "le64", expiresAt: null, metadata: null, versionstamp: vs });
+    // Keys and bytes as the triggers count them, the sums (their own insert) included; "old" lost its metadata.
+    assert.deepEqual(await b.namespaceStats(NS.id), { keyCount: 5, byteCount: 3 * (3 + 8) + (4 + 2) + (5 + 1) });
+
+    sent.n = 0;
+    const [bad, good] = await b.commit([item([sum("text", 1n), sum("big", 1n)]), item([sum("new", 1n)])], 20);
+    assert.equal((bad as KvError).message, "Failed to perform 'sum' mutation on a non-U64 value in the database");
+    assert.equal(sent.n, 1 + 4); // the one statement found the non-U64 value and wrote nothing; then two trips
+    assert.ok(!(good instanceof KvError) && good.result.ok);
+    assert.equal((await value("big", 20))!.n, 3n);
+    assert.equal((await value("new", 20))!.n, 8n);
+  } finally {
+    await b.close();
+  }
+});

@@ -70,6 +70,16 @@ const nsSeq = "(SELECT seq FROM namespaces WHERE id = $1)";
 const entryCols = "value, encoding, versionstamp, expires_at, metadata";
 const live = (now: string) => `(expires_at IS NULL OR expires_at > ${now})`;
 
+/** A KvU64 (8 bytes, little-endian) in SQL as a numeric, and back. */
+const u64 = (v: string) => Array.from({ length: 8 }, (_, i) => `get_byte(${v}, ${i}) * ${256n ** BigInt(i)}::numeric`).join(" + ");
+/** `a + b` of two KvU64 bytea, wrapping at 2^64 like Deno's sum, as an SQL expression. */
+const u64Sum = (a: string, b: string) => {
+  const r = `mod(${u64(a)} + ${u64(b)}, ${2n ** 64n})`;
+  let out = "'\\x0000000000000000'::bytea";
+  for (let i = 0; i < 8; i++) out = `set_byte(${out}, ${i}, mod(div(r, ${256n ** BigInt(i)}), 256)::int)`;
+  return `(SELECT ${out} FROM (SELECT ${r} AS r) u64)`;
+};
+
 const SQL = {
   pointGet: `SELECT ${entryCols} FROM entries WHERE ns = ${nsSeq} AND key = $2 AND ${live("$3")}`,
   scanFwd: `SELECT key, ${entryCols} FROM entries WHERE ns = ${nsSeq} AND key >= $2 AND key < $3 AND ${live("$4")} ORDER BY key LIMIT $5`,
@@ -133,6 +143,9 @@ const SQL = {
         WHERE m.name = 'versionstamp' AND m.xmin = s.seen
           AND NOT EXISTS (SELECT 1 FROM settings WHERE name = ANY($3::text[]))
           AND (SELECT count(*) FROM namespaces WHERE id = ANY($2::text[])) = cardinality($2::text[])
+          AND NOT EXISTS (SELECT 1 FROM unnest($17::text[], $18::bytea[]) AS s(ns, key) JOIN namespaces n ON n.id = s.ns
+                JOIN entries e ON e.ns = n.seq AND e.key = s.key
+               WHERE ${live("$16")} AND NOT (e.encoding = 2 AND octet_length(e.value) = 8))
        RETURNING m.value - $1 AS base),
      ns AS (SELECT id, seq FROM namespaces WHERE id = ANY($2::text[])),
      up AS (
@@ -142,6 +155,15 @@ const SQL = {
          JOIN ns ON ns.id = u.ns
        ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, encoding = excluded.encoding,
          versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata
+       RETURNING 1),
+     -- A KvU64 sum (an absent or expired key takes the operand), added here: the value never leaves the server.
+     sums AS (
+       INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
+       SELECT ns.seq, u.key, u.value, 2, int8send(ctr.base + u.n) || '\\x0000'::bytea, NULL, NULL
+         FROM ctr, unnest($17::text[], $18::bytea[], $19::bytea[], $20::int8[]) AS u(ns, key, value, n) JOIN ns ON ns.id = u.ns
+       ON CONFLICT (ns, key) DO UPDATE SET
+         value = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > $16 THEN ${u64Sum("entries.value", "excluded.value")} ELSE excluded.value END,
+         encoding = 2, versionstamp = excluded.versionstamp, expires_at = NULL, metadata = NULL
        RETURNING 1),
      del AS (DELETE FROM entries e USING ctr, unnest($11::text[], $12::bytea[]) AS d(ns, key) JOIN ns ON ns.id = d.ns
        WHERE e.ns = ns.seq AND e.key = d.key RETURNING 1),
@@ -397,8 +419,9 @@ export class PostgresBackend implements Backend {
 
   async commit(batch: readonly BatchItem[], now: number): Promise<(AppliedWrite | KvError)[]> {
     const pools = await this.#pools();
-    if (readsNothing(batch)) {
-      const done = await this.#commitOneTrip(pools, batch, now);
+    const sums = oneTripSums(batch);
+    if (sums !== null) {
+      const done = await this.#commitOneTrip(pools, batch, now, sums);
       if (done !== null) return done;
     }
     return this.#commitTwoTrips(pools, batch, now);
@@ -456,20 +479,24 @@ export class PostgresBackend implements Backend {
   }
 
   /**
-   * A batch of plain sets and deletes (`readsNothing`) in one autocommitted statement, one round trip:
-   * the counter, the writes, the feed rows and the doorbell, versionstamps computed in SQL from the
+   * A batch of sets, deletes and KvU64 sums (`oneTripSums`) in one autocommitted statement, one round
+   * trip: the counter, the writes, the feed rows and the doorbell, versionstamps computed in SQL from the
    * counter (`SQL.oneTrip`). Null when the statement found its snapshot stale (another commit landed
-   * between the statement's start and its lock on the counter), the store encrypted or a namespace
-   * missing: it wrote nothing then, and the two-trip path does the batch.
+   * between the statement's start and its lock on the counter), the store encrypted, a namespace missing
+   * or a summed key holding something other than a KvU64: it wrote nothing then, and the two-trip path
+   * does the batch (and reports that sum's error).
    */
-  async #commitOneTrip(pools: PrimaryPools, batch: readonly BatchItem[], now: number): Promise<(AppliedWrite | KvError)[] | null> {
-    // Versionstamps relative to the counter as the statement will find it: 1, 2, … in batch order.
+  async #commitOneTrip(pools: PrimaryPools, batch: readonly BatchItem[], now: number, sumIds: Set<string>): Promise<(AppliedWrite | KvError)[] | null> {
+    // Versionstamps relative to the counter as the statement will find it: 1, 2, … in batch order. On
+    // an empty state a sum stages its operand: the statement adds it to the stored value, if any.
     const { results, staged, feed } = this.#apply(batch, now, 0, () => 0, NO_SETTINGS, new Map());
     if (feed.length === 0) return results;
     const puts: Staged[] = [];
     const dels: Staged[] = [];
-    for (const s of staged.values()) {
+    const sums: Staged[] = [];
+    for (const [id, s] of staged) {
       if (s.entry === null) dels.push(s);
+      else if (sumIds.has(id)) sums.push(s);
       else if (s.entry.data.byteLength > BIG_VALUE_BYTES) return null; // a parameter of its own: two trips
       else puts.push(s);
     }
@@ -496,6 +523,10 @@ export class PostgresBackend implements Backend {
           feed.map((f) => f.ns),
           feed.map((f) => packKeys(f.keys)),
           now,
+          sums.map((s) => s.nsId),
+          sums.map((s) => s.key),
+          sums.map((s) => s.entry!.data),
+          sums.map((s) => plainCounter(s.entry!.versionstamp)),
         ],
       });
     } catch (e) {
@@ -940,16 +971,31 @@ function* bySize(entries: readonly Entry[], bytes: number): Generator<Entry[]> {
 }
 
 /**
- * True when no write of the batch reads the store: no checks, only sets and deletes, no queue work, and
- * a store this process knows as unencrypted (sealing needs the keyring as the transaction sees it). Such
- * a batch can be committed in one statement (`SQL.oneTrip`).
+ * Whether the batch can be committed in one statement (`SQL.oneTrip`): no checks, no queue work, a store
+ * this process knows as unencrypted (sealing needs the keyring as the transaction sees it, and a sealed
+ * counter cannot be added in SQL), and only sets, deletes and KvU64 sums — a sum's key touched by no other
+ * mutation of the batch, so the statement can add to the stored value itself. Returns the sums' keys
+ * (`ns:keyId`), or null when the batch needs the two-trip path.
  */
-function readsNothing(batch: readonly BatchItem[]): boolean {
-  for (const { write, sealer, consumeMessage } of batch) {
-    if (write.checks.length > 0 || write.enqueues.length > 0 || consumeMessage !== undefined || sealer?.encrypted) return false;
-    for (const m of write.mutations) if (m.type !== "set" && m.type !== "delete") return false;
+function oneTripSums(batch: readonly BatchItem[]): Set<string> | null {
+  const sums = new Set<string>();
+  const others = new Set<string>();
+  for (const { namespaceId, write, sealer, consumeMessage } of batch) {
+    if (write.checks.length > 0 || write.enqueues.length > 0 || consumeMessage !== undefined || sealer?.encrypted) return null;
+    for (const m of write.mutations) {
+      const id = `${namespaceId}:${keyId(m.key)}`;
+      if (m.type === "sum") {
+        if (m.value.encoding !== "le64" || m.value.data.byteLength !== 8 || sums.has(id) || others.has(id)) return null;
+        sums.add(id);
+      } else if (m.type === "set" || m.type === "delete") {
+        if (sums.has(id)) return null;
+        others.add(id);
+      } else {
+        return null;
+      }
+    }
   }
-  return true;
+  return sums;
 }
 
 const NO_SETTINGS = new Map<string, string>();
