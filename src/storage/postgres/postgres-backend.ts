@@ -40,6 +40,8 @@ const OPERATION_TYPES = ["int8", "text", "text", "text", "int4", "int8", "int8",
  */
 const MIGRATION_LOCK = 0x6f6b7601;
 const PURGE_LOCK = 0x6f6b7602;
+/** After a one-statement commit finds its snapshot stale, this many batches take two trips directly. */
+const TWO_TRIPS_AFTER_STALE = 8;
 /** Values above this are written one statement each, as binary parameters (see `commit`). */
 const BIG_VALUE_BYTES = 64 * 1024;
 /** The NOTIFY channel that rings after every commit; the payload is the new counter. */
@@ -198,6 +200,8 @@ export class PostgresBackend implements Backend {
   readonly kind = "postgres" as const;
   readonly connector: PgConnector;
   #ready: Promise<void> | null = null;
+  /** Batches that skip the one-statement try (`commit`), after one found another node's commit in its way. */
+  #twoTripsAhead = 0;
   readonly analytics: AnalyticsStore = {
     appendOperations: async (rows) => {
       const columns = OPERATION_TYPES.map((_, i) => rows.map((r) => operationValues(r)[i]));
@@ -419,10 +423,14 @@ export class PostgresBackend implements Backend {
 
   async commit(batch: readonly BatchItem[], now: number): Promise<(AppliedWrite | KvError)[]> {
     const pools = await this.#pools();
-    const sums = oneTripSums(batch);
+    const sums = this.#twoTripsAhead > 0 ? null : oneTripSums(batch);
+    if (this.#twoTripsAhead > 0) this.#twoTripsAhead--;
     if (sums !== null) {
       const done = await this.#commitOneTrip(pools, batch, now, sums);
       if (done !== null) return done;
+      // Another node's commit came between: while nodes contend, a one-statement try would often be
+      // wasted, so the next few batches take two trips straight away.
+      this.#twoTripsAhead = TWO_TRIPS_AFTER_STALE;
     }
     return this.#commitTwoTrips(pools, batch, now);
   }
