@@ -7,6 +7,7 @@
  * Options: --writes N (per round and side, default 1000), --rounds N (default 3), --only "OpenKV set" (one
  * side, e.g. under `node --cpu-prof`)
  */
+import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { serialize } from "node:v8";
@@ -35,22 +36,47 @@ try {
     "OpenKV set": (i) => kv.set(["set", i], v),
   };
   if (flags.only !== undefined) for (const name of Object.keys(sides)) if (name !== flags.only) delete sides[name];
+  // The server's side: CPU of the PostgreSQL backends serving each database (user + system, from /proc).
+  const admin = new pg.Client({ connectionString: cluster.primary.url });
+  await admin.connect();
+  const ticks = 1e6 / 100; // µs per clock tick (USER_HZ = 100 on Linux)
+  const serverCpu = async (db: string) => {
+    const pids = (await admin.query("SELECT pid FROM pg_stat_activity WHERE datname = $1", [db])).rows.map((r) => r.pid as number);
+    let sum = 0;
+    for (const pid of pids) {
+      try {
+        const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+        sum += (Number(f[11]) + Number(f[12])) * ticks;
+      } catch {
+        // gone
+      }
+    }
+    return sum;
+  };
+  const dbOf: Record<string, string> = { "raw pg INSERT": "cpu_raw", "OpenKV set": "cpu_openkv" };
+  const server: Record<string, number> = {};
   const cpu: Record<string, number> = {};
   const wall: Record<string, number> = {};
   for (const [name, one] of Object.entries(sides)) for (let i = 0; i < 300; i++) await one(i); // warm up
   for (let r = 0; r < ROUNDS; r++) {
     for (const [name, one] of Object.entries(sides)) {
+      const s0 = await serverCpu(dbOf[name]!);
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       for (let i = 0; i < N; i++) await one(i % 5000);
       const c = process.cpuUsage(c0);
+      server[name] = (server[name] ?? 0) + (await serverCpu(dbOf[name]!)) - s0;
       cpu[name] = (cpu[name] ?? 0) + c.user + c.system;
       wall[name] = (wall[name] ?? 0) + (performance.now() - t0) * 1000;
     }
   }
   console.log(`load average before ${load0.map((l) => l.toFixed(2)).join(" ")}, after ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
-  console.log("| one write at a time | Node CPU µs per write | wall µs per write |\n|---|---:|---:|");
-  for (const name of Object.keys(sides)) console.log(`| ${name} | ${(cpu[name]! / (N * ROUNDS)).toFixed(0)} | ${(wall[name]! / (N * ROUNDS)).toFixed(0)} |`);
+  console.log("| one write at a time | Node CPU µs per write | PostgreSQL backend CPU µs per write | wall µs per write |\n|---|---:|---:|---:|");
+  for (const name of Object.keys(sides)) {
+    const per = (x: Record<string, number>) => (x[name]! / (N * ROUNDS)).toFixed(0);
+    console.log(`| ${name} | ${per(cpu)} | ${per(server)} | ${per(wall)} |`);
+  }
+  await admin.end();
   kv.close();
   await pool.end();
 } finally {

@@ -123,54 +123,6 @@ const SQL = {
      feed AS (INSERT INTO changes (vs, ns, keys, at) SELECT v, n, k, $20 FROM unnest($17::int8[], $18::text[], $19::bytea[]) AS c(v, n, k) RETURNING 1),
      ctr AS (UPDATE openkv_meta SET value = $21 WHERE name = 'versionstamp' RETURNING 1)
    SELECT pg_notify('${CHANGE_CHANNEL}', $21::text)`,
-  /**
-   * A batch that reads nothing (`readsNothing`: sets and deletes, no checks), whole, in one autocommitted
-   * statement — one round trip instead of two. `ctr` takes the counter's row lock, and every other part
-   * uses its row (the versionstamps are `base + n`), so the lock comes before any entry's: writers still
-   * lock in one order, and it is held through COMMIT and the standby wait, so counter order = commit order.
-   *
-   * The catch is the snapshot: at READ COMMITTED a statement's snapshot is taken when it starts, before it
-   * waits for the lock, so it could miss a commit that landed meanwhile (a row inserted then would escape
-   * `del`; a namespace deleted then would still be found). So `ctr` updates the counter only if its row is
-   * still the version the snapshot saw (`xmin`: when the lock was waited for, PostgreSQL re-checks the
-   * condition on the newest version, which another commit made). Every commit that changes entries,
-   * namespaces or the feed updates that row, and settings changes rewrite it too (`putSetting`), so when it
-   * is unchanged the snapshot holds everything a snapshot taken after the lock would. Otherwise (or when
-   * the store has a keyring now, or a namespace is missing) `ctr` is empty, nothing is written, no row comes
-   * back, and the batch goes the two-trip way.
-   */
-  oneTrip: `WITH ctr AS (
-       UPDATE openkv_meta m SET value = m.value + $1
-         FROM (SELECT xmin AS seen FROM openkv_meta WHERE name = 'versionstamp') s
-        WHERE m.name = 'versionstamp' AND m.xmin = s.seen
-          AND NOT EXISTS (SELECT 1 FROM settings WHERE name = ANY($3::text[]))
-          AND (SELECT count(*) FROM namespaces WHERE id = ANY($2::text[])) = cardinality($2::text[])
-          AND NOT EXISTS (SELECT 1 FROM unnest($17::text[], $18::bytea[]) AS s(ns, key) JOIN namespaces n ON n.id = s.ns
-                JOIN entries e ON e.ns = n.seq AND e.key = s.key
-               WHERE ${live("$16")} AND NOT (e.encoding = 2 AND octet_length(e.value) = 8))
-       RETURNING m.value - $1 AS base),
-     ns AS (SELECT id, seq FROM namespaces WHERE id = ANY($2::text[])),
-     up AS (
-       INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
-       SELECT ns.seq, u.key, u.value, u.encoding, int8send(ctr.base + u.n) || '\\x0000'::bytea, u.expires_at, u.metadata
-         FROM ctr, unnest($4::text[], $5::bytea[], $6::bytea[], $7::int2[], $8::int8[], $9::int8[], $10::text[]) AS u(ns, key, value, encoding, n, expires_at, metadata)
-         JOIN ns ON ns.id = u.ns
-       ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, encoding = excluded.encoding,
-         versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata
-       RETURNING 1),
-     -- A KvU64 sum (an absent or expired key takes the operand), added here: the value never leaves the server.
-     sums AS (
-       INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
-       SELECT ns.seq, u.key, u.value, 2, int8send(ctr.base + u.n) || '\\x0000'::bytea, NULL, NULL
-         FROM ctr, unnest($17::text[], $18::bytea[], $19::bytea[], $20::int8[]) AS u(ns, key, value, n) JOIN ns ON ns.id = u.ns
-       ON CONFLICT (ns, key) DO UPDATE SET
-         value = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > $16 THEN ${u64Sum("entries.value", "excluded.value")} ELSE excluded.value END,
-         encoding = 2, versionstamp = excluded.versionstamp, expires_at = NULL, metadata = NULL
-       RETURNING 1),
-     del AS (DELETE FROM entries e USING ctr, unnest($11::text[], $12::bytea[]) AS d(ns, key) JOIN ns ON ns.id = d.ns
-       WHERE e.ns = ns.seq AND e.key = d.key RETURNING 1),
-     feed AS (INSERT INTO changes (vs, ns, keys, at) SELECT ctr.base + f.n, f.ns, f.keys, $16 FROM ctr, unnest($13::int8[], $14::text[], $15::bytea[]) AS f(n, ns, keys) RETURNING 1)
-   SELECT base, pg_notify('${CHANGE_CHANNEL}', (base + $1)::text) FROM ctr`,
   putOne: `INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7)
      ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, encoding = excluded.encoding,
        versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata`,
@@ -180,6 +132,80 @@ const SQL = {
        versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata`,
   notify: `SELECT pg_notify('${CHANGE_CHANNEL}', $1)`,
 } as const;
+
+/**
+ * The one-statement commit: a batch that reads nothing back to JS (`oneTripSums`: sets, deletes and KvU64
+ * sums, no checks), whole, in one autocommitted statement — one round trip instead of two. `ctr` takes the counter's row lock, and every other part
+ * uses its row (the versionstamps are `base + n`), so the lock comes before any entry's: writers still
+ * lock in one order, and it is held through COMMIT and the standby wait, so counter order = commit order.
+ *
+ * The catch is the snapshot: at READ COMMITTED a statement's snapshot is taken when it starts, before it
+ * waits for the lock, so it could miss a commit that landed meanwhile (a row inserted then would escape
+ * `del`; a namespace deleted then would still be found). So `ctr` updates the counter only if its row is
+ * still the version the snapshot saw (`xmin`: when the lock was waited for, PostgreSQL re-checks the
+ * condition on the newest version, which another commit made). Every commit that changes entries,
+ * namespaces or the feed updates that row, and settings changes rewrite it too (`putSetting`), so when it
+ * is unchanged the snapshot holds everything a snapshot taken after the lock would. Otherwise (or when
+ * the store has a keyring now, or a namespace is missing) `ctr` is empty, nothing is written, no row comes
+ * back, and the batch goes the two-trip way.
+ *
+ * A part with nothing to do is left out (an empty INSERT or DELETE would still run its statement-level stats trigger). Parameters:
+ * the count, the namespace ids, TX_SETTINGS, now, the feed rows (n, ns, keys), then each part's columns.
+ */
+const oneTripStatements = new Map<string, { name: string; text: string }>();
+function oneTripStatement(puts: boolean, sums: boolean, dels: boolean): { name: string; text: string } {
+  const name = `okv_one_trip_${puts ? "p" : ""}${sums ? "s" : ""}${dels ? "d" : ""}`;
+  const known = oneTripStatements.get(name);
+  if (known) return known;
+  let n = 7;
+  const params = (...types: string[]) => types.map((t) => `$${++n}::${t}[]`).join(", ");
+  const parts: string[] = [];
+  let sumCheck = "";
+  if (puts) {
+    parts.push(`up AS (
+       INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
+       SELECT ns.seq, u.key, u.value, u.encoding, int8send(ctr.base + u.n) || '\\x0000'::bytea, u.expires_at, u.metadata
+         FROM ctr, unnest(${params("text", "bytea", "bytea", "int2", "int8", "int8", "text")}) AS u(ns, key, value, encoding, n, expires_at, metadata)
+         JOIN ns ON ns.id = u.ns
+       ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, encoding = excluded.encoding,
+         versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata
+       RETURNING 1)`);
+  }
+  if (sums) {
+    const [nsP, keyP] = [`$${n + 1}::text[]`, `$${n + 2}::bytea[]`];
+    // No summed key may hold a live value that is not a KvU64 (else nothing is written: two trips).
+    sumCheck = `AND NOT EXISTS (SELECT 1 FROM unnest(${nsP}, ${keyP}) AS s(ns, key) JOIN namespaces n ON n.id = s.ns
+                JOIN entries e ON e.ns = n.seq AND e.key = s.key
+               WHERE ${live("$4")} AND NOT (e.encoding = 2 AND octet_length(e.value) = 8))`;
+    // The sum itself (an absent or expired key takes the operand), added here: the value never leaves the server.
+    parts.push(`sums AS (
+       INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
+       SELECT ns.seq, u.key, u.value, 2, int8send(ctr.base + u.n) || '\\x0000'::bytea, NULL, NULL
+         FROM ctr, unnest(${params("text", "bytea", "bytea", "int8")}) AS u(ns, key, value, n) JOIN ns ON ns.id = u.ns
+       ON CONFLICT (ns, key) DO UPDATE SET
+         value = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > $4 THEN ${u64Sum("entries.value", "excluded.value")} ELSE excluded.value END,
+         encoding = 2, versionstamp = excluded.versionstamp, expires_at = NULL, metadata = NULL
+       RETURNING 1)`);
+  }
+  if (dels) {
+    parts.push(`del AS (DELETE FROM entries e USING ctr, unnest(${params("text", "bytea")}) AS d(ns, key) JOIN ns ON ns.id = d.ns
+       WHERE e.ns = ns.seq AND e.key = d.key RETURNING 1)`);
+  }
+  const text = `WITH ctr AS (
+       UPDATE openkv_meta m SET value = m.value + $1
+         FROM (SELECT xmin AS seen FROM openkv_meta WHERE name = 'versionstamp') s
+        WHERE m.name = 'versionstamp' AND m.xmin = s.seen
+          AND NOT EXISTS (SELECT 1 FROM settings WHERE name = ANY($3::text[]))
+          AND (SELECT count(*) FROM namespaces WHERE id = ANY($2::text[])) = cardinality($2::text[])
+          ${sumCheck}
+       RETURNING m.value - $1 AS base),
+     ns AS (SELECT id, seq FROM namespaces WHERE id = ANY($2::text[])),
+     ${[...parts, `feed AS (INSERT INTO changes (vs, ns, keys, at) SELECT ctr.base + f.n, f.ns, f.keys, $4 FROM ctr, unnest($5::int8[], $6::text[], $7::bytea[]) AS f(n, ns, keys) RETURNING 1)`].join(",\n     ")}
+   SELECT base, pg_notify('${CHANGE_CHANNEL}', (base + $1)::text) FROM ctr`;
+  const statement = { name, text };
+  oneTripStatements.set(name, statement);
+  return statement;
+}
 
 /** One write of a batch after executeAtomic: what it stores, folded into the batch per key. */
 interface Staged {
@@ -489,7 +515,7 @@ export class PostgresBackend implements Backend {
   /**
    * A batch of sets, deletes and KvU64 sums (`oneTripSums`) in one autocommitted statement, one round
    * trip: the counter, the writes, the feed rows and the doorbell, versionstamps computed in SQL from the
-   * counter (`SQL.oneTrip`). Null when the statement found its snapshot stale (another commit landed
+   * counter (`oneTripStatement`). Null when the statement found its snapshot stale (another commit landed
    * between the statement's start and its lock on the counter), the store encrypted, a namespace missing
    * or a summed key holding something other than a KvU64: it wrote nothing then, and the two-trip path
    * does the batch (and reports that sum's error).
@@ -511,13 +537,9 @@ export class PostgresBackend implements Backend {
     const nsIds = [...new Set(batch.map((b) => b.namespaceId))];
     let r: QueryResult;
     try {
-      r = await pools.writer.query({
-        name: "okv_one_trip",
-        text: SQL.oneTrip,
-        values: [
-          feed.length,
-          nsIds,
-          TX_SETTINGS,
+      const values: unknown[] = [feed.length, nsIds, TX_SETTINGS, now, feed.map((f) => f.vs), feed.map((f) => f.ns), feed.map((f) => packKeys(f.keys))];
+      if (puts.length > 0) {
+        values.push(
           puts.map((s) => s.nsId),
           puts.map((s) => s.key),
           puts.map((s) => s.entry!.data),
@@ -525,18 +547,11 @@ export class PostgresBackend implements Backend {
           puts.map((s) => plainCounter(s.entry!.versionstamp)),
           puts.map((s) => s.entry!.expiresAt),
           puts.map((s) => s.entry!.metadata),
-          dels.map((s) => s.nsId),
-          dels.map((s) => s.key),
-          feed.map((f) => f.vs),
-          feed.map((f) => f.ns),
-          feed.map((f) => packKeys(f.keys)),
-          now,
-          sums.map((s) => s.nsId),
-          sums.map((s) => s.key),
-          sums.map((s) => s.entry!.data),
-          sums.map((s) => plainCounter(s.entry!.versionstamp)),
-        ],
-      });
+        );
+      }
+      if (sums.length > 0) values.push(sums.map((s) => s.nsId), sums.map((s) => s.key), sums.map((s) => s.entry!.data), sums.map((s) => plainCounter(s.entry!.versionstamp)));
+      if (dels.length > 0) values.push(dels.map((s) => s.nsId), dels.map((s) => s.key));
+      r = await pools.writer.query({ ...oneTripStatement(puts.length > 0, sums.length > 0, dels.length > 0), values });
     } catch (e) {
       if (isConnectionLoss(e)) {
         this.connector.lost(pools);
@@ -721,7 +736,7 @@ export class PostgresBackend implements Backend {
     return this.#transaction(async (tx) => {
       // Settings change under the commit counter's lock: no commit runs with half a keyring. The lock is
       // taken by rewriting the row, unchanged, so a one-trip commit that waited for it knows its snapshot
-      // is older than this change (SQL.oneTrip).
+      // is older than this change (`oneTripStatement`).
       await tx.query(SQL.touchCounter);
       const r = await tx.query("SELECT value FROM settings WHERE name = $1", [name]);
       const current = r.rows.length ? (r.rows[0].value as string) : null;
@@ -979,7 +994,7 @@ function* bySize(entries: readonly Entry[], bytes: number): Generator<Entry[]> {
 }
 
 /**
- * Whether the batch can be committed in one statement (`SQL.oneTrip`): no checks, no queue work, a store
+ * Whether the batch can be committed in one statement (`oneTripStatement`): no checks, no queue work, a store
  * this process knows as unencrypted (sealing needs the keyring as the transaction sees it, and a sealed
  * counter cannot be added in SQL), and only sets, deletes and KvU64 sums — a sum's key touched by no other
  * mutation of the batch, so the statement can add to the stored value itself. Returns the sums' keys
