@@ -1,7 +1,9 @@
 /**
- * `node bench/postgres-cpu.ts`: the Node CPU a lone durable write costs on PostgreSQL — OpenKV `set`
- * next to the raw driver's one autocommitted INSERT … ON CONFLICT — as process.cpuUsage (user + system)
- * over N writes one at a time, in alternating rounds. CPU, not wall time: it is what the shared machine's
+ * `npm run bench:postgres-cpu`: the CPU a lone durable write costs on PostgreSQL — OpenKV `set` and
+ * `atomic sum` next to the raw driver's one autocommitted INSERT … ON CONFLICT (the same statements as
+ * bench/postgres.ts) — on each side of the socket: this process (process.cpuUsage, user + system) and the
+ * PostgreSQL backends serving its database (/proc/PID/stat), over N writes one at a time, in alternating
+ * rounds. CPU, not wall time: it is what the shared machine's
  * noise disturbs least, and what a lone write spends on our side of the socket.
  *
  * Options: --writes N (per round and side, default 1000), --rounds N (default 3), --only "OpenKV set" (one
@@ -24,6 +26,7 @@ try {
   const rawUrl = await cluster.createDatabase("cpu_raw");
   const pool = new pg.Pool({ connectionString: rawUrl, max: 10 });
   await pool.query("CREATE TABLE raw_kv (key bytea PRIMARY KEY, value bytea NOT NULL)");
+  await pool.query("CREATE TABLE raw_counter (key bytea PRIMARY KEY, n int8 NOT NULL)");
   const kv = await openKv(await cluster.createDatabase("cpu_openkv"));
   const v = { user: "someone", score: 42, tags: ["a", "b"], active: true };
   const sides: Record<string, (i: number) => Promise<unknown>> = {
@@ -34,6 +37,13 @@ try {
         values: [Buffer.from(JSON.stringify(["set", i])), serialize(v)],
       }),
     "OpenKV set": (i) => kv.set(["set", i], v),
+    "raw pg sum": () =>
+      pool.query({
+        name: "sum",
+        text: "INSERT INTO raw_counter (key, n) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET n = raw_counter.n + excluded.n",
+        values: [Buffer.from(JSON.stringify(["counter"])), "1"],
+      }),
+    "OpenKV atomic sum": () => kv.atomic().sum(["counter"], 1n).commit(),
   };
   if (flags.only !== undefined) for (const name of Object.keys(sides)) if (name !== flags.only) delete sides[name];
   // The server's side: CPU of the PostgreSQL backends serving each database (user + system, from /proc).
@@ -53,7 +63,7 @@ try {
     }
     return sum;
   };
-  const dbOf: Record<string, string> = { "raw pg INSERT": "cpu_raw", "OpenKV set": "cpu_openkv" };
+  const dbOf: Record<string, string> = { "raw pg INSERT": "cpu_raw", "OpenKV set": "cpu_openkv", "raw pg sum": "cpu_raw", "OpenKV atomic sum": "cpu_openkv" };
   const server: Record<string, number> = {};
   const cpu: Record<string, number> = {};
   const wall: Record<string, number> = {};

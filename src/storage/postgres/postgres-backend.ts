@@ -72,14 +72,17 @@ const nsSeq = "(SELECT seq FROM namespaces WHERE id = $1)";
 const entryCols = "value, encoding, versionstamp, expires_at, metadata";
 const live = (now: string) => `(expires_at IS NULL OR expires_at > ${now})`;
 
-/** A KvU64 (8 bytes, little-endian) in SQL as a numeric, and back. */
-const u64 = (v: string) => Array.from({ length: 8 }, (_, i) => `get_byte(${v}, ${i}) * ${256n ** BigInt(i)}::numeric`).join(" + ");
-/** `a + b` of two KvU64 bytea, wrapping at 2^64 like Deno's sum, as an SQL expression. */
+/** Bytes `from`..`from + 3` of a KvU64 (8 bytes, little-endian) as an int8. */
+const u32 = (v: string, from: number) => `(${[0, 1, 2, 3].map((i) => `(get_byte(${v}, ${from + i})::int8 << ${8 * i})`).join(" | ")})`;
+/**
+ * `a + b` of two KvU64 bytea, wrapping at 2^64 like Deno's sum, as an SQL expression: in two 32-bit
+ * halves with a carry, in int8 arithmetic (numeric would cost the server ~70 µs a sum, measured).
+ */
 const u64Sum = (a: string, b: string) => {
-  const r = `mod(${u64(a)} + ${u64(b)}, ${2n ** 64n})`;
   let out = "'\\x0000000000000000'::bytea";
-  for (let i = 0; i < 8; i++) out = `set_byte(${out}, ${i}, mod(div(r, ${256n ** BigInt(i)}), 256)::int)`;
-  return `(SELECT ${out} FROM (SELECT ${r} AS r) u64)`;
+  for (let i = 0; i < 8; i++) out = `set_byte(${out}, ${i}, ((${i < 4 ? "lo" : "hi"} >> ${8 * (i % 4)}) & 255)::int)`;
+  return `(SELECT ${out} FROM (SELECT lo & 4294967295 AS lo, (hi + (lo >> 32)) & 4294967295 AS hi
+     FROM (SELECT ${u32(a, 0)} + ${u32(b, 0)} AS lo, ${u32(a, 4)} + ${u32(b, 4)} AS hi) x) y)`;
 };
 
 const SQL = {
@@ -174,9 +177,10 @@ function oneTripStatement(puts: boolean, sums: boolean, dels: boolean): { name: 
   if (sums) {
     const [nsP, keyP] = [`$${n + 1}::text[]`, `$${n + 2}::bytea[]`];
     // No summed key may hold a live value that is not a KvU64 (else nothing is written: two trips).
-    sumCheck = `AND NOT EXISTS (SELECT 1 FROM unnest(${nsP}, ${keyP}) AS s(ns, key) JOIN namespaces n ON n.id = s.ns
-                JOIN entries e ON e.ns = n.seq AND e.key = s.key
-               WHERE ${live("$4")} AND NOT (e.encoding = 2 AND octet_length(e.value) = 8))`;
+    sumCheck = `AND NOT EXISTS (SELECT 1 FROM unnest(${nsP}, ${keyP}) AS s(ns, key),
+                -- LATERAL and the namespace as a scalar: one primary-key lookup per key, whatever the plan.
+                LATERAL (SELECT 1 FROM entries e WHERE e.ns = (SELECT seq FROM namespaces WHERE id = s.ns) AND e.key = s.key
+                  AND ${live("$4")} AND NOT (e.encoding = 2 AND octet_length(e.value) = 8)) bad)`;
     // The sum itself (an absent or expired key takes the operand), added here: the value never leaves the server.
     parts.push(`sums AS (
        INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
@@ -188,8 +192,8 @@ function oneTripStatement(puts: boolean, sums: boolean, dels: boolean): { name: 
        RETURNING 1)`);
   }
   if (dels) {
-    parts.push(`del AS (DELETE FROM entries e USING ctr, unnest(${params("text", "bytea")}) AS d(ns, key) JOIN ns ON ns.id = d.ns
-       WHERE e.ns = ns.seq AND e.key = d.key RETURNING 1)`);
+    parts.push(`del AS (DELETE FROM entries e USING ctr, (SELECT ns.seq, d.key FROM unnest(${params("text", "bytea")}) AS d(ns, key) JOIN ns ON ns.id = d.ns) d
+       WHERE e.ns = d.seq AND e.key = d.key RETURNING 1)`);
   }
   const text = `WITH ctr AS (
        UPDATE openkv_meta m SET value = m.value + $1
