@@ -334,3 +334,16 @@ test("a KvU64 sum commits in one statement, added by the server: absent or expir
     await b.close();
   }
 });
+
+test("a one-statement write on a writer already closed is `unavailable` (nothing was sent), and the next write reconnects", async () => {
+  const b = new PostgresBackend(await freshStoreUrl());
+  try {
+    await b.createNamespace(NS);
+    await (await b.connector.primary()).writer.end();
+    await assert.rejects(b.commit([setItem("a")], 5), (e: KvError) => e.code === "unavailable");
+    const [r] = await b.commit([setItem("a")], 5);
+    assert.ok(!(r instanceof KvError) && r.result.ok);
+  } finally {
+    await b.close();
+  }
+});

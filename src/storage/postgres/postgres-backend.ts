@@ -559,6 +559,8 @@ export class PostgresBackend implements Backend {
     } catch (e) {
       if (isConnectionLoss(e)) {
         this.connector.lost(pools);
+        // The driver refuses a closed connection before sending anything: then nothing was applied.
+        if (/not queryable/.test((e as Error).message)) throw unavailable(this.display, e);
         throw outcomeUnknown(this.display, e);
       }
       throw e;
