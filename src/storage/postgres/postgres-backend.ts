@@ -136,6 +136,59 @@ const SQL = {
   notify: `SELECT pg_notify('${CHANGE_CHANNEL}', $1)`,
 } as const;
 
+const oneTripStatements = new Map<string, { name: string; text: string }>();
+
+/** The one-statement commit's first part: the counter, bumped by `count` only if the snapshot is fresh (above). */
+const counterPart = (count: string, namespacesExist: string, sumCheck: string) => `ctr AS (
+       UPDATE openkv_meta m SET value = m.value + ${count}
+         FROM (SELECT xmin AS seen FROM openkv_meta WHERE name = 'versionstamp') s
+        WHERE m.name = 'versionstamp' AND m.xmin = s.seen
+          AND NOT EXISTS (SELECT 1 FROM settings WHERE name = ANY($3::text[]))
+          AND ${namespacesExist}
+          ${sumCheck}
+       RETURNING m.value - ${count} AS base)`;
+const PUT_ON_CONFLICT = `ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, encoding = excluded.encoding,
+         versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata`;
+/** The sum itself (an absent or expired key takes the operand), added here: the value never leaves the server. */
+const SUM_ON_CONFLICT = `ON CONFLICT (ns, key) DO UPDATE SET
+         value = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > $4 THEN ${u64Sum("entries.value", "excluded.value")} ELSE excluded.value END,
+         encoding = 2, versionstamp = excluded.versionstamp, expires_at = NULL, metadata = NULL`;
+/** A stored entry `e` that a KvU64 sum cannot add to: live, and not a KvU64. */
+const NOT_U64 = `(e.expires_at IS NULL OR e.expires_at > $4) AND NOT (e.encoding = 2 AND octet_length(e.value) = 8)`;
+
+/**
+ * The one-statement commit of a batch of exactly one write of one key (a lone `set`, `delete` or `sum`,
+ * the common case one at a time): the same statement with scalar parameters — no arrays to build and
+ * unnest, no joins (measured: ~50–100 µs less server CPU per write than the batch form).
+ * Parameters: the namespace id, the feed row's keys, TX_SETTINGS, now, the key, then the put's value,
+ * encoding, expiry and metadata, or the sum's operand.
+ */
+function oneWriteStatement(kind: "put" | "sum" | "del"): { name: string; text: string } {
+  const name = `okv_one_write_${kind}`;
+  const known = oneTripStatements.get(name);
+  if (known) return known;
+  const seq = "(SELECT seq FROM namespaces WHERE id = $1)";
+  const vs = "int8send(ctr.base + 1) || '\\x0000'::bytea";
+  const write =
+    kind === "put"
+      ? `w AS (INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
+           SELECT ${seq}, $5, $6::bytea, $7::int2, ${vs}, $8::int8, $9::text FROM ctr
+         ${PUT_ON_CONFLICT} RETURNING 1)`
+      : kind === "sum"
+        ? `w AS (INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
+           SELECT ${seq}, $5, $6::bytea, 2, ${vs}, NULL, NULL FROM ctr
+         ${SUM_ON_CONFLICT} RETURNING 1)`
+        : `w AS (DELETE FROM entries e USING ctr WHERE e.ns = ${seq} AND e.key = $5 RETURNING 1)`;
+  const sumCheck = kind === "sum" ? `AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.ns = ${seq} AND e.key = $5::bytea AND ${NOT_U64})` : "";
+  const text = `WITH ${counterPart("1", "EXISTS (SELECT 1 FROM namespaces WHERE id = $1::text)", sumCheck)},
+     ${write},
+     feed AS (INSERT INTO changes (vs, ns, keys, at) SELECT ctr.base + 1, $1, $2::bytea, $4::int8 FROM ctr RETURNING 1)
+   SELECT base, pg_notify('${CHANGE_CHANNEL}', (base + 1)::text) FROM ctr`;
+  const statement = { name, text };
+  oneTripStatements.set(name, statement);
+  return statement;
+}
+
 /**
  * The one-statement commit: a batch that reads nothing back to JS (`oneTripSums`: sets, deletes and KvU64
  * sums, no checks), whole, in one autocommitted statement — one round trip instead of two. `ctr` takes the counter's row lock, and every other part
@@ -155,7 +208,6 @@ const SQL = {
  * A part with nothing to do is left out (an empty INSERT or DELETE would still run its statement-level stats trigger). Parameters:
  * the count, the namespace ids, TX_SETTINGS, now, the feed rows (n, ns, keys), then each part's columns.
  */
-const oneTripStatements = new Map<string, { name: string; text: string }>();
 function oneTripStatement(puts: boolean, sums: boolean, dels: boolean): { name: string; text: string } {
   const name = `okv_one_trip_${puts ? "p" : ""}${sums ? "s" : ""}${dels ? "d" : ""}`;
   const known = oneTripStatements.get(name);
@@ -170,8 +222,7 @@ function oneTripStatement(puts: boolean, sums: boolean, dels: boolean): { name: 
        SELECT ns.seq, u.key, u.value, u.encoding, int8send(ctr.base + u.n) || '\\x0000'::bytea, u.expires_at, u.metadata
          FROM ctr, unnest(${params("text", "bytea", "bytea", "int2", "int8", "int8", "text")}) AS u(ns, key, value, encoding, n, expires_at, metadata)
          JOIN ns ON ns.id = u.ns
-       ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, encoding = excluded.encoding,
-         versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata
+       ${PUT_ON_CONFLICT}
        RETURNING 1)`);
   }
   if (sums) {
@@ -179,30 +230,19 @@ function oneTripStatement(puts: boolean, sums: boolean, dels: boolean): { name: 
     // No summed key may hold a live value that is not a KvU64 (else nothing is written: two trips).
     sumCheck = `AND NOT EXISTS (SELECT 1 FROM unnest(${nsP}, ${keyP}) AS s(ns, key),
                 -- LATERAL and the namespace as a scalar: one primary-key lookup per key, whatever the plan.
-                LATERAL (SELECT 1 FROM entries e WHERE e.ns = (SELECT seq FROM namespaces WHERE id = s.ns) AND e.key = s.key
-                  AND ${live("$4")} AND NOT (e.encoding = 2 AND octet_length(e.value) = 8)) bad)`;
-    // The sum itself (an absent or expired key takes the operand), added here: the value never leaves the server.
+                LATERAL (SELECT 1 FROM entries e WHERE e.ns = (SELECT seq FROM namespaces WHERE id = s.ns) AND e.key = s.key AND ${NOT_U64}) bad)`;
     parts.push(`sums AS (
        INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
        SELECT ns.seq, u.key, u.value, 2, int8send(ctr.base + u.n) || '\\x0000'::bytea, NULL, NULL
          FROM ctr, unnest(${params("text", "bytea", "bytea", "int8")}) AS u(ns, key, value, n) JOIN ns ON ns.id = u.ns
-       ON CONFLICT (ns, key) DO UPDATE SET
-         value = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > $4 THEN ${u64Sum("entries.value", "excluded.value")} ELSE excluded.value END,
-         encoding = 2, versionstamp = excluded.versionstamp, expires_at = NULL, metadata = NULL
+       ${SUM_ON_CONFLICT}
        RETURNING 1)`);
   }
   if (dels) {
     parts.push(`del AS (DELETE FROM entries e USING ctr, (SELECT ns.seq, d.key FROM unnest(${params("text", "bytea")}) AS d(ns, key) JOIN ns ON ns.id = d.ns) d
        WHERE e.ns = d.seq AND e.key = d.key RETURNING 1)`);
   }
-  const text = `WITH ctr AS (
-       UPDATE openkv_meta m SET value = m.value + $1
-         FROM (SELECT xmin AS seen FROM openkv_meta WHERE name = 'versionstamp') s
-        WHERE m.name = 'versionstamp' AND m.xmin = s.seen
-          AND NOT EXISTS (SELECT 1 FROM settings WHERE name = ANY($3::text[]))
-          AND (SELECT count(*) FROM namespaces WHERE id = ANY($2::text[])) = cardinality($2::text[])
-          ${sumCheck}
-       RETURNING m.value - $1 AS base),
+  const text = `WITH ${counterPart("$1", "(SELECT count(*) FROM namespaces WHERE id = ANY($2::text[])) = cardinality($2::text[])", sumCheck)},
      ns AS (SELECT id, seq FROM namespaces WHERE id = ANY($2::text[])),
      ${[...parts, `feed AS (INSERT INTO changes (vs, ns, keys, at) SELECT ctr.base + f.n, f.ns, f.keys, $4 FROM ctr, unnest($5::int8[], $6::text[], $7::bytea[]) AS f(n, ns, keys) RETURNING 1)`].join(",\n     ")}
    SELECT base, pg_notify('${CHANGE_CHANNEL}', (base + $1)::text) FROM ctr`;
@@ -532,30 +572,42 @@ export class PostgresBackend implements Backend {
     const puts: Staged[] = [];
     const dels: Staged[] = [];
     const sums: Staged[] = [];
+    const single = feed.length === 1 && staged.size === 1;
     for (const [id, s] of staged) {
       if (s.entry === null) dels.push(s);
       else if (sumIds.has(id)) sums.push(s);
-      else if (s.entry.data.byteLength > BIG_VALUE_BYTES) return null; // a parameter of its own: two trips
+      // In an array a big value would be hex-escaped (see #commitTwoTrips); alone it is a binary parameter.
+      else if (!single && s.entry.data.byteLength > BIG_VALUE_BYTES) return null;
       else puts.push(s);
     }
     const nsIds = [...new Set(batch.map((b) => b.namespaceId))];
     let r: QueryResult;
     try {
-      const values: unknown[] = [feed.length, nsIds, TX_SETTINGS, now, feed.map((f) => f.vs), feed.map((f) => f.ns), feed.map((f) => packKeys(f.keys))];
-      if (puts.length > 0) {
-        values.push(
-          puts.map((s) => s.nsId),
-          puts.map((s) => s.key),
-          puts.map((s) => s.entry!.data),
-          puts.map((s) => encodingCode(s.entry!)),
-          puts.map((s) => plainCounter(s.entry!.versionstamp)),
-          puts.map((s) => s.entry!.expiresAt),
-          puts.map((s) => s.entry!.metadata),
-        );
+      if (single) {
+        // One write of one key: the scalar form.
+        const [s] = [...puts, ...sums, ...dels];
+        const kind = puts.length ? "put" : sums.length ? "sum" : "del";
+        const values: unknown[] = [s!.nsId, packKeys(feed[0]!.keys), TX_SETTINGS, now, s!.key];
+        if (kind === "put") values.push(s!.entry!.data, encodingCode(s!.entry!), s!.entry!.expiresAt, s!.entry!.metadata);
+        if (kind === "sum") values.push(s!.entry!.data);
+        r = await pools.writer.query({ ...oneWriteStatement(kind), values });
+      } else {
+        const values: unknown[] = [feed.length, nsIds, TX_SETTINGS, now, feed.map((f) => f.vs), feed.map((f) => f.ns), feed.map((f) => packKeys(f.keys))];
+        if (puts.length > 0) {
+          values.push(
+            puts.map((s) => s.nsId),
+            puts.map((s) => s.key),
+            puts.map((s) => s.entry!.data),
+            puts.map((s) => encodingCode(s.entry!)),
+            puts.map((s) => plainCounter(s.entry!.versionstamp)),
+            puts.map((s) => s.entry!.expiresAt),
+            puts.map((s) => s.entry!.metadata),
+          );
+        }
+        if (sums.length > 0) values.push(sums.map((s) => s.nsId), sums.map((s) => s.key), sums.map((s) => s.entry!.data), sums.map((s) => plainCounter(s.entry!.versionstamp)));
+        if (dels.length > 0) values.push(dels.map((s) => s.nsId), dels.map((s) => s.key));
+        r = await pools.writer.query({ ...oneTripStatement(puts.length > 0, sums.length > 0, dels.length > 0), values });
       }
-      if (sums.length > 0) values.push(sums.map((s) => s.nsId), sums.map((s) => s.key), sums.map((s) => s.entry!.data), sums.map((s) => plainCounter(s.entry!.versionstamp)));
-      if (dels.length > 0) values.push(dels.map((s) => s.nsId), dels.map((s) => s.key));
-      r = await pools.writer.query({ ...oneTripStatement(puts.length > 0, sums.length > 0, dels.length > 0), values });
     } catch (e) {
       if (isConnectionLoss(e)) {
         this.connector.lost(pools);
