@@ -170,11 +170,6 @@ export class PgConnector {
           const writer = new pg.Client({ connectionString: host, types: types(pg), application_name: "openkv", pipeline: true } as ConstructorParameters<typeof pg.Client>[0]);
           writer.on("error", () => this.lost());
           await writer.connect();
-          // The writer runs a few batch statements, written for a generic plan (LATERAL lookups by
-          // primary key). Left to choose, PostgreSQL re-plans them at every execution — their generic
-          // cost, estimated for 100-row arrays, looks worse than a plan for the batch's own values — and
-          // that planning (~0.6 ms for the one-statement commit with a sum) cost more than running it.
-          await writer.query("SET plan_cache_mode = force_generic_plan");
           return { pool, writer, host };
         } catch (e) {
           errors.set(host, e instanceof Error ? e.message : String(e));
