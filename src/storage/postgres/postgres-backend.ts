@@ -1,13 +1,17 @@
 /**
  * PostgreSQL as the store: many OpenKV nodes share one database (and its synchronous standbys).
  *
- * The write path. A node's group commit is one transaction in two pipelined round trips:
+ * The write path. A node's group commit is one transaction. When no write of the batch needs to read
+ * anything back (sets, deletes and KvU64 sums on an unencrypted store, no checks, no queue work) it is
+ * one autocommitted statement, one round trip (`oneTripStatement`, `oneWriteStatement`: the counter, the
+ * writes, the feed rows and the doorbell as CTEs). Otherwise it is two pipelined round trips:
  *   1. BEGIN · lock the commit counter (`SELECT … FOR UPDATE`, the first statement) · the batch's
  *      namespaces · the store settings · every entry a check or a sum/min/max needs;
  *   2. the batch's writes folded per key (one upsert, one delete, via unnest) · queue inserts and acks ·
  *      one change-feed row per write · the counter's new value · a NOTIFY doorbell · COMMIT.
  * Between them `executeAtomic` (core) runs each write of the batch on the prefetched rows, exactly as it
- * does on SQLite. Holding the counter's row lock from the first statement to the end of COMMIT
+ * does on SQLite (the one-statement path runs it on an empty state and lets the statement number the
+ * versionstamps and add the sums). Holding the counter's row lock from the first statement to the end of COMMIT
  * (including the wait for a synchronous standby) serializes writers across nodes, so versionstamps —
  * counter values — follow commit order everywhere, and every check sees every earlier commit at READ
  * COMMITTED without SERIALIZABLE retries.
