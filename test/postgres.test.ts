@@ -18,6 +18,7 @@ import { STORE_ID_SETTING } from "../src/core/store-id.ts";
 import { PostgresBackend } from "../src/storage/index.ts";
 import { parseStoreUrl } from "../src/storage/postgres/connection.ts";
 import { MIGRATIONS } from "../src/storage/postgres/migrations.ts";
+import { counterFromVersionstamp, versionstampFromCounter } from "../src/core/versionstamp.ts";
 import { freshStoreUrl, testPostgres } from "./fixtures/postgres.ts";
 import { cleanEnv, openkv, tempDir } from "./cli/helpers.ts";
 
@@ -212,5 +213,152 @@ test("a 25 MiB value goes in and comes back byte for byte; listing its key reads
     process.stderr.write(`postgres 25 MiB: put ${Math.round(wrote)} ms, get ${Math.round(read)} ms\n`);
   } finally {
     await ns.close();
+  }
+});
+
+const NS = { id: "0123456789abcdef0123456789abcdef", title: "one-trip", createdAt: 1 };
+const setItem = (key: string, value = "v") => ({
+  namespaceId: NS.id,
+  write: { checks: [], mutations: [{ type: "set" as const, key: Buffer.from(key), value: { encoding: "bytes" as const, data: Buffer.from(value) } }], enqueues: [] },
+});
+const deleteItem = (key: string) => ({ namespaceId: NS.id, write: { checks: [], mutations: [{ type: "delete" as const, key: Buffer.from(key) }], enqueues: [] } });
+
+/** Counts the statements the group-commit writer is sent, from now on. */
+async function countWriterQueries(b: PostgresBackend): Promise<{ n: number }> {
+  const { writer } = await b.connector.primary();
+  const seen = { n: 0 };
+  const query = writer.query.bind(writer) as (...a: unknown[]) => unknown;
+  (writer as unknown as { query: (...a: unknown[]) => unknown }).query = (...a) => {
+    seen.n++;
+    return query(...a);
+  };
+  return seen;
+}
+
+test("a write that reads nothing commits in one statement (one round trip); one that checks takes the lock first", async () => {
+  const b = new PostgresBackend(await freshStoreUrl());
+  try {
+    await b.createNamespace(NS);
+    const sent = await countWriterQueries(b);
+    const [a1, a2] = await b.commit([setItem("a"), deleteItem("b")], 5);
+    assert.equal(sent.n, 1);
+    const vs = (a: unknown) => (a as { result: { versionstamp: Uint8Array } }).result.versionstamp;
+    // Consecutive versionstamps, as the two-trip path gives, and the stored entry carries its own.
+    assert.equal(counterFromVersionstamp(vs(a2)), counterFromVersionstamp(vs(a1)) + 1n);
+    const [[got]] = await b.read(NS.id, [{ start: Buffer.from("a"), end: Buffer.from("a\0"), limit: 1, reverse: false }], 5);
+    assert.deepEqual(got!.versionstamp, vs(a1));
+    const feed = await b.changes(versionstampFromCounter(0n), 10);
+    assert.deepEqual(feed.changes.map((c) => c.versionstamp), [vs(a1), vs(a2)]);
+    assert.deepEqual(feed.latest, vs(a2));
+
+    sent.n = 0;
+    const checked = { ...setItem("c"), write: { ...setItem("c").write, checks: [{ key: Buffer.from("c"), versionstamp: null }] } };
+    const [c] = await b.commit([checked], 5);
+    assert.equal(counterFromVersionstamp(vs(c)), counterFromVersionstamp(vs(a2)) + 1n);
+    assert.equal(sent.n, 4); // BEGIN + lock, the read, the write, COMMIT
+  } finally {
+    await b.close();
+  }
+});
+
+for (const [other, batch] of [
+  ["commits a write (the counter moves)", [deleteItem("k")]],
+  ["changes a setting (the counter row is rewritten, its value kept)", [deleteItem("k")]],
+  ["commits a write (the counter moves), the delete in a batch of two", [deleteItem("k"), deleteItem("k2")]],
+] as const) {
+  test(`a one-statement delete that waited for the counter while another session ${other} still deletes the row it inserted`, async () => {
+    const url = await freshStoreUrl();
+    const b = new PostgresBackend(url);
+    const x = new pg.Client({ connectionString: url, application_name: "other" });
+    await x.connect();
+    try {
+      await b.createNamespace(NS);
+      await b.commit([setItem("before")], 5);
+      await x.query("BEGIN");
+      await x.query(other.startsWith("commits") ? "UPDATE openkv_meta SET value = value + 1 WHERE name = 'versionstamp'" : "UPDATE openkv_meta SET value = value WHERE name = 'versionstamp'");
+      await x.query(
+        "INSERT INTO entries (ns, key, value, encoding, versionstamp) SELECT seq, $1, $2, 3, '\\x00000000000000630000'::bytea FROM namespaces WHERE id = $3",
+        [Buffer.from("k"), Buffer.from("late"), NS.id],
+      );
+      // The delete's statement starts (its snapshot has no "k") and waits for x's lock on the counter.
+      const deleted = b.commit([...batch], 5);
+      const deadline = Date.now() + 10_000;
+      while ((await x.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'openkv' AND wait_event_type = 'Lock'")).rows[0].n !== 1) {
+        assert.ok(Date.now() < deadline, "the delete never waited for the counter's lock");
+      }
+      await x.query("COMMIT");
+      for (const r of await deleted) assert.equal((r as { result: { ok: boolean } }).result.ok, true);
+      const [[left]] = await b.read(NS.id, [{ start: Buffer.from("k"), end: Buffer.from("k\0"), limit: 1, reverse: false }], 5);
+      assert.equal(left, undefined);
+    } finally {
+      await x.end();
+      await b.close();
+    }
+  });
+}
+
+test("a KvU64 sum commits in one statement, added by the server: absent or expired takes the operand, 2^64 wraps; a non-U64 value still fails the write alone", async () => {
+  const b = new PostgresBackend(await freshStoreUrl());
+  const le = (n: bigint) => {
+    const out = Buffer.alloc(8);
+    out.writeBigUInt64LE(n);
+    return out;
+  };
+  const item = (mutations: unknown[]) => ({ namespaceId: NS.id, write: { checks: [], mutations, enqueues: [] } }) as Parameters<PostgresBackend["commit"]>[0][number];
+  const sum = (key: string, n: bigint) => ({ type: "sum", key: Buffer.from(key), value: { encoding: "le64", data: le(n) } });
+  const value = async (key: string, now = 5) => {
+    const [[e]] = await b.read(NS.id, [{ start: Buffer.from(key), end: Buffer.from(key + "\0"), limit: 1, reverse: false }], now);
+    return e && { n: Buffer.from(e.data).readBigUInt64LE(), encoding: e.encoding, expiresAt: e.expiresAt, metadata: e.metadata, versionstamp: e.versionstamp };
+  };
+  try {
+    await b.createNamespace(NS);
+    await b.commit([item([{ type: "set", key: Buffer.from("big"), value: { encoding: "le64", data: le(2n ** 64n - 2n) } }])], 5);
+    await b.commit([item([{ type: "set", key: Buffer.from("old"), value: { encoding: "le64", data: le(40n) }, expiresAt: 10, metadata: "m" }])], 5);
+    await b.commit([item([{ type: "set", key: Buffer.from("text"), value: { encoding: "bytes", data: Buffer.from("hi") } }])], 5);
+    const sent = await countWriterQueries(b);
+    const [r] = await b.commit([item([sum("big", 5n), sum("new", 7n), sum("old", 1n), { type: "set", key: Buffer.from("other"), value: { encoding: "bytes", data: Buffer.from("x") } }])], 20);
+    assert.equal(sent.n, 1);
+    const vs = (r as { result: { versionstamp: Uint8Array } }).result.versionstamp;
+    assert.deepEqual(await value("big", 20), { n: 3n, encoding: "le64", expiresAt: null, metadata: null, versionstamp: vs });
+    assert.equal((await value("new", 20))!.n, 7n);
+    // "old" had expired at 10: the sum starts from the operand, and the expiry and metadata are gone.
+    assert.deepEqual(await value("old", 20), { n: 1n, encoding: "le64", expiresAt: null, metadata: null, versionstamp: vs });
+    // Keys and bytes as the triggers count them, the sums (their own insert) included; "old" lost its metadata.
+    assert.deepEqual(await b.namespaceStats(NS.id), { keyCount: 5, byteCount: 3 * (3 + 8) + (4 + 2) + (5 + 1) });
+
+    // A lone sum and a lone set (the statement's scalar form), then a lone sum on a non-U64 value.
+    sent.n = 0;
+    const [lone] = await b.commit([item([sum("big", 2n ** 32n)])], 20);
+    await b.commit([item([{ type: "set", key: Buffer.from("other"), value: { encoding: "bytes", data: Buffer.from("xy") } }])], 20);
+    assert.equal(sent.n, 2);
+    assert.deepEqual(await value("big", 20), { n: 2n ** 32n + 3n, encoding: "le64", expiresAt: null, metadata: null, versionstamp: (lone as { result: { versionstamp: Uint8Array } }).result.versionstamp });
+    assert.deepEqual(await b.namespaceStats(NS.id), { keyCount: 5, byteCount: 3 * (3 + 8) + (4 + 2) + (5 + 2) });
+    const [loneBad] = await b.commit([item([sum("text", 1n)])], 20);
+    assert.equal((loneBad as KvError).message, "Failed to perform 'sum' mutation on a non-U64 value in the database");
+
+    sent.n = 0;
+    const [bad, good] = await b.commit([item([sum("text", 1n), sum("big", 1n)]), item([sum("new", 1n)])], 20);
+    assert.equal((bad as KvError).message, "Failed to perform 'sum' mutation on a non-U64 value in the database");
+    // The lone sum on "text" found the non-U64 value and wrote nothing, then went in two trips; the
+    // batches right after a fallback take two trips directly.
+    assert.equal(sent.n, 4);
+    assert.ok(!(good instanceof KvError) && good.result.ok);
+    assert.equal((await value("big", 20))!.n, 2n ** 32n + 3n);
+    assert.equal((await value("new", 20))!.n, 8n);
+  } finally {
+    await b.close();
+  }
+});
+
+test("a one-statement write on a writer already closed is `unavailable` (nothing was sent), and the next write reconnects", async () => {
+  const b = new PostgresBackend(await freshStoreUrl());
+  try {
+    await b.createNamespace(NS);
+    await (await b.connector.primary()).writer.end();
+    await assert.rejects(b.commit([setItem("a")], 5), (e: KvError) => e.code === "unavailable");
+    const [r] = await b.commit([setItem("a")], 5);
+    assert.ok(!(r instanceof KvError) && r.result.ok);
+  } finally {
+    await b.close();
   }
 });

@@ -36,6 +36,8 @@ export const TX_SETTINGS: readonly string[] = [KEYRING_SETTING];
  * authenticate): that write fails, the batch goes on.
  */
 export interface Sealer {
+  /** True when the store had a keyring when this process last looked (new writes are sealed). */
+  readonly encrypted: boolean;
   /** Adopts the store's keyring as this transaction sees it, so every process seals under the active key. */
   sync(setting: (name: string) => string | null): void;
   sealEntry(namespaceId: string, entry: Entry): Entry;

@@ -51,6 +51,7 @@ function reversingSealer(): Sealer & { synced: (string | null)[] } {
   const synced: (string | null)[] = [];
   return {
     synced,
+    encrypted: true,
     sync: (setting) => void synced.push(setting("keyring")),
     sealEntry: (_ns, e) => ({ ...e, data: rev(e.data), metadata: e.metadata === null ? null : `S:${e.metadata}`, sealed: true }),
     openEntry: (_ns, e): Entry => (e.sealed ? { ...e, data: rev(e.data), metadata: e.metadata?.slice(2) ?? null, sealed: false } : e),

@@ -1,13 +1,17 @@
 /**
  * PostgreSQL as the store: many OpenKV nodes share one database (and its synchronous standbys).
  *
- * The write path. A node's group commit is one transaction in two pipelined round trips:
+ * The write path. A node's group commit is one transaction. When no write of the batch needs to read
+ * anything back (sets, deletes and KvU64 sums on an unencrypted store, no checks, no queue work) it is
+ * one autocommitted statement, one round trip (`oneTripStatement`, `oneWriteStatement`: the counter, the
+ * writes, the feed rows and the doorbell as CTEs). Otherwise it is two pipelined round trips:
  *   1. BEGIN · lock the commit counter (`SELECT … FOR UPDATE`, the first statement) · the batch's
  *      namespaces · the store settings · every entry a check or a sum/min/max needs;
  *   2. the batch's writes folded per key (one upsert, one delete, via unnest) · queue inserts and acks ·
  *      one change-feed row per write · the counter's new value · a NOTIFY doorbell · COMMIT.
  * Between them `executeAtomic` (core) runs each write of the batch on the prefetched rows, exactly as it
- * does on SQLite. Holding the counter's row lock from the first statement to the end of COMMIT
+ * does on SQLite (the one-statement path runs it on an empty state and lets the statement number the
+ * versionstamps and add the sums). Holding the counter's row lock from the first statement to the end of COMMIT
  * (including the wait for a synchronous standby) serializes writers across nodes, so versionstamps —
  * counter values — follow commit order everywhere, and every check sees every earlier commit at READ
  * COMMITTED without SERIALIZABLE retries.
@@ -24,7 +28,7 @@ import { packKeys, unpackKeys } from "../../core/changes.ts";
 import { KvError } from "../../core/errors.ts";
 import { bytesToHex, hexToBytes, isPointRange, keyId } from "../../core/keys.ts";
 import type { Entry, Enqueue, NamespaceInfo, QueueMessage, ReadRange } from "../../core/types.ts";
-import { counterFromVersionstamp, versionstampFromCounter } from "../../core/versionstamp.ts";
+import { counterFromVersionstamp, plainCounter, versionstampFromCounter, versionstampFromNumber } from "../../core/versionstamp.ts";
 import { isConnectionLoss, isPoolEnded, PgConnector, type PrimaryPools } from "./connection.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { arrayToEntry, encodingCode, rowToEntry, SEALED } from "../entry-codes.ts";
@@ -40,6 +44,8 @@ const OPERATION_TYPES = ["int8", "text", "text", "text", "int4", "int8", "int8",
  */
 const MIGRATION_LOCK = 0x6f6b7601;
 const PURGE_LOCK = 0x6f6b7602;
+/** After a one-statement commit finds its snapshot stale, this many batches take two trips directly. */
+const TWO_TRIPS_AFTER_STALE = 8;
 /** Values above this are written one statement each, as binary parameters (see `commit`). */
 const BIG_VALUE_BYTES = 64 * 1024;
 /** The NOTIFY channel that rings after every commit; the payload is the new counter. */
@@ -70,6 +76,19 @@ const nsSeq = "(SELECT seq FROM namespaces WHERE id = $1)";
 const entryCols = "value, encoding, versionstamp, expires_at, metadata";
 const live = (now: string) => `(expires_at IS NULL OR expires_at > ${now})`;
 
+/** Bytes `from`..`from + 3` of a KvU64 (8 bytes, little-endian) as an int8. */
+const u32 = (v: string, from: number) => `(${[0, 1, 2, 3].map((i) => `(get_byte(${v}, ${from + i})::int8 << ${8 * i})`).join(" | ")})`;
+/**
+ * `a + b` of two KvU64 bytea, wrapping at 2^64 like Deno's sum, as an SQL expression: in two 32-bit
+ * halves with a carry, in int8 arithmetic (numeric would cost the server ~70 µs a sum, measured).
+ */
+const u64Sum = (a: string, b: string) => {
+  let out = "'\\x0000000000000000'::bytea";
+  for (let i = 0; i < 8; i++) out = `set_byte(${out}, ${i}, ((${i < 4 ? "lo" : "hi"} >> ${8 * (i % 4)}) & 255)::int)`;
+  return `(SELECT ${out} FROM (SELECT lo & 4294967295 AS lo, (hi + (lo >> 32)) & 4294967295 AS hi
+     FROM (SELECT ${u32(a, 0)} + ${u32(b, 0)} AS lo, ${u32(a, 4)} + ${u32(b, 4)} AS hi) x) y)`;
+};
+
 const SQL = {
   pointGet: `SELECT ${entryCols} FROM entries WHERE ns = ${nsSeq} AND key = $2 AND ${live("$3")}`,
   scanFwd: `SELECT key, ${entryCols} FROM entries WHERE ns = ${nsSeq} AND key >= $2 AND key < $3 AND ${live("$4")} ORDER BY key LIMIT $5`,
@@ -81,6 +100,7 @@ const SQL = {
   lockCounter: "SELECT value FROM openkv_meta WHERE name = 'versionstamp' FOR UPDATE",
   /** BEGIN and the counter lock as one simple-protocol message: the lock is the transaction's first statement. */
   beginAndLock: "BEGIN; SELECT value FROM openkv_meta WHERE name = 'versionstamp' FOR UPDATE",
+  touchCounter: "UPDATE openkv_meta SET value = value WHERE name = 'versionstamp'",
   setCounter: "UPDATE openkv_meta SET value = $1 WHERE name = 'versionstamp'",
   /**
    * Everything a batch reads, in one statement after the lock (so in a snapshot that sees every earlier
@@ -120,9 +140,125 @@ const SQL = {
   notify: `SELECT pg_notify('${CHANGE_CHANNEL}', $1)`,
 } as const;
 
+const oneTripStatements = new Map<string, { name: string; text: string }>();
+
+/** The one-statement commit's first part: the counter, bumped by `count` only if the snapshot is fresh (above). */
+const counterPart = (count: string, namespacesExist: string, sumCheck: string) => `ctr AS (
+       UPDATE openkv_meta m SET value = m.value + ${count}
+         FROM (SELECT xmin AS seen FROM openkv_meta WHERE name = 'versionstamp') s
+        WHERE m.name = 'versionstamp' AND m.xmin = s.seen
+          AND NOT EXISTS (SELECT 1 FROM settings WHERE name = ANY($3::text[]))
+          AND ${namespacesExist}
+          ${sumCheck}
+       RETURNING m.value - ${count} AS base)`;
+const PUT_ON_CONFLICT = `ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, encoding = excluded.encoding,
+         versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata`;
+/** The sum itself (an absent or expired key takes the operand), added here: the value never leaves the server. */
+const SUM_ON_CONFLICT = `ON CONFLICT (ns, key) DO UPDATE SET
+         value = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > $4 THEN ${u64Sum("entries.value", "excluded.value")} ELSE excluded.value END,
+         encoding = 2, versionstamp = excluded.versionstamp, expires_at = NULL, metadata = NULL`;
+/** A stored entry `e` that a KvU64 sum cannot add to: live, and not a KvU64. */
+const NOT_U64 = `(e.expires_at IS NULL OR e.expires_at > $4) AND NOT (e.encoding = 2 AND octet_length(e.value) = 8)`;
+
+/**
+ * The one-statement commit of a batch of exactly one write of one key (a lone `set`, `delete` or `sum`,
+ * the common case one at a time): the same statement with scalar parameters — no arrays to build and
+ * unnest, no joins (measured: ~50–100 µs less server CPU per write than the batch form).
+ * Parameters: the namespace id, the feed row's keys, TX_SETTINGS, now, the key, then the put's value,
+ * encoding, expiry and metadata, or the sum's operand.
+ */
+function oneWriteStatement(kind: "put" | "sum" | "del"): { name: string; text: string } {
+  const name = `okv_one_write_${kind}`;
+  const known = oneTripStatements.get(name);
+  if (known) return known;
+  const seq = "(SELECT seq FROM namespaces WHERE id = $1)";
+  const vs = "int8send(ctr.base + 1) || '\\x0000'::bytea";
+  const write =
+    kind === "put"
+      ? `w AS (INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
+           SELECT ${seq}, $5, $6::bytea, $7::int2, ${vs}, $8::int8, $9::text FROM ctr
+         ${PUT_ON_CONFLICT} RETURNING 1)`
+      : kind === "sum"
+        ? `w AS (INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
+           SELECT ${seq}, $5, $6::bytea, 2, ${vs}, NULL, NULL FROM ctr
+         ${SUM_ON_CONFLICT} RETURNING 1)`
+        : `w AS (DELETE FROM entries e USING ctr WHERE e.ns = ${seq} AND e.key = $5 RETURNING 1)`;
+  const sumCheck = kind === "sum" ? `AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.ns = ${seq} AND e.key = $5::bytea AND ${NOT_U64})` : "";
+  const text = `WITH ${counterPart("1", "EXISTS (SELECT 1 FROM namespaces WHERE id = $1::text)", sumCheck)},
+     ${write},
+     feed AS (INSERT INTO changes (vs, ns, keys, at) SELECT ctr.base + 1, $1, $2::bytea, $4::int8 FROM ctr RETURNING 1)
+   SELECT base, pg_notify('${CHANGE_CHANNEL}', (base + 1)::text) FROM ctr`;
+  const statement = { name, text };
+  oneTripStatements.set(name, statement);
+  return statement;
+}
+
+/**
+ * The one-statement commit: a batch that reads nothing back to JS (`oneTripSums`: sets, deletes and KvU64
+ * sums, no checks), whole, in one autocommitted statement — one round trip instead of two. `ctr` takes the counter's row lock, and every other part
+ * uses its row (the versionstamps are `base + n`), so the lock comes before any entry's: writers still
+ * lock in one order, and it is held through COMMIT and the standby wait, so counter order = commit order.
+ *
+ * The catch is the snapshot: at READ COMMITTED a statement's snapshot is taken when it starts, before it
+ * waits for the lock, so it could miss a commit that landed meanwhile (a row inserted then would escape
+ * `del`; a namespace deleted then would still be found). So `ctr` updates the counter only if its row is
+ * still the version the snapshot saw (`xmin`: when the lock was waited for, PostgreSQL re-checks the
+ * condition on the newest version, which another commit made). Every commit that changes entries,
+ * namespaces or the feed updates that row, and settings changes rewrite it too (`putSetting`), so when it
+ * is unchanged the snapshot holds everything a snapshot taken after the lock would. Otherwise (or when
+ * the store has a keyring now, or a namespace is missing) `ctr` is empty, nothing is written, no row comes
+ * back, and the batch goes the two-trip way.
+ *
+ * A part with nothing to do is left out (an empty INSERT or DELETE would still run its statement-level stats trigger). Parameters:
+ * the count, the namespace ids, TX_SETTINGS, now, the feed rows (n, ns, keys), then each part's columns.
+ */
+function oneTripStatement(puts: boolean, sums: boolean, dels: boolean): { name: string; text: string } {
+  const name = `okv_one_trip_${puts ? "p" : ""}${sums ? "s" : ""}${dels ? "d" : ""}`;
+  const known = oneTripStatements.get(name);
+  if (known) return known;
+  let n = 7;
+  const params = (...types: string[]) => types.map((t) => `$${++n}::${t}[]`).join(", ");
+  const parts: string[] = [];
+  let sumCheck = "";
+  if (puts) {
+    parts.push(`up AS (
+       INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
+       SELECT ns.seq, u.key, u.value, u.encoding, int8send(ctr.base + u.n) || '\\x0000'::bytea, u.expires_at, u.metadata
+         FROM ctr, unnest(${params("text", "bytea", "bytea", "int2", "int8", "int8", "text")}) AS u(ns, key, value, encoding, n, expires_at, metadata)
+         JOIN ns ON ns.id = u.ns
+       ${PUT_ON_CONFLICT}
+       RETURNING 1)`);
+  }
+  if (sums) {
+    const [nsP, keyP] = [`$${n + 1}::text[]`, `$${n + 2}::bytea[]`];
+    // No summed key may hold a live value that is not a KvU64 (else nothing is written: two trips).
+    sumCheck = `AND NOT EXISTS (SELECT 1 FROM unnest(${nsP}, ${keyP}) AS s(ns, key),
+                -- LATERAL and the namespace as a scalar: one primary-key lookup per key, whatever the plan.
+                LATERAL (SELECT 1 FROM entries e WHERE e.ns = (SELECT seq FROM namespaces WHERE id = s.ns) AND e.key = s.key AND ${NOT_U64}) bad)`;
+    parts.push(`sums AS (
+       INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
+       SELECT ns.seq, u.key, u.value, 2, int8send(ctr.base + u.n) || '\\x0000'::bytea, NULL, NULL
+         FROM ctr, unnest(${params("text", "bytea", "bytea", "int8")}) AS u(ns, key, value, n) JOIN ns ON ns.id = u.ns
+       ${SUM_ON_CONFLICT}
+       RETURNING 1)`);
+  }
+  if (dels) {
+    parts.push(`del AS (DELETE FROM entries e USING ctr, (SELECT ns.seq, d.key FROM unnest(${params("text", "bytea")}) AS d(ns, key) JOIN ns ON ns.id = d.ns) d
+       WHERE e.ns = d.seq AND e.key = d.key RETURNING 1)`);
+  }
+  const text = `WITH ${counterPart("$1", "(SELECT count(*) FROM namespaces WHERE id = ANY($2::text[])) = cardinality($2::text[])", sumCheck)},
+     ns AS (SELECT id, seq FROM namespaces WHERE id = ANY($2::text[])),
+     ${[...parts, `feed AS (INSERT INTO changes (vs, ns, keys, at) SELECT ctr.base + f.n, f.ns, f.keys, $4 FROM ctr, unnest($5::int8[], $6::text[], $7::bytea[]) AS f(n, ns, keys) RETURNING 1)`].join(",\n     ")}
+   SELECT base, pg_notify('${CHANGE_CHANNEL}', (base + $1)::text) FROM ctr`;
+  const statement = { name, text };
+  oneTripStatements.set(name, statement);
+  return statement;
+}
+
 /** One write of a batch after executeAtomic: what it stores, folded into the batch per key. */
 interface Staged {
   ns: number;
+  nsId: string;
   key: Uint8Array;
   entry: Entry | null;
 }
@@ -138,6 +274,8 @@ export class PostgresBackend implements Backend {
   readonly kind = "postgres" as const;
   readonly connector: PgConnector;
   #ready: Promise<void> | null = null;
+  /** Batches that skip the one-statement try (`commit`), after one found another node's commit in its way. */
+  #twoTripsAhead = 0;
   readonly analytics: AnalyticsStore = {
     appendOperations: async (rows) => {
       const columns = OPERATION_TYPES.map((_, i) => rows.map((r) => operationValues(r)[i]));
@@ -359,6 +497,139 @@ export class PostgresBackend implements Backend {
 
   async commit(batch: readonly BatchItem[], now: number): Promise<(AppliedWrite | KvError)[]> {
     const pools = await this.#pools();
+    const sums = this.#twoTripsAhead > 0 ? null : oneTripSums(batch);
+    if (this.#twoTripsAhead > 0) this.#twoTripsAhead--;
+    if (sums !== null) {
+      const done = await this.#commitOneTrip(pools, batch, now, sums);
+      if (done !== null) return done;
+      // Another node's commit came between: while nodes contend, a one-statement try would often be
+      // wasted, so the next few batches take two trips straight away.
+      this.#twoTripsAhead = TWO_TRIPS_AFTER_STALE;
+    }
+    return this.#commitTwoTrips(pools, batch, now);
+  }
+
+  /**
+   * Runs each write of the batch on `state` (the prefetched rows), in batch order, numbering the ones that
+   * apply from `counter + 1`; a later write sees an earlier one's result. `seq` maps a namespace id to its
+   * number (undefined: not found).
+   */
+  #apply(batch: readonly BatchItem[], now: number, counter: number, seq: (nsId: string) => number | undefined, settings: Map<string, string>, state: Map<string, Entry | null>) {
+    const staged = new Map<string, Staged>();
+    const enqueues: { ns: number; q: Enqueue }[] = [];
+    const acks: number[] = [];
+    const feed: { vs: number; ns: string; keys: Uint8Array[] }[] = [];
+    const results = batch.map((item): AppliedWrite | KvError => {
+      const ns = seq(item.namespaceId);
+      if (ns === undefined) return new KvError("namespace_not_found", "namespace not found");
+      const mine = new Map<string, Staged>();
+      const myQueue: Enqueue[] = [];
+      const id = (key: Uint8Array) => `${item.namespaceId}:${keyId(key)}`;
+      const view: TxView = {
+        get: (key) => {
+          const k = id(key);
+          if (mine.has(k)) return mine.get(k)!.entry;
+          return state.get(k) ?? null;
+        },
+        put: (e) => void mine.set(id(e.key), { ns, nsId: item.namespaceId, key: e.key, entry: e }),
+        delete: (key) => void mine.set(id(key), { ns, nsId: item.namespaceId, key, entry: null }),
+        enqueue: (q) => void myQueue.push(q),
+        setting: (name) => {
+          if (!TX_SETTINGS.includes(name)) throw new Error(`The setting "${name}" is not read by commits: add it to TX_SETTINGS`);
+          return settings.get(name) ?? null;
+        },
+      };
+      try {
+        const applied = executeAtomic(view, item, versionstampFromNumber(counter + 1), now);
+        if (!applied.result.ok) return applied;
+        counter++;
+        for (const [k, s] of mine) {
+          state.set(k, s.entry);
+          staged.delete(k); // re-inserted last: the final write of a key wins, in order
+          staged.set(k, s);
+        }
+        for (const q of myQueue) enqueues.push({ ns, q });
+        if (item.consumeMessage !== undefined) acks.push(item.consumeMessage);
+        feed.push({ vs: counter, ns: item.namespaceId, keys: applied.changed as Uint8Array[] });
+        return applied;
+      } catch (e) {
+        if (e instanceof KvError) return e;
+        throw e;
+      }
+    });
+    return { results, staged, enqueues, acks, feed, counter };
+  }
+
+  /**
+   * A batch of sets, deletes and KvU64 sums (`oneTripSums`) in one autocommitted statement, one round
+   * trip: the counter, the writes, the feed rows and the doorbell, versionstamps computed in SQL from the
+   * counter (`oneTripStatement`). Null when the statement found its snapshot stale (another commit landed
+   * between the statement's start and its lock on the counter), the store encrypted, a namespace missing
+   * or a summed key holding something other than a KvU64: it wrote nothing then, and the two-trip path
+   * does the batch (and reports that sum's error).
+   */
+  async #commitOneTrip(pools: PrimaryPools, batch: readonly BatchItem[], now: number, sumIds: Set<string>): Promise<(AppliedWrite | KvError)[] | null> {
+    // Versionstamps relative to the counter as the statement will find it: 1, 2, … in batch order. On
+    // an empty state a sum stages its operand: the statement adds it to the stored value, if any.
+    const { results, staged, feed } = this.#apply(batch, now, 0, () => 0, NO_SETTINGS, new Map());
+    if (feed.length === 0) return results;
+    const puts: Staged[] = [];
+    const dels: Staged[] = [];
+    const sums: Staged[] = [];
+    const single = feed.length === 1 && staged.size === 1;
+    for (const [id, s] of staged) {
+      if (s.entry === null) dels.push(s);
+      else if (sumIds.has(id)) sums.push(s);
+      // In an array a big value would be hex-escaped (see #commitTwoTrips); alone it is a binary parameter.
+      else if (!single && s.entry.data.byteLength > BIG_VALUE_BYTES) return null;
+      else puts.push(s);
+    }
+    const nsIds = [...new Set(batch.map((b) => b.namespaceId))];
+    let r: QueryResult;
+    try {
+      if (single) {
+        // One write of one key: the scalar form.
+        const [s] = [...puts, ...sums, ...dels];
+        const kind = puts.length ? "put" : sums.length ? "sum" : "del";
+        const values: unknown[] = [s!.nsId, packKeys(feed[0]!.keys), TX_SETTINGS, now, s!.key];
+        if (kind === "put") values.push(s!.entry!.data, encodingCode(s!.entry!), s!.entry!.expiresAt, s!.entry!.metadata);
+        if (kind === "sum") values.push(s!.entry!.data);
+        r = await pools.writer.query({ ...oneWriteStatement(kind), values });
+      } else {
+        const values: unknown[] = [feed.length, nsIds, TX_SETTINGS, now, feed.map((f) => f.vs), feed.map((f) => f.ns), feed.map((f) => packKeys(f.keys))];
+        if (puts.length > 0) {
+          values.push(
+            puts.map((s) => s.nsId),
+            puts.map((s) => s.key),
+            puts.map((s) => s.entry!.data),
+            puts.map((s) => encodingCode(s.entry!)),
+            puts.map((s) => plainCounter(s.entry!.versionstamp)),
+            puts.map((s) => s.entry!.expiresAt),
+            puts.map((s) => s.entry!.metadata),
+          );
+        }
+        if (sums.length > 0) values.push(sums.map((s) => s.nsId), sums.map((s) => s.key), sums.map((s) => s.entry!.data), sums.map((s) => plainCounter(s.entry!.versionstamp)));
+        if (dels.length > 0) values.push(dels.map((s) => s.nsId), dels.map((s) => s.key));
+        r = await pools.writer.query({ ...oneTripStatement(puts.length > 0, sums.length > 0, dels.length > 0), values });
+      }
+    } catch (e) {
+      if (isConnectionLoss(e)) {
+        this.connector.lost(pools);
+        // The driver refuses a closed connection before sending anything: then nothing was applied.
+        if (/not queryable/.test((e as Error).message)) throw unavailable(this.display, e);
+        throw outcomeUnknown(this.display, e);
+      }
+      throw e;
+    }
+    if (r.rows.length === 0) return null;
+    const base = r.rows[0].base as number;
+    return results.map((a) => {
+      if (a instanceof KvError || !a.result.ok) return a;
+      return { result: { ok: true, versionstamp: versionstampFromNumber(base + plainCounter(a.result.versionstamp)!) }, changed: a.changed };
+    });
+  }
+
+  async #commitTwoTrips(pools: PrimaryPools, batch: readonly BatchItem[], now: number): Promise<(AppliedWrite | KvError)[]> {
     const writer = pools.writer;
     let commitSent = false;
     const sent: Promise<QueryResult>[] = [];
@@ -377,7 +648,6 @@ export class PostgresBackend implements Backend {
       const readP = send({ name: "okv_batch_read", text: SQL.batchRead, values: [nsIds, want.ids, want.keys, TX_SETTINGS] });
       // A multi-statement simple query answers one result per statement: BEGIN's, then the lock's.
       const locked = (await lockP) as unknown as QueryResult[];
-      let counter = locked[1]!.rows[0].value as number;
       const seqs = new Map<string, number>();
       const settings = new Map<string, string>();
       const state = new Map<string, Entry | null>();
@@ -386,50 +656,7 @@ export class PostgresBackend implements Backend {
         else if (r.kind === "s") settings.set(r.nsid as string, r.metadata as string);
         else state.set(`${r.nsid}:${keyId(asBytes(r.key))}`, rowToEntry(r));
       }
-
-      // Each write on the prefetched rows, in batch order; a later write sees an earlier one's result.
-      const staged = new Map<string, Staged>();
-      const enqueues: { ns: number; q: Enqueue }[] = [];
-      const acks: number[] = [];
-      const feed: { vs: number; ns: string; keys: Uint8Array[] }[] = [];
-      const results = batch.map((item): AppliedWrite | KvError => {
-        const ns = seqs.get(item.namespaceId);
-        if (ns === undefined) return new KvError("namespace_not_found", "namespace not found");
-        const mine = new Map<string, Staged>();
-        const myQueue: Enqueue[] = [];
-        const id = (key: Uint8Array) => `${item.namespaceId}:${keyId(key)}`;
-        const view: TxView = {
-          get: (key) => {
-            const k = id(key);
-            if (mine.has(k)) return mine.get(k)!.entry;
-            return state.get(k) ?? null;
-          },
-          put: (e) => void mine.set(id(e.key), { ns, key: e.key, entry: e }),
-          delete: (key) => void mine.set(id(key), { ns, key, entry: null }),
-          enqueue: (q) => void myQueue.push(q),
-          setting: (name) => {
-            if (!TX_SETTINGS.includes(name)) throw new Error(`The setting "${name}" is not read by commits: add it to TX_SETTINGS`);
-            return settings.get(name) ?? null;
-          },
-        };
-        try {
-          const applied = executeAtomic(view, item, versionstampFromCounter(BigInt(counter + 1)), now);
-          if (!applied.result.ok) return applied;
-          counter++;
-          for (const [k, s] of mine) {
-            state.set(k, s.entry);
-            staged.delete(k); // re-inserted last: the final write of a key wins, in order
-            staged.set(k, s);
-          }
-          for (const q of myQueue) enqueues.push({ ns, q });
-          if (item.consumeMessage !== undefined) acks.push(item.consumeMessage);
-          feed.push({ vs: counter, ns: item.namespaceId, keys: applied.changed as Uint8Array[] });
-          return applied;
-        } catch (e) {
-          if (e instanceof KvError) return e;
-          throw e;
-        }
-      });
+      const { results, staged, enqueues, acks, feed, counter } = this.#apply(batch, now, locked[1]!.rows[0].value as number, (id) => seqs.get(id), settings, state);
 
       // Round trip 2: the folded writes, the feed, the counter, the doorbell, COMMIT.
       if (feed.length > 0) {
@@ -483,13 +710,7 @@ export class PostgresBackend implements Backend {
     } catch (e) {
       if (isConnectionLoss(e)) {
         this.connector.lost(pools);
-        if (commitSent) {
-          throw new KvError(
-            "outcome_unknown",
-            `The connection to PostgreSQL (${this.display}) was lost while the write was committing: it may or may not have been applied. Read the keys to find out before retrying.`,
-            { cause: e },
-          );
-        }
+        if (commitSent) throw outcomeUnknown(this.display, e);
         throw unavailable(this.display, e);
       }
       // A statement failed: the transaction is aborted; end it so the writer can take the next batch.
@@ -575,8 +796,10 @@ export class PostgresBackend implements Backend {
 
   async putSetting(name: string, value: string | null, expected: string | null): Promise<boolean> {
     return this.#transaction(async (tx) => {
-      // Settings change under the commit counter's lock: no commit runs with half a keyring.
-      await tx.query(SQL.lockCounter);
+      // Settings change under the commit counter's lock: no commit runs with half a keyring. The lock is
+      // taken by rewriting the row, unchanged, so a one-trip commit that waited for it knows its snapshot
+      // is older than this change (`oneTripStatement`).
+      await tx.query(SQL.touchCounter);
       const r = await tx.query("SELECT value FROM settings WHERE name = $1", [name]);
       const current = r.rows.length ? (r.rows[0].value as string) : null;
       if (current !== expected) return false;
@@ -792,6 +1015,14 @@ function toNamespace(r: Row): NamespaceInfo {
   return { id: r.id as string, title: r.title as string, createdAt: r.created_at as number };
 }
 
+function outcomeUnknown(display: string, cause: unknown): KvError {
+  return new KvError(
+    "outcome_unknown",
+    `The connection to PostgreSQL (${display}) was lost while the write was committing: it may or may not have been applied. Read the keys to find out before retrying.`,
+    { cause },
+  );
+}
+
 function unavailable(display: string, cause: unknown): KvError {
   const why = cause instanceof Error ? cause.message : String(cause);
   return new KvError("unavailable", `The PostgreSQL store at ${display} is unavailable (${why}); retry shortly.`, { cause });
@@ -823,6 +1054,36 @@ function* bySize(entries: readonly Entry[], bytes: number): Generator<Entry[]> {
   }
   if (run.length > 0) yield run;
 }
+
+/**
+ * Whether the batch can be committed in one statement (`oneTripStatement`): no checks, no queue work, a store
+ * this process knows as unencrypted (sealing needs the keyring as the transaction sees it, and a sealed
+ * counter cannot be added in SQL), and only sets, deletes and KvU64 sums — a sum's key touched by no other
+ * mutation of the batch, so the statement can add to the stored value itself. Returns the sums' keys
+ * (`ns:keyId`), or null when the batch needs the two-trip path.
+ */
+function oneTripSums(batch: readonly BatchItem[]): Set<string> | null {
+  const sums = new Set<string>();
+  const others = new Set<string>();
+  for (const { namespaceId, write, sealer, consumeMessage } of batch) {
+    if (write.checks.length > 0 || write.enqueues.length > 0 || consumeMessage !== undefined || sealer?.encrypted) return null;
+    for (const m of write.mutations) {
+      const id = `${namespaceId}:${keyId(m.key)}`;
+      if (m.type === "sum") {
+        if (m.value.encoding !== "le64" || m.value.data.byteLength !== 8 || sums.has(id) || others.has(id)) return null;
+        sums.add(id);
+      } else if (m.type === "set" || m.type === "delete") {
+        if (sums.has(id)) return null;
+        others.add(id);
+      } else {
+        return null;
+      }
+    }
+  }
+  return sums;
+}
+
+const NO_SETTINGS = new Map<string, string>();
 
 /** The (namespace, key) pairs a batch's checks and read-modify-write mutations need, deduplicated. */
 function prefetchKeys(batch: readonly BatchItem[]): { ids: string[]; keys: Uint8Array[] } {
