@@ -12,8 +12,8 @@ import type { Backend, BatchItem, ChangePage, DumpRecord, ExpiredKey, MessageRes
 import { packKeys, unpackKeys } from "../../core/changes.ts";
 import { KvError } from "../../core/errors.ts";
 import { bytesToHex, hexToBytes, isPointRange } from "../../core/keys.ts";
-import type { Entry, NamespaceInfo, QueueMessage, ReadRange } from "../../core/types.ts";
-import { counterFromVersionstamp, plainCounter, versionstampFromCounter } from "../../core/versionstamp.ts";
+import type { Entry, Enqueue, NamespaceInfo, QueueMessage, ReadRange } from "../../core/types.ts";
+import { counterFromVersionstamp, plainCounter, versionstampFromCounter, versionstampFromNumber } from "../../core/versionstamp.ts";
 import { INLINE_VALUE_BYTES, MIGRATIONS } from "./migrations.ts";
 import { arrayToEntry, encodingCode, rowToEntry, SEALED, storedEntry } from "../entry-codes.ts";
 import { entryBytes, type AnalyticsStore, type NamespaceStats } from "../../core/analytics/types.ts";
@@ -35,7 +35,8 @@ type Row = Record<string, unknown>;
 interface CommitCache {
   dataVersion: number;
   version: number;
-  counter: bigint;
+  /** A safe integer: 2^53 commits is about 285 years at a million a second. */
+  counter: number;
   seqs: Map<string, number | null>;
   settings: Map<string, string | null>;
 }
@@ -85,6 +86,52 @@ function arrays(stmt: StatementSync): StatementSync {
 
 function isUniqueViolation(e: unknown): boolean {
   return e instanceof Error && /UNIQUE constraint failed/.test(e.message);
+}
+
+function putEntry(s: Record<string, StatementSync>, ns: number, e: Entry): void {
+  let inline: Uint8Array | null = e.data;
+  let blobId: number | bigint | null = null;
+  if (e.data.byteLength > INLINE_VALUE_BYTES) {
+    blobId = s.putBlob!.run(e.data).lastInsertRowid;
+    inline = null;
+  }
+  s.put!.run(ns, e.key, inline, blobId, encodingCode(e), versionstampColumn(e.versionstamp), e.expiresAt, e.metadata, entryBytes(e));
+}
+
+/** What executeAtomic sees of one commit's transaction: one per batch, pointed at each write's namespace in turn. */
+class CommitView implements TxView {
+  ns = 0;
+  readonly #s: Record<string, StatementSync>;
+  readonly setting: (name: string) => string | null;
+
+  constructor(s: Record<string, StatementSync>, setting: (name: string) => string | null) {
+    this.#s = s;
+    this.setting = setting;
+  }
+
+  get(key: Uint8Array): Entry | null {
+    const r = this.#s.getOne!.get(this.ns, key);
+    return r ? rowToEntry(r) : null;
+  }
+
+  put(e: Entry): void {
+    putEntry(this.#s, this.ns, e);
+  }
+
+  delete(key: Uint8Array): void {
+    this.#s.del!.run(this.ns, key);
+  }
+
+  enqueue(q: Enqueue): void {
+    this.#s.enqueue!.run(
+      this.ns,
+      q.payload,
+      q.readyAt,
+      JSON.stringify(q.keysIfUndelivered.map(bytesToHex)),
+      q.backoffSchedule ? JSON.stringify(q.backoffSchedule) : null,
+      q.sealed ? 1 : 0,
+    );
+  }
 }
 
 export class SqliteBackend implements Backend {
@@ -397,13 +444,13 @@ export class SqliteBackend implements Backend {
     // Invalid until this transaction commits: a rollback must not leave a counter that was never written.
     this.#commitCache = null;
     if (cached !== null && cached.dataVersion === dataVersion && cached.version === this.#version) return cached;
-    return { dataVersion, version: -1, counter: BigInt(s.counterGet!.get()!.value as number), seqs: new Map(), settings: new Map() };
+    return { dataVersion, version: -1, counter: s.counterGet!.get()!.value as number, seqs: new Map(), settings: new Map() };
   }
 
   #commit(batch: readonly BatchItem[], now: number): (AppliedWrite | KvError)[] {
     const s = this.#s;
     let state!: CommitCache;
-    let counter = 0n;
+    let counter = 0;
     const results = this.#transaction(() => {
       state = this.#commitState();
       counter = state.counter;
@@ -414,35 +461,18 @@ export class SqliteBackend implements Backend {
         if (value === undefined) settings.set(name, (value = (s.settingGet!.get(name)?.value as string | undefined) ?? null));
         return value;
       };
+      const view = new CommitView(s, setting);
       return batch.map((item): AppliedWrite | KvError => {
         let seq = seqs.get(item.namespaceId);
         if (seq === undefined) seqs.set(item.namespaceId, (seq = (s.seqOf!.get(item.namespaceId)?.seq as number | undefined) ?? null));
         if (seq === null) return new KvError("namespace_not_found", "namespace not found");
-        const ns = seq;
-        const view: TxView = {
-          get: (key) => {
-            const r = s.getOne!.get(ns, key);
-            return r ? rowToEntry(r) : null;
-          },
-          put: (e) => this.#put(ns, e),
-          delete: (key) => void s.del!.run(ns, key),
-          enqueue: (q) =>
-            void s.enqueue!.run(
-              ns,
-              q.payload,
-              q.readyAt,
-              JSON.stringify(q.keysIfUndelivered.map(bytesToHex)),
-              q.backoffSchedule ? JSON.stringify(q.backoffSchedule) : null,
-              q.sealed ? 1 : 0,
-            ),
-          setting,
-        };
+        view.ns = seq;
         // A savepoint per write: a mutation that throws halfway leaves nothing behind. A batch of one
         // needs none (the whole transaction rolls back instead), which keeps the 1-in-flight path lean.
         const guarded = batch.length > 1;
         if (guarded) s.savepoint!.run();
         try {
-          const applied = executeAtomic(view, item, versionstampFromCounter(counter + 1n), now);
+          const applied = executeAtomic(view, item, versionstampFromNumber(counter + 1), now);
           if (applied.result.ok) {
             counter++;
             if (item.consumeMessage !== undefined) s.ack!.run(item.consumeMessage);
@@ -467,14 +497,7 @@ export class SqliteBackend implements Backend {
   }
 
   #put(ns: number, e: Entry): void {
-    const s = this.#s;
-    let inline: Uint8Array | null = e.data;
-    let blobId: number | bigint | null = null;
-    if (e.data.byteLength > INLINE_VALUE_BYTES) {
-      blobId = s.putBlob!.run(e.data).lastInsertRowid;
-      inline = null;
-    }
-    s.put!.run(ns, e.key, inline, blobId, encodingCode(e), versionstampColumn(e.versionstamp), e.expiresAt, e.metadata, entryBytes(e));
+    putEntry(this.#s, ns, e);
   }
 
   async purgeExpired(now: number, limit: number): Promise<ExpiredKey[]> {
