@@ -58,15 +58,19 @@ export function isLive(entry: Entry | null, now: number): entry is Entry {
 
 const U64_MASK = (1n << 64n) - 1n;
 
+/** Eight bytes to read and write u64s through, so that a sum allocates no DataView. */
+const scratch = new Uint8Array(8);
+const scratchView = new DataView(scratch.buffer);
+
 function readU64(v: StoredValue): bigint | null {
   if (v.encoding !== "le64" || v.data.byteLength !== 8) return null;
-  return new DataView(v.data.buffer, v.data.byteOffset, 8).getBigUint64(0, true);
+  scratch.set(v.data);
+  return scratchView.getBigUint64(0, true);
 }
 
 export function u64Bytes(n: bigint): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, n & U64_MASK, true);
-  return out;
+  scratchView.setBigUint64(0, n & U64_MASK, true);
+  return scratch.slice();
 }
 
 function kindName(v: unknown): string {
