@@ -15,7 +15,7 @@ import { join, resolve } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
 import { serialize } from "node:v8";
-import { machineLoad } from "./tools.ts";
+import { machineLoad, perCallInTurns } from "./tools.ts";
 
 const { values, positionals } = parseArgs({
   options: { seconds: { type: "string", default: "3" }, dir: { type: "string", default: tmpdir() } },
@@ -52,26 +52,9 @@ try {
     ["atomic sum, before", () => before.atomic().sum(["count"], 1n).commit()],
     ["atomic sum, after", () => after.atomic().sum(["count"], 1n).commit()],
   ];
-  const wall = rows.map(() => 0);
-  const cpu = rows.map(() => 0);
-  const ops = rows.map(() => 0);
-  for (let turn = 0; turn < seconds * 10; turn++) {
-    for (const [n, [, step]] of rows.entries()) {
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      while (performance.now() - t0 < 100) {
-        await step();
-        ops[n]!++;
-      }
-      wall[n]! += performance.now() - t0;
-      const c = process.cpuUsage(c0);
-      cpu[n]! += (c.user + c.system) / 1000;
-    }
-  }
-  const us = (ms: number, n: number) => (ms * 1000) / n;
-  const rate = (n: number) => ops[n]! / wall[n]!;
+  const per = await perCallInTurns(rows.map(([, step]) => step), seconds);
   const lines = ["| row | µs per commit | CPU µs per commit | ops/s ÷ raw |", "|---|---:|---:|---:|"];
-  rows.forEach(([name], n) => lines.push(`| ${name} | ${us(wall[n]!, ops[n]!).toFixed(1)} | ${us(cpu[n]!, ops[n]!).toFixed(1)} | ${(rate(n) / rate(0)).toFixed(2)}× |`));
+  rows.forEach(([name], n) => lines.push(`| ${name} | ${per[n]!.us.toFixed(1)} | ${per[n]!.cpuUs.toFixed(1)} | ${(per[0]!.us / per[n]!.us).toFixed(2)}× |`));
   console.log(`before: ${trees[0]}\nafter: ${trees[1]}\nfiles in: ${values.dir}\n\n${lines.join("\n")}\n\n${machineLoad(loadBefore, loadavg())}`);
   before.close();
   after.close();

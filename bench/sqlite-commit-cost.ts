@@ -22,7 +22,7 @@ import { encodeKey } from "../src/core/keys.ts";
 import { serializeV8 } from "../src/core/v8.ts";
 import { SqliteBackend } from "../src/storage/index.ts";
 import { openKv } from "../src/index.ts";
-import { machineLoad } from "./tools.ts";
+import { machineLoad, perCallInTurns } from "./tools.ts";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "2" } } });
 const seconds = Number(values.seconds);
@@ -98,28 +98,11 @@ try {
     ["8. Kv.set (Deno's checks, V8 serialization)", () => kv.set(["k", i++], value)],
   ];
 
-  const wall = steps.map(() => 0);
-  const cpu = steps.map(() => 0);
-  const ops = steps.map(() => 0);
-  for (let turn = 0; turn < seconds * 10; turn++) {
-    for (const [n, [, step]] of steps.entries()) {
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      while (performance.now() - t0 < 100) {
-        await step();
-        ops[n]!++;
-      }
-      wall[n]! += performance.now() - t0;
-      const c = process.cpuUsage(c0);
-      cpu[n]! += (c.user + c.system) / 1000;
-    }
-  }
-  const us = (ms: number, n: number) => (ms * 1000) / n;
+  const per = await perCallInTurns(steps.map(([, step]) => step), seconds);
   const lines = ["| step | µs per commit | ÷ step 1 | CPU µs per commit | ÷ step 1 |", "|---|---:|---:|---:|---:|"];
   steps.forEach(([name], n) => {
-    const w = us(wall[n]!, ops[n]!);
-    const c = us(cpu[n]!, ops[n]!);
-    lines.push(`| ${name} | ${w.toFixed(1)} | ${(w / us(wall[0]!, ops[0]!)).toFixed(2)}× | ${c.toFixed(1)} | ${(c / us(cpu[0]!, ops[0]!)).toFixed(2)}× |`);
+    const { us, cpuUs } = per[n]!;
+    lines.push(`| ${name} | ${us.toFixed(1)} | ${(us / per[0]!.us).toFixed(2)}× | ${cpuUs.toFixed(1)} | ${(cpuUs / per[0]!.cpuUs).toFixed(2)}× |`);
   });
   console.log(lines.join("\n"));
   console.log(`\n${machineLoad(loadBefore, loadavg())}`);

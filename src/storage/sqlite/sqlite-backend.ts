@@ -88,6 +88,11 @@ function isUniqueViolation(e: unknown): boolean {
   return e instanceof Error && /UNIQUE constraint failed/.test(e.message);
 }
 
+/** A queue row's keys_if_undelivered, backoff_schedule and sealed columns. */
+function deliveryColumns(q: { keysIfUndelivered: readonly Uint8Array[]; backoffSchedule?: readonly number[] | null; sealed?: boolean }): [string, string | null, number] {
+  return [JSON.stringify(q.keysIfUndelivered.map(bytesToHex)), q.backoffSchedule ? JSON.stringify(q.backoffSchedule) : null, q.sealed ? 1 : 0];
+}
+
 function putEntry(s: Record<string, StatementSync>, ns: number, e: Entry): void {
   let inline: Uint8Array | null = e.data;
   let blobId: number | bigint | null = null;
@@ -123,14 +128,7 @@ class CommitView implements TxView {
   }
 
   enqueue(q: Enqueue): void {
-    this.#s.enqueue!.run(
-      this.ns,
-      q.payload,
-      q.readyAt,
-      JSON.stringify(q.keysIfUndelivered.map(bytesToHex)),
-      q.backoffSchedule ? JSON.stringify(q.backoffSchedule) : null,
-      q.sealed ? 1 : 0,
-    );
+    this.#s.enqueue!.run(this.ns, q.payload, q.readyAt, ...deliveryColumns(q));
   }
 }
 
@@ -695,15 +693,7 @@ export class SqliteBackend implements Backend {
           case "messages": {
             const ns = this.#seq(r.namespaceId)!;
             for (const m of r.messages) {
-              insertMessage.run(
-                ns,
-                m.payload,
-                m.readyAt,
-                m.attempts,
-                JSON.stringify(m.keysIfUndelivered.map(bytesToHex)),
-                m.backoffSchedule ? JSON.stringify(m.backoffSchedule) : null,
-                m.sealed ? 1 : 0,
-              );
+              insertMessage.run(ns, m.payload, m.readyAt, m.attempts, ...deliveryColumns(m));
             }
             break;
           }
