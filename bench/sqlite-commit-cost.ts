@@ -6,8 +6,9 @@
  * each against the raw autocommit INSERT.
  *
  * Steps 2-5 are the SQL our SQLite backend runs for one `set`, written out here so that each part can be
- * left out: the entries upsert (with the analytics triggers), the versionstamp counter (read from the
- * feed), the namespace and encryption-setting lookups, and the change feed row. Steps 6-8 are the real layers.
+ * left out: the entries upsert (with the analytics triggers), the versionstamp counter, namespace and
+ * encryption setting (kept in JS between commits while `PRAGMA data_version` stays put), and the change
+ * feed row. Steps 6-8 are the real layers.
  *
  * Options: --seconds N (per step, default 2)
  */
@@ -21,7 +22,7 @@ import { encodeKey } from "../src/core/keys.ts";
 import { serializeV8 } from "../src/core/v8.ts";
 import { SqliteBackend } from "../src/storage/index.ts";
 import { openKv } from "../src/index.ts";
-import { machineLoad } from "./tools.ts";
+import { machineLoad, perCallInTurns } from "./tools.ts";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "2" } } });
 const seconds = Number(values.seconds);
@@ -49,8 +50,8 @@ try {
     commit: p("COMMIT"),
     // The counter is the newest change feed row, or meta's floor (src/storage/sqlite/sqlite-backend.ts).
     counterGet: p("SELECT max(coalesce((SELECT max(vs) FROM changes), 0), (SELECT value FROM meta WHERE name = 'versionstamp')) AS value"),
-    seqOf: p("SELECT seq FROM namespaces WHERE id = ?"),
-    settingGet: p("SELECT value FROM settings WHERE name = ?"),
+    // The counter, namespace seq and settings are kept between commits while data_version stays put.
+    dataVersion: p("PRAGMA data_version"),
     put: p(
       `INSERT INTO entries (ns, key, value, blob_id, encoding, versionstamp, expires_at, metadata, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, blob_id = excluded.blob_id, encoding = excluded.encoding,
@@ -58,15 +59,19 @@ try {
     ),
     feed: p("INSERT INTO changes (vs, ns, keys, at) VALUES (?, ?, ?, ?)"),
   };
-  const ns = s.seqOf.get(nsId)!.seq as number;
+  const ns = db.prepare("SELECT seq FROM namespaces WHERE id = ?").get(nsId)!.seq as number;
   let i = 0;
   const key = () => encodeKey(["k", i++]);
   /** Steps 4 and 5: the SQL of one commit, with or without its change feed row. */
+  let dataVersion = -1;
+  let counter = 0;
   const sqlCommit = (feed: boolean) => () => {
     s.begin.run();
-    const c = (s.counterGet.get()!.value as number) + 1;
-    s.seqOf.get(nsId);
-    s.settingGet.get("keyring");
+    const dv = s.dataVersion.get()!.data_version as number;
+    // Another connection (the layers' steps) committed since: read the counter again, as the backend does.
+    if (dv !== dataVersion) counter = s.counterGet.get()!.value as number;
+    dataVersion = dv;
+    const c = ++counter;
     const k = key();
     s.put.run(ns, k, data, null, 1, BigInt(c), null, null, 60);
     if (feed) s.feed.run(c, nsId, k, Date.now());
@@ -84,7 +89,7 @@ try {
       s.put.run(ns, key(), data, null, 1, BigInt(1e12 + i), null, null, 60);
       s.commit.run();
     }],
-    ["4. + versionstamp counter, namespace and setting lookups", sqlCommit(false)],
+    ["4. + the counter, namespace and setting (data_version, else cached)", sqlCommit(false)],
     ["5. + change feed row: the SQL of one OpenKV commit", sqlCommit(true)],
     ["6. SqliteBackend.commit (the same SQL, from an AtomicWrite)", () =>
       backend.commit([{ namespaceId: nsId, write: { checks: [], mutations: [{ type: "set", key: key(), value: { encoding: "v8", data }, expiresAt: null }], enqueues: [] }, sealer: engine.keyring }], Date.now())],
@@ -93,28 +98,11 @@ try {
     ["8. Kv.set (Deno's checks, V8 serialization)", () => kv.set(["k", i++], value)],
   ];
 
-  const wall = steps.map(() => 0);
-  const cpu = steps.map(() => 0);
-  const ops = steps.map(() => 0);
-  for (let turn = 0; turn < seconds * 10; turn++) {
-    for (const [n, [, step]] of steps.entries()) {
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      while (performance.now() - t0 < 100) {
-        await step();
-        ops[n]!++;
-      }
-      wall[n]! += performance.now() - t0;
-      const c = process.cpuUsage(c0);
-      cpu[n]! += (c.user + c.system) / 1000;
-    }
-  }
-  const us = (ms: number, n: number) => (ms * 1000) / n;
+  const per = await perCallInTurns(steps.map(([, step]) => step), seconds);
   const lines = ["| step | µs per commit | ÷ step 1 | CPU µs per commit | ÷ step 1 |", "|---|---:|---:|---:|---:|"];
   steps.forEach(([name], n) => {
-    const w = us(wall[n]!, ops[n]!);
-    const c = us(cpu[n]!, ops[n]!);
-    lines.push(`| ${name} | ${w.toFixed(1)} | ${(w / us(wall[0]!, ops[0]!)).toFixed(2)}× | ${c.toFixed(1)} | ${(c / us(cpu[0]!, ops[0]!)).toFixed(2)}× |`);
+    const { us, cpuUs } = per[n]!;
+    lines.push(`| ${name} | ${us.toFixed(1)} | ${(us / per[0]!.us).toFixed(2)}× | ${cpuUs.toFixed(1)} | ${(cpuUs / per[0]!.cpuUs).toFixed(2)}× |`);
   });
   console.log(lines.join("\n"));
   console.log(`\n${machineLoad(loadBefore, loadavg())}`);

@@ -32,6 +32,31 @@ export function startChild(cmd: string, args: readonly string[], pattern: RegExp
   });
 }
 
+/**
+ * Runs each step over and over in turns of 100 ms, `seconds` of turns per step, so that the machine's
+ * noise falls on every step alike. Per step: µs per call (wall) and CPU µs per call (this process's user
+ * + system time, steadier than wall on a shared machine).
+ */
+export async function perCallInTurns(steps: readonly (() => unknown)[], seconds: number): Promise<{ us: number; cpuUs: number }[]> {
+  const wall = steps.map(() => 0);
+  const cpu = steps.map(() => 0);
+  const ops = steps.map(() => 0);
+  for (let turn = 0; turn < seconds * 10; turn++) {
+    for (const [n, step] of steps.entries()) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      while (performance.now() - t0 < 100) {
+        await step();
+        ops[n]!++;
+      }
+      wall[n]! += performance.now() - t0;
+      const c = process.cpuUsage(c0);
+      cpu[n]! += (c.user + c.system) / 1000;
+    }
+  }
+  return steps.map((_, n) => ({ us: (wall[n]! * 1000) / ops[n]!, cpuUs: (cpu[n]! * 1000) / ops[n]! }));
+}
+
 /** One line for under a table: the 1/5/15-minute load averages before and after, against the core count. */
 export function machineLoad(before: readonly number[], after: readonly number[] = loadavg()): string {
   const f = (l: readonly number[]) => l.map((n) => n.toFixed(2)).join(" ");

@@ -226,6 +226,59 @@ test("sqlite: a schema-1 store upgrades in place; every value, small or big, rea
   assert.equal(shape.maxInline, INLINE_VALUE_BYTES);
 });
 
+test("sqlite: a commit sees what another connection changed since this one's last commit: the counter, a deleted namespace, a setting", async () => {
+  // The backend keeps the commit counter, namespace seqs and settings between commits (CommitCache);
+  // another connection's commit (another process, as far as SQLite can tell) must make it read them again.
+  const path = join(dir, "two-connections.sqlite");
+  const a = new SqliteBackend(path);
+  const b = new SqliteBackend(path);
+  const nsA = { id: "a".repeat(32), title: "a", createdAt: 1 };
+  const nsB = { id: "b".repeat(32), title: "b", createdAt: 1 };
+  await a.createNamespace(nsA);
+  await a.createNamespace(nsB);
+  const seen: (string | null)[] = [];
+  // A sealer that seals nothing and records the keyring setting each commit hands it.
+  const sealer = {
+    sync: (setting: (name: string) => string | null) => void seen.push(setting("keyring")),
+    sealEntry: <T>(_: string, e: T) => e,
+    openEntry: <T>(_: string, e: T) => e,
+    sealMessage: <T>(_: string, m: T) => m,
+  };
+  const set = async (on: SqliteBackend, nsId: string, key: string) => {
+    const write: AtomicWrite = { checks: [], mutations: [{ type: "set", key: encodeKey([key]), value: { encoding: "bytes", data: Uint8Array.of(1) } }], enqueues: [] };
+    const [r] = await on.commit([{ namespaceId: nsId, write, sealer }], 1);
+    if (!r || !("result" in r)) throw r;
+    assert.ok(r.result.ok);
+    return Buffer.from(r.result.versionstamp).toString("hex");
+  };
+  const stamps: string[] = [];
+  for (let i = 0; i < 20; i++) stamps.push(await set(i % 3 === 0 ? b : a, nsA.id, `k${i}`));
+  assert.deepEqual([...stamps].sort(), stamps, "versionstamps rise across both connections");
+  assert.equal(new Set(stamps).size, stamps.length, "no two commits share one");
+
+  assert.equal(await b.putSetting("keyring", "rotated", null), true);
+  seen.length = 0;
+  await set(a, nsA.id, "after-setting");
+  assert.deepEqual(seen, ["rotated"], "the setting as the other connection left it");
+  assert.equal(await a.putSetting("keyring", "mine", "rotated"), true);
+  seen.length = 0;
+  await set(a, nsA.id, "after-own-setting");
+  assert.deepEqual(seen, ["mine"], "and as this connection left it");
+
+  await set(a, nsB.id, "warm");
+  assert.equal(await b.deleteNamespace(nsB.id), true);
+  const [refused] = await a.commit([{ namespaceId: nsB.id, write: { checks: [], mutations: [{ type: "set", key: encodeKey(["x"]), value: { encoding: "bytes", data: Uint8Array.of(1) } }], enqueues: [] } }], 1);
+  assert.ok(refused instanceof Error && "code" in refused && refused.code === "namespace_not_found", "a namespace another connection deleted is gone");
+  // Created again under the same title: a new id and seq; writes to the old id still find nothing.
+  await b.createNamespace({ ...nsB, id: "c".repeat(32) });
+  const [again] = await a.commit([{ namespaceId: nsB.id, write: { checks: [], mutations: [], enqueues: [] } }], 1);
+  assert.ok(again instanceof Error && "code" in again && again.code === "namespace_not_found");
+  await set(a, "c".repeat(32), "new");
+  assert.equal((await b.namespaceStats("c".repeat(32))).keyCount, 1);
+  await a.close();
+  await b.close();
+});
+
 test("sqlite: migration 6 stores plain versionstamps as their counter and keeps the others as bytes; reads, counters and reseal are unchanged", async () => {
   const path = join(dir, "v5.sqlite");
   const db = new DatabaseSync(path);

@@ -52,21 +52,27 @@ export interface AppliedWrite {
 }
 
 
+type Staged = { readonly key: Uint8Array; readonly entry: Entry | null };
+
 export function isLive(entry: Entry | null, now: number): entry is Entry {
   return entry !== null && (entry.expiresAt === null || entry.expiresAt > now);
 }
 
 const U64_MASK = (1n << 64n) - 1n;
 
+/** Eight bytes to read and write u64s through, so that a sum allocates no DataView. */
+const scratch = new Uint8Array(8);
+const scratchView = new DataView(scratch.buffer);
+
 function readU64(v: StoredValue): bigint | null {
   if (v.encoding !== "le64" || v.data.byteLength !== 8) return null;
-  return new DataView(v.data.buffer, v.data.byteOffset, 8).getBigUint64(0, true);
+  scratch.set(v.data);
+  return scratchView.getBigUint64(0, true);
 }
 
 export function u64Bytes(n: bigint): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, n & U64_MASK, true);
-  return out;
+  scratchView.setBigUint64(0, n & U64_MASK, true);
+  return scratch.slice();
 }
 
 function kindName(v: unknown): string {
@@ -190,14 +196,19 @@ export function executeAtomic(tx: TxView, item: BatchItem, versionstamp: Uint8Ar
   });
   if (failed.length > 0) return { result: { ok: false, failedChecks: failed }, changed: [] };
 
-  const overlay = new Map<string, { key: Uint8Array; entry: Entry | null }>();
+  // A lone mutation (most writes) has nothing before it to see: no overlay, no key ids.
+  const overlay = write.mutations.length > 1 ? new Map<string, Staged>() : null;
+  let only: Staged | null = null;
   const read = (key: Uint8Array): Entry | null => {
-    const staged = overlay.get(keyId(key));
+    const staged = overlay?.get(keyId(key));
     if (staged) return staged.entry;
     const current = view.get(key);
     return isLive(current, now) ? current : null;
   };
-  const stage = (key: Uint8Array, entry: Entry | null) => overlay.set(keyId(key), { key, entry });
+  const stage = (key: Uint8Array, entry: Entry | null) => {
+    if (overlay) overlay.set(keyId(key), { key, entry });
+    else only = { key, entry };
+  };
   const entry = (key: Uint8Array, value: StoredValue, expiresAt: number | null | undefined, metadata: string | null | undefined): Entry => ({
     key,
     encoding: value.encoding,
@@ -236,11 +247,13 @@ export function executeAtomic(tx: TxView, item: BatchItem, versionstamp: Uint8Ar
   }
 
   const changed: Uint8Array[] = [];
-  for (const { key, entry: e } of overlay.values()) {
+  const apply = ({ key, entry: e }: Staged) => {
     if (e === null) view.delete(key);
     else view.put(e);
     changed.push(key);
-  }
+  };
+  if (overlay) for (const staged of overlay.values()) apply(staged);
+  else if (only) apply(only);
   for (const q of write.enqueues) view.enqueue(q);
   return { result: { ok: true, versionstamp }, changed };
 }

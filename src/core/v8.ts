@@ -214,7 +214,11 @@ function cloneError(v: unknown): V8CodecError {
 }
 
 const INDEX_KEY = /^(?:0|[1-9][0-9]{0,9})$/;
-const isIndexKey = (k: string): boolean => INDEX_KEY.test(k) && Number(k) < 4294967295;
+const isIndexKey = (k: string): boolean => {
+  // Most keys are names: one character code settles them without the regex.
+  const c = k.charCodeAt(0);
+  return c >= 0x30 && c <= 0x39 && INDEX_KEY.test(k) && Number(k) < 4294967295;
+};
 const hex = (n: number): string => `0x${n.toString(16).padStart(2, "0")}`;
 
 class Writer {
@@ -257,14 +261,40 @@ class Writer {
     this.len += bytes.length;
   }
 
+  /** Drops what this writer holds so that the next serializeV8 can take it (see `spare`). */
+  reset(): void {
+    this.len = 0;
+    this.depth = 0;
+    if (this.ids.size > 0) this.ids.clear();
+    if (this.bufferCopies.size > 0) this.bufferCopies.clear();
+    if (this.buf.length > SPARE_BYTES) {
+      this.buf = new Uint8Array(256);
+      this.dv = new DataView(this.buf.buffer);
+    }
+  }
+
   string(s: string): void {
-    if (!/[^\x00-\xff]/.test(s)) {
-      this.byte(T.oneByte);
-      this.varint(s.length);
-      this.reserve(s.length);
-      for (let i = 0; i < s.length; i++) this.buf[this.len++] = s.charCodeAt(i);
+    // One byte per character while every character fits one (most text); else back to the start, two.
+    const start = this.len;
+    const n = s.length;
+    this.byte(T.oneByte);
+    this.varint(n);
+    this.reserve(n);
+    const buf = this.buf;
+    let len = this.len;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0xff) {
+        len = -1;
+        break;
+      }
+      buf[len++] = c;
+    }
+    if (len >= 0) {
+      this.len = len;
       return;
     }
+    this.len = start;
     const byteLength = s.length * 2;
     // V8 keeps UTF-16 payloads 2-byte aligned relative to the buffer start
     // (header included) and emits one padding byte when they would not be.
@@ -428,7 +458,11 @@ class Writer {
     const keys = Object.keys(a);
     const length = a.length;
     let indexCount = 0;
-    for (const k of keys) if (isIndexKey(k)) indexCount++;
+    // Own keys list indices first, in order: as many keys as the length, the last of them index
+    // length - 1, means every index is there and nothing else is (no per-key test).
+    const last = keys[length - 1];
+    if (keys.length === length && (length === 0 || last === String(length - 1))) indexCount = length;
+    else for (const k of keys) if (isIndexKey(k)) indexCount++;
     if (indexCount === length) {
       this.byte(T.beginDense);
       this.varint(length);
@@ -551,16 +585,27 @@ export function isOwnEncoding(bytes: Uint8Array): boolean {
   return ownEncodings.has(bytes);
 }
 
+/** A writer's buffer above this size is not kept for the next call. */
+const SPARE_BYTES = 64 * 1024;
+/** The writer the next serializeV8 takes (one per call otherwise: a getter may serialize from inside one). */
+let spare: Writer | null = null;
+
 export function serializeV8(value: unknown): Uint8Array {
-  return guardStack(() => {
-    const w = new Writer();
-    w.byte(T.version);
-    w.varint(WRITE_VERSION);
-    w.value(value);
-    const out = w.buf.slice(0, w.len);
-    ownEncodings.add(out);
-    return out;
-  });
+  const w = spare ?? new Writer();
+  spare = null;
+  try {
+    return guardStack(() => {
+      w.byte(T.version);
+      w.varint(WRITE_VERSION);
+      w.value(value);
+      const out = w.buf.slice(0, w.len);
+      ownEncodings.add(out);
+      return out;
+    });
+  } finally {
+    w.reset();
+    spare = w;
+  }
 }
 
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });

@@ -23,6 +23,11 @@ function writeKeySize(key: Uint8Array): number {
   return key.length;
 }
 
+function writeKeyOf(key: Uint8Array): number {
+  if (key.length === 0) throw new KvError("invalid_key", "key cannot be empty");
+  return writeKeySize(key);
+}
+
 function valueSize(value: StoredValue): number {
   if (value.encoding === "le64") return 8;
   if (value.data.length > DENO_LIMITS.maxValueBytes) {
@@ -35,10 +40,9 @@ function valueSize(value: StoredValue): number {
 export function checkWriteSizes(write: AtomicWrite): void {
   let totalPayload = 0;
   let totalKeys = 0;
-  for (const key of [...write.checks.map((c) => c.key), ...write.mutations.map((m) => m.key)]) {
-    if (key.length === 0) throw new KvError("invalid_key", "key cannot be empty");
-    totalPayload += writeKeySize(key);
-  }
+  // Checks' keys, then mutations' (no array built for it: this runs for every write).
+  for (const c of write.checks) totalPayload += writeKeyOf(c.key);
+  for (const m of write.mutations) totalPayload += writeKeyOf(m.key);
   for (const m of write.mutations) {
     if (m.type === "delete") continue;
     const keySize = writeKeySize(m.key);

@@ -99,6 +99,8 @@ export function defineBackendSuite(name: string, factory: BackendFactory): void 
     await b.deleteNamespace(ns2.id);
     assert.deepEqual(await all(b, ns2.id), []);
     assert.equal(await b.nextMessageAt(ns2.id), null);
+    // A store that remembers namespaces between commits must forget a deleted one.
+    await assert.rejects(commitOne(b, write([{ type: "set", key: k("b"), value: bytes(3) }]), ns2.id), { code: "namespace_not_found" });
     // A namespace created again under the old title starts empty.
     await b.createNamespace({ ...ns2, id: "4".repeat(32) });
     assert.deepEqual(await all(b, "4".repeat(32)), []);
