@@ -17,6 +17,7 @@
  * --dir D (where the file goes, default the OS temp dir; removed at the end)
  */
 import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { getCompileCacheDir } from "node:module";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -221,7 +222,8 @@ try {
       ` (raw node:sqlite: p50 ${x(last.rawGet.p50Ms, first.rawGet.p50Ms)}).`,
   );
   console.log(
-    `Goal, peak RSS under 200 MB at any size: ${peak.toFixed(0)} MB (Node's flags: ${process.execArgv.join(" ") || "none"}; ${startRssMb.toFixed(0)} MB before the store was opened).`,
+    `Goal, peak RSS under 200 MB at any size: ${peak.toFixed(0)} MB (Node's flags: ${process.execArgv.join(" ") || "none"}; ` +
+      `compile cache: ${getCompileCacheDir() ?? "off"}; ${startRssMb.toFixed(0)} MB before the store was opened).`,
   );
   console.log(machineLoad(loadBefore));
 } finally {

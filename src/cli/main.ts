@@ -3,6 +3,7 @@
  * dispatches, loading as little as it can: `openkv serve` loads the server and nothing of the CLI, so it
  * starts as fast as it did before the other commands existed.
  */
+import { enableCompileCache } from "node:module";
 import type { CliIO } from "./context.ts";
 
 export type { CliIO } from "./context.ts";
@@ -23,6 +24,9 @@ if (import.meta.main) {
     process.stderr.write(`openkv needs Node.js 24 or newer (this is ${process.version}); run "npm install" to get the pinned runtime.\n`);
     process.exit(1);
   }
+  // Before the commands load: their modules then come from Node's compile cache, not the TypeScript
+  // stripper (see bin/openkv, which turns it on before this file too). Off with NODE_DISABLE_COMPILE_CACHE=1.
+  enableCompileCache();
   main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }).then(
     (code) => {
       process.exitCode = code;

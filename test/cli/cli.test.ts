@@ -4,7 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { startServer } from "../../src/server/server.ts";
@@ -145,6 +145,19 @@ test("help, version, unknown commands, and where remote mode needs settings", { 
   const badMeta = await openkv(["kv", "key", "put", "k", "v", "--namespace-id", "x", "--metadata", "{nope"], { cwd: dir, env });
   assert.equal(badMeta.code, 1);
   assert.match(badMeta.stderr, /--metadata must be JSON/);
+});
+
+test("bin/openkv starts with Node's compile cache on (in $TMPDIR unless NODE_COMPILE_CACHE says where), off with NODE_DISABLE_COMPILE_CACHE=1", { timeout: 30_000 }, async () => {
+  // A start that finds its modules there never loads the TypeScript stripper (~30 MB of RSS in a server).
+  const dir = tempDir("compile-cache");
+  const files = (d: string) => (existsSync(d) ? readdirSync(d, { recursive: true }).length : 0);
+  assert.equal((await openkv(["--version"], { cwd: dir, env: cleanEnv(dir, { TMPDIR: join(dir, "tmp") }) })).code, 0);
+  assert.ok(files(join(dir, "tmp", "node-compile-cache")) > 0, "the default cache directory holds the compiled modules");
+  assert.equal((await openkv(["--version"], { cwd: dir, env: cleanEnv(dir, { NODE_COMPILE_CACHE: join(dir, "chosen") }) })).code, 0);
+  assert.ok(files(join(dir, "chosen")) > 0, "NODE_COMPILE_CACHE is where the cache goes");
+  const off = cleanEnv(dir, { TMPDIR: join(dir, "off"), NODE_DISABLE_COMPILE_CACHE: "1" });
+  assert.equal((await openkv(["--version"], { cwd: dir, env: off })).code, 0);
+  assert.equal(files(join(dir, "off", "node-compile-cache")), 0);
 });
 
 test("local mode works on the data directory of a running server: each sees the other's writes at once", { timeout: 60_000 }, async () => {
