@@ -1,8 +1,8 @@
 /**
  * `npm run bench:scale`: how reads hold up as a SQLite store grows. Loads entries through the public API
- * (`openKv(file)`, fsync on commit) with group commit — atomic batches of `--batch` sets, `--in-flight` of
- * them at once, so the engine folds them into shared transactions — and at 10k, 1M and (with --10m)
- * 10M entries stops to measure:
+ * (`openKv(file)`, fsync on commit) the way an import would: atomic batches of `--batch` sets, committed
+ * one after another (`--in-flight N` keeps N at once, which the engine's group commit folds into shared
+ * transactions) — and at 10k, 1M and (with --10m) 10M entries stops to measure:
  * - point reads of random existing keys, one at a time: p50 / p99;
  * - lists of 100 and of 1,000 entries from a random existing key: p50 / p99;
  * - the same reads with plain node:sqlite on the same file (same table and key bytes, values decoded with
@@ -13,7 +13,8 @@
  * order (not ascending), as keys chosen by users would arrive. Nothing per key is held in memory.
  *
  * Options: --entries N (default 1000000); --10m (= --entries 10000000); --reads N (point reads per size,
- * default 20000); --batch N (sets per atomic, default 1000); --in-flight N (atomics at once, default 8);
+ * default 20000); --batch N (sets per atomic, default 1000); --in-flight N (atomics at once, default 1:
+ * more costs more CPU per entry and more peak RSS for no faster load — README, bench:scale);
  * --dir D (where the file goes, default the OS temp dir; removed at the end)
  */
 import { mkdtempSync, rmSync, statSync } from "node:fs";
@@ -34,7 +35,7 @@ const { values } = parseArgs({
     "10m": { type: "boolean", default: false },
     reads: { type: "string", default: "20000" },
     batch: { type: "string", default: "1000" },
-    "in-flight": { type: "string", default: "8" },
+    "in-flight": { type: "string", default: "1" },
     dir: { type: "string" },
   },
 });
@@ -58,6 +59,8 @@ const mb = (kb: number) => kb / 1024;
 interface Measured {
   entries: number;
   loadRate: number;
+  /** Process CPU time (user + system) per entry loaded, that stretch: steadier than the rate on a shared machine. */
+  loadCpuUs: number;
   bytesPerEntry: number;
   rssMb: number;
   /** RSS and the V8 heap right after OpenKV's reads: the heap in use is what the store holds. */
@@ -69,11 +72,12 @@ interface Measured {
   list: Record<keyof typeof LISTS, { ours: Latency; raw: Latency }>;
 }
 
-/** Writes keys [from, to) in scattered order, `IN_FLIGHT` atomics of `BATCH` sets at a time. */
-async function load(kv: Awaited<ReturnType<typeof openKv>>, from: number, to: number): Promise<number> {
+/** Writes keys [from, to) in scattered order, `IN_FLIGHT` atomics of `BATCH` sets at a time: entries/s and CPU µs per entry. */
+async function load(kv: Awaited<ReturnType<typeof openKv>>, from: number, to: number): Promise<{ rate: number; cpuUs: number }> {
   const bar = progressBar(process.stderr, `Loading ${fmt(to)}`, to);
   bar.tick(from);
   const started = performance.now();
+  const cpu = process.cpuUsage();
   let next = 0;
   const total = to - from;
   const worker = async () => {
@@ -93,10 +97,11 @@ async function load(kv: Awaited<ReturnType<typeof openKv>>, from: number, to: nu
   };
   await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
   bar.done();
-  return total / ((performance.now() - started) / 1000);
+  const used = process.cpuUsage(cpu);
+  return { rate: total / ((performance.now() - started) / 1000), cpuUs: (used.user + used.system) / total };
 }
 
-async function measure(kv: Awaited<ReturnType<typeof openKv>>, entries: number, loadRate: number): Promise<Measured> {
+async function measure(kv: Awaited<ReturnType<typeof openKv>>, entries: number, loaded: { rate: number; cpuUs: number }): Promise<Measured> {
   process.stderr.write(`bench: ${fmt(entries)} entries: reads through OpenKV…\n`);
   const warm = Math.min(READS, 2000);
   const get = async () => {
@@ -147,7 +152,8 @@ async function measure(kv: Awaited<ReturnType<typeof openKv>>, entries: number, 
     };
     return {
       entries,
-      loadRate,
+      loadRate: loaded.rate,
+      loadCpuUs: loaded.cpuUs,
       bytesPerEntry: (size(path) + size(`${path}-wal`)) / entries,
       rssMb,
       readingRssMb: rss / 2 ** 20,
@@ -169,9 +175,9 @@ try {
   let loaded = 0;
   try {
     for (const size of SIZES) {
-      const rate = await load(kv, loaded, size);
+      const stretch = await load(kv, loaded, size);
       loaded = size;
-      results.push(await measure(kv, size, rate));
+      results.push(await measure(kv, size, stretch));
     }
   } finally {
     kv.close();
@@ -183,11 +189,11 @@ try {
   const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
   console.log(
     [
-      "| entries | load rate entries/s (that stretch) | file bytes/entry | peak RSS MB (so far) | RSS MB while reading | V8 heap committed MB | V8 heap used MB |",
-      "|---:|---:|---:|---:|---:|---:|---:|",
+      "| entries | load rate entries/s (that stretch) | load CPU µs/entry | file bytes/entry | peak RSS MB (so far) | RSS MB while reading | V8 heap committed MB | V8 heap used MB |",
+      "|---:|---:|---:|---:|---:|---:|---:|---:|",
       ...results.map(
         (r) =>
-          `| ${fmt(r.entries)} | ${fmt(r.loadRate)} | ${r.bytesPerEntry.toFixed(1)} | ${r.rssMb.toFixed(0)} | ${r.readingRssMb.toFixed(0)} | ${r.heapTotalMb.toFixed(0)} | ${r.heapMb.toFixed(0)} |`,
+          `| ${fmt(r.entries)} | ${fmt(r.loadRate)} | ${r.loadCpuUs.toFixed(1)} | ${r.bytesPerEntry.toFixed(1)} | ${r.rssMb.toFixed(0)} | ${r.readingRssMb.toFixed(0)} | ${r.heapTotalMb.toFixed(0)} | ${r.heapMb.toFixed(0)} |`,
       ),
     ].join("\n"),
   );
