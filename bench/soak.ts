@@ -315,12 +315,14 @@ async function main(): Promise<number> {
     dataDir: dir,
     adminToken: ADMIN,
     accountId: ACCOUNT,
+    // The server as bin/openkv runs it: the same young-generation cap and allocator setting.
     nodeArgs: [
+      "--max-semi-space-size=16",
       "--import",
       join(import.meta.dirname, "soak-probe.ts"),
       ...(flags["cpu-prof"] ? ["--cpu-prof", "--cpu-prof-dir", flags["cpu-prof"]] : []),
     ],
-    env: { OPENKV_SOAK_PROBE: probe },
+    env: { OPENKV_SOAK_PROBE: probe, MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? "131072" },
   });
   const nsId = ((await (await fetch(`${server.url}/client/v4/accounts/${ACCOUNT}/storage/kv/namespaces`, { headers: auth })).json()) as { result: { id: string; title: string }[] }).result.find((n) => n.title === "default")!.id;
   const kv = await openKv(`${server.url}/kv-connect/default`, { token: ADMIN });

@@ -103,6 +103,9 @@ test("banner, admin token shown once and kept private, account id kept across re
   // The Node that serves runs with the young-generation cap bin/openkv sets (README, bench:scale: peak RSS).
   const nodeArgv = readFileSync(`/proc/${first.child.pid}/cmdline`, "utf8").split("\0");
   assert.ok(nodeArgv.includes("--max-semi-space-size=16"), nodeArgv.join(" "));
+  // …and with glibc's mmap threshold fixed, so 25 MiB values go back to the system when freed (README, soak).
+  const env = readFileSync(`/proc/${first.child.pid}/environ`, "utf8").split("\0");
+  assert.ok(env.includes("MALLOC_MMAP_THRESHOLD_=131072"), "MALLOC_MMAP_THRESHOLD_ is set");
   const [, accountId] = /Cloudflare REST API v4 +(\S+)\/client\/v4 +\(account id ([0-9a-f]{32})\)/.exec(banner)!.slice(1);
   assert.match(banner, new RegExp(`Cloudflare REST API v4 +${url}/client/v4 `));
   assert.match(banner, new RegExp(`KV REST API +${url}/kv/\\{keypath\\} +and +${url}/ns/\\{namespace\\}/kv/\\{keypath\\}`));
