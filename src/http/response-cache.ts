@@ -11,7 +11,7 @@
  * entry's expiry and is not served at or past it. A store without `storeVersion` (PostgreSQL, an edge's
  * core) gets no cache for its strong reads.
  *
- * An edge keeps the answers to eventual reads only (`strong: false`), against its memory cache's
+ * An edge keeps the answers to eventual reads only (`edgeBoundMs`; see `keeps`), against its memory cache's
  * `eventualVersion`: it moves whenever the cache forgets a key (the core's change feed, the edge's own
  * writes), and nothing is served while the feed has been unconfirmed for longer than 5 s — so a kept
  * answer is never staler than the cache it came through would be. Strong reads (`/kv`, KV Connect's
@@ -26,6 +26,7 @@
  */
 import type { ServerResponse } from "node:http";
 import type { Clock } from "../core/clock.ts";
+import type { ReadOptions } from "../core/types.ts";
 import type { Response } from "./listener.ts";
 import type { OperationNote } from "./route.ts";
 
@@ -48,11 +49,10 @@ export interface ResponseCacheOptions {
   maxBytes?: number;
   /** Bodies larger than this are not kept. Default 64 KiB. */
   maxBodyBytes?: number;
-  /** Whether answers to strong reads may be kept (the version is exact for them). Default true. */
-  strong?: boolean;
   /**
-   * An edge's cache: a hit is a `hot_read` in analytics, and the version vouches for eventual reads with
-   * a bound of at least this many ms only. Default: not an edge.
+   * An edge's cache: a hit is a `hot_read` in analytics, and the version vouches only for eventual reads
+   * with a bound of at least this many ms — never for strong ones. Default: not an edge (a store's version
+   * is exact for every read).
    */
   edgeBoundMs?: number;
 }
@@ -70,8 +70,6 @@ export class ResponseCache {
   misses = 0;
   /** The store version the kept answers were made at: all of them share it (an older one is dropped). */
   #at = Number.NaN;
-  /** Whether strong reads' answers may be kept (not on an edge). */
-  readonly strong: boolean;
   /** On an edge: the least eventual bound (ms) its version vouches for; else null. */
   readonly edgeBoundMs: number | null;
 
@@ -81,13 +79,16 @@ export class ResponseCache {
     this.#maxEntries = options.maxEntries ?? 10_000;
     this.#maxBytes = options.maxBytes ?? 32 * 1024 * 1024;
     this.#maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
-    this.strong = options.strong ?? true;
     this.edgeBoundMs = options.edgeBoundMs ?? null;
   }
 
-  /** Whether an eventual read with this bound (ms; undefined: the default, 60 s) may be kept here. */
-  keepsEventual(maxAgeMs: number | undefined): boolean {
-    return this.edgeBoundMs === null || maxAgeMs === undefined || maxAgeMs >= this.edgeBoundMs;
+  /**
+   * Whether the answer to a read made with these options (none: strong) may be kept here: any read on a
+   * store; on an edge, an eventual read whose bound (undefined: the default, 60 s) is at least `edgeBoundMs`.
+   */
+  keeps(read?: ReadOptions): boolean {
+    if (this.edgeBoundMs === null) return true;
+    return read?.consistency === "eventual" && (read.maxAgeMs === undefined || read.maxAgeMs >= this.edgeBoundMs);
   }
 
   /** The store's version now: read it before the read whose answer `set` will keep. */

@@ -288,7 +288,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   if (config.responseCache !== false && (backend.storeVersion || backend.eventualVersion)) {
     const responses = backend.storeVersion
       ? new ResponseCache(() => backend.storeVersion!(), engine.clock)
-      : new ResponseCache(() => backend.eventualVersion!(), engine.clock, { strong: false, edgeBoundMs: FEED_DEGRADED_AFTER_MS });
+      : new ResponseCache(() => backend.eventualVersion!(), engine.clock, { edgeBoundMs: FEED_DEGRADED_AFTER_MS });
     deps.responses = responses;
     metrics.responseCache(() => responses);
   }

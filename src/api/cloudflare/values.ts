@@ -61,9 +61,12 @@ function textOrBytes(bytes: Uint8Array, contentType: string | undefined): string
   return bytes;
 }
 
+/** How a Workers KV read reads: eventual, within the default cacheTtl. */
+const WORKERS_READ = eventualRead();
+
 async function getEntry(engine: Engine, namespaceId: string, name: string) {
   // Eventual, as Workers KV reads are: an edge may answer from its cache, at most 60 s old.
-  const entry = await engine.get(namespaceId, workersKey(name), eventualRead());
+  const entry = await engine.get(namespaceId, workersKey(name), WORKERS_READ);
   if (!entry) throw new CfError(404, CF_CODES.keyNotFound, "key not found");
   return entry;
 }
@@ -76,7 +79,7 @@ function asciiJson(json: string): string {
 async function readValue(ctx: RouteContext): Promise<void> {
   checkAccount(ctx);
   const name = keyParam(ctx, "GET");
-  const cache = ctx.deps.responses;
+  const cache = ctx.deps.responses?.keeps(WORKERS_READ) ? ctx.deps.responses : undefined;
   const slot = `v4\0${ctx.namespace!.id}\0${name}`;
   const hit = await cache?.lookup(slot);
   if (hit) return sendCached(ctx, cache!, hit);

@@ -120,9 +120,8 @@ function sendProtobuf(response: Response, bytes: Uint8Array): void {
  */
 async function snapshotRead(ctx: RouteContext, consistency: "strong" | "eventual", options?: ReadOptions): Promise<void> {
   const bytes = await body(ctx);
-  const kept = ctx.deps.responses;
   // An edge's cache keeps eventual answers only, and only for a bound it can vouch for.
-  const cache = kept && (consistency === "strong" ? kept.strong : kept.keepsEventual(options?.maxAgeMs)) ? kept : undefined;
+  const cache = ctx.deps.responses?.keeps(options) ? ctx.deps.responses : undefined;
   const slot = cache ? `kvc\0${ctx.namespace!.id}\0${consistency}\0${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1")}` : "";
   const hit = await cache?.lookup(slot);
   if (hit) return sendCached(ctx, cache!, hit);

@@ -85,8 +85,8 @@ async function getOrList(ctx: RouteContext): Promise<void> {
     return;
   }
   // The path as sent names the key: two spellings of one key are two slots with the same answer.
-  // A /kv read is strong: an edge's cache (strong: false) keeps none.
-  const cache = ctx.deps.responses?.strong ? ctx.deps.responses : undefined;
+  // A /kv read is strong: an edge's cache keeps none.
+  const cache = ctx.deps.responses?.keeps() ? ctx.deps.responses : undefined;
   const slot = `rest\0${ns.id}\0${ctx.params["*"]}`;
   const hit = await cache?.lookup(slot);
   if (hit) return sendCached(ctx, cache!, hit);
