@@ -97,6 +97,8 @@ export class CachedBackend implements Backend {
   #applied: Uint8Array = new Uint8Array(10);
   /** Clock time at which the cache last knew of every commit (the start of a complete feed read). */
   #currentAt = -Infinity;
+  /** What eventualVersion answered last while the feed was unconfirmed: -1, -2, … */
+  #unvouched = 0;
 
   readonly #log: (line: string) => void;
 
@@ -236,8 +238,6 @@ export class CachedBackend implements Backend {
   degraded(): string | null {
     return this.#clock.now() - this.#currentAt > FEED_DEGRADED_AFTER_MS ? FEED_DEGRADED : null;
   }
-
-  #unvouched = 0;
 
   /**
    * The cache's version (ReadCache.version: moves whenever it forgets anything), for a response cache in

@@ -71,10 +71,10 @@ function versionstampColumn(vs: Uint8Array): bigint | Uint8Array {
   return counter === null ? vs : BigInt(counter);
 }
 
-/** A scan row `kv, kl, big, encoding, versionstamp, expires_at, metadata`: key ‖ inline value split at kl. */
 /** Scans asking for at least this many rows read the page as one blob (#scanPage). */
 const PAGE_SCAN_ROWS = 64;
 
+/** A scan row `kv, kl, big, encoding, versionstamp, expires_at, metadata`: key ‖ inline value split at kl. */
 function packedToEntry(r: unknown[]): Entry {
   const kv = r[0] as Uint8Array;
   const kl = r[1] as number;
@@ -556,10 +556,6 @@ export class SqliteBackend implements Backend {
     return results;
   }
 
-  #put(ns: number, e: Entry): void {
-    putEntry(this.#s, ns, e);
-  }
-
   async purgeExpired(now: number, limit: number): Promise<ExpiredKey[]> {
     const s = this.#s;
     if (s.expired!.all(now, 1).length === 0) return [];
@@ -749,7 +745,7 @@ export class SqliteBackend implements Backend {
             break;
           case "entries": {
             const ns = this.#seq(r.namespaceId)!;
-            for (const e of r.entries) this.#put(ns, e);
+            for (const e of r.entries) putEntry(this.#s, ns, e);
             break;
           }
           case "messages": {
