@@ -142,6 +142,16 @@ const SQL = {
 
 const oneTripStatements = new Map<string, { name: string; text: string }>();
 
+/** The named statement `name`, its text built once (the first time it is asked for). */
+function oneTripNamed(name: string, build: () => string): { name: string; text: string } {
+  let statement = oneTripStatements.get(name);
+  if (!statement) oneTripStatements.set(name, (statement = { name, text: build() }));
+  return statement;
+}
+
+/** The versionstamp of the write numbered `n` after the counter's value before the statement (`ctr.base`). */
+const versionstampAt = (n: string) => `int8send(ctr.base + ${n}) || '\\x0000'::bytea`;
+
 /** The one-statement commit's first part: the counter, bumped by `count` only if the snapshot is fresh (above). */
 const counterPart = (count: string, namespacesExist: string, sumCheck: string) => `ctr AS (
        UPDATE openkv_meta m SET value = m.value + ${count}
@@ -168,29 +178,24 @@ const NOT_U64 = `(e.expires_at IS NULL OR e.expires_at > $4) AND NOT (e.encoding
  * encoding, expiry and metadata, or the sum's operand.
  */
 function oneWriteStatement(kind: "put" | "sum" | "del"): { name: string; text: string } {
-  const name = `okv_one_write_${kind}`;
-  const known = oneTripStatements.get(name);
-  if (known) return known;
-  const seq = "(SELECT seq FROM namespaces WHERE id = $1)";
-  const vs = "int8send(ctr.base + 1) || '\\x0000'::bytea";
-  const write =
-    kind === "put"
-      ? `w AS (INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
-           SELECT ${seq}, $5, $6::bytea, $7::int2, ${vs}, $8::int8, $9::text FROM ctr
-         ${PUT_ON_CONFLICT} RETURNING 1)`
-      : kind === "sum"
+  return oneTripNamed(`okv_one_write_${kind}`, () => {
+    const vs = versionstampAt("1");
+    const write =
+      kind === "put"
         ? `w AS (INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
-           SELECT ${seq}, $5, $6::bytea, 2, ${vs}, NULL, NULL FROM ctr
+           SELECT ${nsSeq}, $5, $6::bytea, $7::int2, ${vs}, $8::int8, $9::text FROM ctr
+         ${PUT_ON_CONFLICT} RETURNING 1)`
+        : kind === "sum"
+          ? `w AS (INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
+           SELECT ${nsSeq}, $5, $6::bytea, 2, ${vs}, NULL, NULL FROM ctr
          ${SUM_ON_CONFLICT} RETURNING 1)`
-        : `w AS (DELETE FROM entries e USING ctr WHERE e.ns = ${seq} AND e.key = $5 RETURNING 1)`;
-  const sumCheck = kind === "sum" ? `AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.ns = ${seq} AND e.key = $5::bytea AND ${NOT_U64})` : "";
-  const text = `WITH ${counterPart("1", "EXISTS (SELECT 1 FROM namespaces WHERE id = $1::text)", sumCheck)},
+          : `w AS (DELETE FROM entries e USING ctr WHERE e.ns = ${nsSeq} AND e.key = $5 RETURNING 1)`;
+    const sumCheck = kind === "sum" ? `AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.ns = ${nsSeq} AND e.key = $5::bytea AND ${NOT_U64})` : "";
+    return `WITH ${counterPart("1", "EXISTS (SELECT 1 FROM namespaces WHERE id = $1::text)", sumCheck)},
      ${write},
      feed AS (INSERT INTO changes (vs, ns, keys, at) SELECT ctr.base + 1, $1, $2::bytea, $4::int8 FROM ctr RETURNING 1)
    SELECT base, pg_notify('${CHANGE_CHANNEL}', (base + 1)::text) FROM ctr`;
-  const statement = { name, text };
-  oneTripStatements.set(name, statement);
-  return statement;
+  });
 }
 
 /**
@@ -213,9 +218,10 @@ function oneWriteStatement(kind: "put" | "sum" | "del"): { name: string; text: s
  * the count, the namespace ids, TX_SETTINGS, now, the feed rows (n, ns, keys), then each part's columns.
  */
 function oneTripStatement(puts: boolean, sums: boolean, dels: boolean): { name: string; text: string } {
-  const name = `okv_one_trip_${puts ? "p" : ""}${sums ? "s" : ""}${dels ? "d" : ""}`;
-  const known = oneTripStatements.get(name);
-  if (known) return known;
+  return oneTripNamed(`okv_one_trip_${puts ? "p" : ""}${sums ? "s" : ""}${dels ? "d" : ""}`, () => oneTripText(puts, sums, dels));
+}
+
+function oneTripText(puts: boolean, sums: boolean, dels: boolean): string {
   let n = 7;
   const params = (...types: string[]) => types.map((t) => `$${++n}::${t}[]`).join(", ");
   const parts: string[] = [];
@@ -223,7 +229,7 @@ function oneTripStatement(puts: boolean, sums: boolean, dels: boolean): { name: 
   if (puts) {
     parts.push(`up AS (
        INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
-       SELECT ns.seq, u.key, u.value, u.encoding, int8send(ctr.base + u.n) || '\\x0000'::bytea, u.expires_at, u.metadata
+       SELECT ns.seq, u.key, u.value, u.encoding, ${versionstampAt("u.n")}, u.expires_at, u.metadata
          FROM ctr, unnest(${params("text", "bytea", "bytea", "int2", "int8", "int8", "text")}) AS u(ns, key, value, encoding, n, expires_at, metadata)
          JOIN ns ON ns.id = u.ns
        ${PUT_ON_CONFLICT}
@@ -237,7 +243,7 @@ function oneTripStatement(puts: boolean, sums: boolean, dels: boolean): { name: 
                 LATERAL (SELECT 1 FROM entries e WHERE e.ns = (SELECT seq FROM namespaces WHERE id = s.ns) AND e.key = s.key AND ${NOT_U64}) bad)`;
     parts.push(`sums AS (
        INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
-       SELECT ns.seq, u.key, u.value, 2, int8send(ctr.base + u.n) || '\\x0000'::bytea, NULL, NULL
+       SELECT ns.seq, u.key, u.value, 2, ${versionstampAt("u.n")}, NULL, NULL
          FROM ctr, unnest(${params("text", "bytea", "bytea", "int8")}) AS u(ns, key, value, n) JOIN ns ON ns.id = u.ns
        ${SUM_ON_CONFLICT}
        RETURNING 1)`);
@@ -246,13 +252,10 @@ function oneTripStatement(puts: boolean, sums: boolean, dels: boolean): { name: 
     parts.push(`del AS (DELETE FROM entries e USING ctr, (SELECT ns.seq, d.key FROM unnest(${params("text", "bytea")}) AS d(ns, key) JOIN ns ON ns.id = d.ns) d
        WHERE e.ns = d.seq AND e.key = d.key RETURNING 1)`);
   }
-  const text = `WITH ${counterPart("$1", "(SELECT count(*) FROM namespaces WHERE id = ANY($2::text[])) = cardinality($2::text[])", sumCheck)},
+  return `WITH ${counterPart("$1", "(SELECT count(*) FROM namespaces WHERE id = ANY($2::text[])) = cardinality($2::text[])", sumCheck)},
      ns AS (SELECT id, seq FROM namespaces WHERE id = ANY($2::text[])),
      ${[...parts, `feed AS (INSERT INTO changes (vs, ns, keys, at) SELECT ctr.base + f.n, f.ns, f.keys, $4 FROM ctr, unnest($5::int8[], $6::text[], $7::bytea[]) AS f(n, ns, keys) RETURNING 1)`].join(",\n     ")}
    SELECT base, pg_notify('${CHANGE_CHANNEL}', (base + $1)::text) FROM ctr`;
-  const statement = { name, text };
-  oneTripStatements.set(name, statement);
-  return statement;
 }
 
 /** One write of a batch after executeAtomic: what it stores, folded into the batch per key. */
