@@ -350,6 +350,104 @@ test("a KvU64 sum commits in one statement, added by the server: absent or expir
   }
 });
 
+test("KvU64 sums added by the server match BigInt arithmetic mod 2^64: carries across the halves, the top bit, lone and batched", async () => {
+  const b = new PostgresBackend(await freshStoreUrl());
+  const le = (n: bigint) => {
+    const out = Buffer.alloc(8);
+    out.writeBigUInt64LE(n);
+    return out;
+  };
+  const M = 2n ** 64n;
+  // Values on every boundary the two 32-bit halves and the sign bit of int8 have, and seeded randoms.
+  const edges = [0n, 1n, 2n ** 31n - 1n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 63n - 1n, 2n ** 63n, M - 2n ** 32n, M - 1n];
+  let seed = 0x9e3779b97f4a7c15n;
+  const random = () => (seed = (seed * 6364136223846793005n + 1442695040888963407n) % M);
+  const operands = [...edges, ...Array.from({ length: 30 }, random)];
+  const item = (mutations: unknown[]) => ({ namespaceId: NS.id, write: { checks: [], mutations, enqueues: [] } }) as Parameters<PostgresBackend["commit"]>[0][number];
+  const sum = (key: string, n: bigint) => ({ type: "sum", key: Buffer.from(key), value: { encoding: "le64", data: le(n) } });
+  try {
+    await b.createNamespace(NS);
+    const sent = await countWriterQueries(b);
+    const expected = new Map<string, bigint>();
+    for (const [i, start] of edges.entries()) {
+      await b.commit([item([{ type: "set", key: Buffer.from(`k${i}`), value: { encoding: "le64", data: le(start) } }])], 5);
+      expected.set(`k${i}`, start);
+    }
+    let commits = edges.length;
+    for (const [j, n] of operands.entries()) {
+      const key = `k${j % edges.length}`;
+      if (j % 2 === 0) {
+        // A lone sum: the scalar statement.
+        await b.commit([item([sum(key, n)])], 5);
+        expected.set(key, (expected.get(key)! + n) % M);
+      } else {
+        // A batch of two sums on different keys: the array statement.
+        const other = `k${(j + 3) % edges.length}`;
+        await b.commit([item([sum(key, n)]), item([sum(other, M - 1n - n)])], 5);
+        expected.set(key, (expected.get(key)! + n) % M);
+        expected.set(other, (expected.get(other)! + M - 1n - n) % M);
+      }
+      commits++;
+    }
+    // Every commit took the one-statement path: none fell back to two trips.
+    assert.equal(sent.n, commits);
+    const [rows] = await b.read(NS.id, [{ start: Buffer.from("k"), end: Buffer.from("l"), limit: 100, reverse: false }], 5);
+    assert.deepEqual(
+      new Map(rows!.map((e) => [Buffer.from(e.key).toString(), Buffer.from(e.data).readBigUInt64LE()])),
+      expected,
+    );
+  } finally {
+    await b.close();
+  }
+});
+
+test("migration 3 replaces the counter triggers of a store written before it: counts carried over exactly, then kept by every path", async () => {
+  const url = await freshStoreUrl();
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const b = new PostgresBackend(url);
+  try {
+    // A store at schema 2, written through its triggers (as the previous version left it).
+    await c.query("BEGIN");
+    for (const m of MIGRATIONS.slice(0, 2)) await c.query(m);
+    await c.query("INSERT INTO openkv_meta (name, value) VALUES ('schema_version', 2)");
+    await c.query("INSERT INTO namespaces (id, title, created_at) VALUES ($1, 'old', 0), ($2, 'empty', 0)", [NS.id, "e".repeat(32)]);
+    await c.query(
+      `INSERT INTO entries (ns, key, value, encoding, versionstamp, metadata)
+         SELECT 1, convert_to('k' || i, 'UTF8'), '\\x0102'::bytea, 3, '\\x00000000000000010000'::bytea, CASE WHEN i % 2 = 0 THEN 'ü' END FROM generate_series(1, 5) i`,
+    );
+    await c.query("DELETE FROM entries WHERE key = 'k1'");
+    await c.query("UPDATE openkv_meta SET value = 7 WHERE name = 'versionstamp'");
+    await c.query("COMMIT");
+    const before = (await c.query("SELECT keys, bytes FROM ns_stats WHERE ns = 1")).rows[0];
+    // k2..k5: 2-byte keys and values, "ü" (2 bytes) on k2 and k4.
+    assert.deepEqual({ keys: Number(before.keys), bytes: Number(before.bytes) }, { keys: 4, bytes: 4 * 4 + 2 * 2 });
+
+    assert.equal(await b.schemaVersion(), MIGRATIONS.length);
+    assert.deepEqual((await c.query("SELECT tgname FROM pg_trigger WHERE tgrelid = 'entries'::regclass AND NOT tgisinternal")).rows, []);
+    assert.deepEqual(await b.namespaceStats(NS.id), { keyCount: 4, byteCount: 20 });
+    // The namespace that had no entries (so no counters row under the triggers) got one.
+    assert.deepEqual(await b.namespaceStats("e".repeat(32)), { keyCount: 0, byteCount: 0 });
+    assert.deepEqual((await c.query("SELECT count(*)::int AS n FROM ns_stats")).rows[0].n, 2);
+    // Lone writes (feed-row deltas), a batch, a fold by the feed's pruning, each matching a scan.
+    await b.commit([setItem("k9", "abc")], 5);
+    await b.commit([deleteItem("k2")], 5);
+    // + k9 (2 + 3 bytes), − k2 (2 + 2 + "ü" 2).
+    assert.deepEqual(await b.namespaceStats(NS.id), { keyCount: 4, byteCount: 20 + 5 - 6 });
+    // k3's value 2 → 1 byte, + k10 (3 + 1).
+    await b.commit([setItem("k3", "a"), setItem("k10")], 5);
+    assert.deepEqual(await b.namespaceStats(NS.id), { keyCount: 5, byteCount: 19 - 1 + 4 });
+    assert.equal((await c.query("SELECT count(*)::int AS n FROM changes WHERE dkeys <> 0 OR dbytes <> 0")).rows[0].n, 2);
+    await b.pruneChanges(Date.now() + 60_000, 0);
+    assert.equal((await c.query("SELECT count(*)::int AS n FROM changes")).rows[0].n, 0);
+    assert.deepEqual(await b.namespaceStats(NS.id), { keyCount: 5, byteCount: 22 });
+    assert.deepEqual(await b.analytics.allNamespaceStats(), new Map([[NS.id, { keyCount: 5, byteCount: 22 }], ["e".repeat(32), { keyCount: 0, byteCount: 0 }]]));
+  } finally {
+    await c.end();
+    await b.close();
+  }
+});
+
 test("a one-statement write on a writer already closed is `unavailable` (nothing was sent), and the next write reconnects", async () => {
   const b = new PostgresBackend(await freshStoreUrl());
   try {

@@ -76,18 +76,48 @@ const nsSeq = "(SELECT seq FROM namespaces WHERE id = $1)";
 const entryCols = "value, encoding, versionstamp, expires_at, metadata";
 const live = (now: string) => `(expires_at IS NULL OR expires_at > ${now})`;
 
-/** Bytes `from`..`from + 3` of a KvU64 (8 bytes, little-endian) as an int8. */
-const u32 = (v: string, from: number) => `(${[0, 1, 2, 3].map((i) => `(get_byte(${v}, ${from + i})::int8 << ${8 * i})`).join(" | ")})`;
+/** A KvU64 (8 bytes, little-endian) as the int8 with the same 64 bits. */
+const le64 = (v: string) => `(${[0, 1, 2, 3, 4, 5, 6, 7].map((i) => `(get_byte(${v}, ${i})::int8 << ${8 * i})`).join(" | ")})`;
+/** The int8 `r` as the 8 little-endian bytes of a KvU64: its bytes swapped, then big-endian `int8send`. */
+const int8ToLe64 = (r: string) => `int8send(${[0, 1, 2, 3, 4, 5, 6, 7].map((i) => `(((${r} >> ${8 * i}) & 255) << ${56 - 8 * i})`).join(" | ")})`;
+
+/** A row's size as the key and byte counters count it (core's `entryBytes`): key, value and metadata bytes. */
+const rowSize = (t: string) => `octet_length(${t}.key) + octet_length(${t}.value) + coalesce(octet_length(${t}.metadata), 0)`;
+
 /**
- * `a + b` of two KvU64 bytea, wrapping at 2^64 like Deno's sum, as an SQL expression: in two 32-bit
- * halves with a carry, in int8 arithmetic (numeric would cost the server ~70 µs a sum, measured).
+ * Adds `rows` (namespace seq, keys, bytes) to the counters in `ns_stats`, one update per namespace. In
+ * a statement whose other parts insert and delete entries, `rows` is what they return: the counters
+ * change in the writes' own transaction.
  */
-const u64Sum = (a: string, b: string) => {
-  let out = "'\\x0000000000000000'::bytea";
-  for (let i = 0; i < 8; i++) out = `set_byte(${out}, ${i}, ((${i < 4 ? "lo" : "hi"} >> ${8 * (i % 4)}) & 255)::int)`;
-  return `(SELECT ${out} FROM (SELECT lo & 4294967295 AS lo, (hi + (lo >> 32)) & 4294967295 AS hi
-     FROM (SELECT ${u32(a, 0)} + ${u32(b, 0)} AS lo, ${u32(a, 4)} + ${u32(b, 4)} AS hi) x) y)`;
-};
+const addStats = (rows: string) => `INSERT INTO ns_stats (ns, keys, bytes)
+       SELECT ns, sum(k)::int8, sum(b)::int8 FROM (${rows}) d(ns, k, b) GROUP BY ns
+       ON CONFLICT (ns) DO UPDATE SET keys = ns_stats.keys + excluded.keys, bytes = ns_stats.bytes + excluded.bytes`;
+
+/**
+ * The stored entry `e` a KvU64 sum adds to (`where` picks it; `operand`: the operand as an int8), read in
+ * the statement's snapshot, with the sum ready-made: `size` (for the counters); `not_u64`, a live value
+ * that is not a KvU64 (the sum must fail); `summed`, stored + operand wrapping at 2^64 like Deno's sum,
+ * as a KvU64 — NULL when there is no live KvU64 to add to (the key then takes the operand). The addition
+ * is in two 32-bit halves with a carry, in int8 arithmetic (numeric would cost the server ~70 µs a sum,
+ * measured), each step once (OFFSET 0 keeps the planner from copying a step into every use of it).
+ */
+const sumSource = (where: string, operand: string) => `SELECT o.size, o.live AND o.x IS NULL AS not_u64, CASE WHEN o.live THEN ${int8ToLe64("z.r")} END AS summed
+       FROM (SELECT ${rowSize("e")} AS size, (e.expires_at IS NULL OR e.expires_at > $4) AS live,
+               CASE WHEN e.encoding = 2 AND octet_length(e.value) = 8 THEN ${le64("e.value")} END AS x
+             FROM entries e WHERE ${where}) o,
+         LATERAL (SELECT (o.x & 4294967295) + (${operand} & 4294967295) AS lo OFFSET 0) l,
+         LATERAL (SELECT (((o.x >> 32) + (${operand} >> 32) + (l.lo >> 32)) << 32) | (l.lo & 4294967295) AS r OFFSET 0) z`;
+
+const PUT_ON_CONFLICT = `ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, encoding = excluded.encoding,
+         versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata`;
+/** The upsert of entries given as seven arrays ($1–$7: ns, key, value, encoding, versionstamp, expires_at, metadata). */
+const UPSERT_ARRAYS = `INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
+       SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::int2[], $5::bytea[], $6::int8[], $7::text[])
+       ${PUT_ON_CONFLICT}`;
+/** The stored size of each entry named by the arrays `ns` (seqs) and `keys` that exists, read in the statement's snapshot. */
+const oldSizes = (ns: string, keys: string) => `SELECT k.ns, o.size FROM unnest(${ns}, ${keys}) AS k(ns, key),
+       -- LATERAL: one primary-key lookup per key, whatever the (generic) plan thinks of the table.
+       LATERAL (SELECT ${rowSize("e")} AS size FROM entries e WHERE e.ns = k.ns AND e.key = k.key) o`;
 
 const SQL = {
   pointGet: `SELECT ${entryCols} FROM entries WHERE ns = ${nsSeq} AND key = $2 AND ${live("$3")}`,
@@ -98,6 +128,9 @@ const SQL = {
   scanRevKeys: `SELECT key, ''::bytea AS value, encoding, versionstamp, expires_at, metadata FROM entries WHERE ns = ${nsSeq} AND key >= $2 AND key < $3 AND ${live("$4")} ORDER BY key DESC LIMIT $5`,
   count: `SELECT count(*)::int8 AS n FROM entries WHERE ns = ${nsSeq} AND key >= $2 AND key < $3 AND ${live("$4")}`,
   lockCounter: "SELECT value FROM openkv_meta WHERE name = 'versionstamp' FOR UPDATE",
+  /** A namespace and its counters' row. */
+  createNamespace: `WITH n AS (INSERT INTO namespaces (id, title, created_at) VALUES ($1, $2, $3) RETURNING seq)
+     INSERT INTO ns_stats (ns, keys, bytes) SELECT seq, 0, 0 FROM n RETURNING ns AS seq`,
   /** BEGIN and the counter lock as one simple-protocol message: the lock is the transaction's first statement. */
   beginAndLock: "BEGIN; SELECT value FROM openkv_meta WHERE name = 'versionstamp' FOR UPDATE",
   touchCounter: "UPDATE openkv_meta SET value = value WHERE name = 'versionstamp'",
@@ -114,29 +147,29 @@ const SQL = {
        -- LATERAL: one primary-key lookup per wanted key, whatever the (generic) plan thinks of the table.
        LATERAL (SELECT * FROM entries WHERE ns = (SELECT seq FROM namespaces WHERE id = r.id) AND key = r.key) e`,
   /**
-   * Everything a batch writes, in one statement (data-modifying CTEs all run, once each): the folded
-   * upserts and deletes, queue inserts and acks, one feed row per write, the counter, and the doorbell.
+   * Everything a batch writes, in one statement (data-modifying CTEs all run, once each, on one snapshot
+   * taken after the counter's lock): the folded upserts and deletes and the counters they change, queue
+   * inserts and acks, one feed row per write, the counter, and the doorbell.
    */
-  batchWrite: `WITH up AS (
-       INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
-       SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::int2[], $5::bytea[], $6::int8[], $7::text[])
-       ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, encoding = excluded.encoding,
-         versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata
-       RETURNING 1),
-     del AS (DELETE FROM entries e USING unnest($8::int8[], $9::bytea[]) AS d(ns, key) WHERE e.ns = d.ns AND e.key = d.key RETURNING 1),
+  batchWrite: `WITH old AS (${oldSizes("$1::int8[]", "$2::bytea[]")}),
+     up AS (${UPSERT_ARRAYS} RETURNING ns, ${rowSize("entries")} AS size),
+     del AS (DELETE FROM entries e USING unnest($8::int8[], $9::bytea[]) AS d(ns, key) WHERE e.ns = d.ns AND e.key = d.key RETURNING e.ns, ${rowSize("e")} AS size),
+     st AS (${addStats("SELECT ns, 1, size FROM up UNION ALL SELECT ns, -1, -size FROM old UNION ALL SELECT ns, -1, -size FROM del")}),
      enq AS (INSERT INTO queue (ns, payload, ready_at, keys_if_undelivered, backoff_schedule, sealed)
        SELECT * FROM unnest($10::int8[], $11::bytea[], $12::int8[], $13::text[], $14::text[], $15::bool[]) RETURNING 1),
      ack AS (DELETE FROM queue WHERE id = ANY($16::int8[]) RETURNING 1),
      feed AS (INSERT INTO changes (vs, ns, keys, at) SELECT v, n, k, $20 FROM unnest($17::int8[], $18::text[], $19::bytea[]) AS c(v, n, k) RETURNING 1),
      ctr AS (UPDATE openkv_meta SET value = $21 WHERE name = 'versionstamp' RETURNING 1)
    SELECT pg_notify('${CHANGE_CHANNEL}', $21::text)`,
-  putOne: `INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7)
-     ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, encoding = excluded.encoding,
-       versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata`,
-  upsert: `INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
-     SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::int2[], $5::bytea[], $6::int8[], $7::text[])
-     ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, encoding = excluded.encoding,
-       versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata`,
+  /** One entry (a big value, a binary parameter of its own) and the counters it changes. */
+  putOne: `WITH old AS (SELECT ${rowSize("e")} AS size FROM entries e WHERE e.ns = $1 AND e.key = $2),
+     up AS (INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ${PUT_ON_CONFLICT} RETURNING ns, ${rowSize("entries")} AS size)
+   ${addStats("SELECT ns, 1, size FROM up UNION ALL SELECT $1::int8, -1, -size FROM old")}`,
+  /** Entries as arrays (a restore's load) and the counters they change. */
+  upsert: `WITH old AS (${oldSizes("$1::int8[]", "$2::bytea[]")}),
+     up AS (${UPSERT_ARRAYS} RETURNING ns, ${rowSize("entries")} AS size)
+   ${addStats("SELECT ns, 1, size FROM up UNION ALL SELECT ns, -1, -size FROM old")}`,
   notify: `SELECT pg_notify('${CHANGE_CHANNEL}', $1)`,
 } as const;
 
@@ -161,40 +194,45 @@ const counterPart = (count: string, namespacesExist: string, sumCheck: string) =
           AND ${namespacesExist}
           ${sumCheck}
        RETURNING m.value - ${count} AS base)`;
-const PUT_ON_CONFLICT = `ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, encoding = excluded.encoding,
-         versionstamp = excluded.versionstamp, expires_at = excluded.expires_at, metadata = excluded.metadata`;
-/** The sum itself (an absent or expired key takes the operand), added here: the value never leaves the server. */
-const SUM_ON_CONFLICT = `ON CONFLICT (ns, key) DO UPDATE SET
-         value = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > $4 THEN ${u64Sum("entries.value", "excluded.value")} ELSE excluded.value END,
-         encoding = 2, versionstamp = excluded.versionstamp, expires_at = NULL, metadata = NULL`;
-/** A stored entry `e` that a KvU64 sum cannot add to: live, and not a KvU64. */
-const NOT_U64 = `(e.expires_at IS NULL OR e.expires_at > $4) AND NOT (e.encoding = 2 AND octet_length(e.value) = 8)`;
-
 /**
  * The one-statement commit of a batch of exactly one write of one key (a lone `set`, `delete` or `sum`,
  * the common case one at a time): the same statement with scalar parameters — no arrays to build and
- * unnest, no joins (measured: ~50–100 µs less server CPU per write than the batch form).
+ * unnest, no joins (measured: ~50–100 µs less server CPU per write than the batch form). Its change to
+ * the key and byte counters goes on its feed row (`dkeys`, `dbytes`) instead of into `ns_stats`: one row
+ * fewer to write (see the stats section of PostgresBackend). `old` is the key's row before the write, from
+ * the statement's snapshot — which `ctr` proves current before anything is written.
  * Parameters: the namespace id, the feed row's keys, TX_SETTINGS, now, the key, then the put's value,
- * encoding, expiry and metadata, or the sum's operand.
+ * encoding, expiry and metadata, or the sum's operand as a KvU64 and as an int8.
  */
 function oneWriteStatement(kind: "put" | "sum" | "del"): { name: string; text: string } {
   return oneTripNamed(`okv_one_write_${kind}`, () => {
     const vs = versionstampAt("1");
-    const write =
-      kind === "put"
-        ? `w AS (INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
+    const exists = `EXISTS (SELECT 1 FROM namespaces WHERE id = $1::text)`;
+    const feed = (dkeys: string, dbytes: string, from: string) => `feed AS (INSERT INTO changes (vs, ns, keys, at, dkeys, dbytes)
+       SELECT ctr.base + 1, $1, $2::bytea, $4::int8, ${dkeys}, ${dbytes} FROM ${from} RETURNING 1)`;
+    const tail = `SELECT base, pg_notify('${CHANGE_CHANNEL}', (base + 1)::text) FROM ctr`;
+    if (kind === "del") {
+      return `WITH ${counterPart("1", exists, "")},
+     w AS (DELETE FROM entries e USING ctr WHERE e.ns = ${nsSeq} AND e.key = $5 RETURNING ${rowSize("e")} AS size),
+     ${feed("CASE WHEN w.size IS NULL THEN 0 ELSE -1 END", "-coalesce(w.size, 0)", "ctr LEFT JOIN w ON true")}
+   ${tail}`;
+    }
+    if (kind === "sum") {
+      return `WITH old AS (${sumSource(`e.ns = ${nsSeq} AND e.key = $5::bytea`, "$7::int8")}),
+     ${counterPart("1", exists, "AND NOT EXISTS (SELECT 1 FROM old WHERE not_u64)")},
+     w AS (INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
+           SELECT ${nsSeq}, $5, coalesce((SELECT summed FROM old), $6::bytea), 2, ${vs}, NULL, NULL FROM ctr
+         ${PUT_ON_CONFLICT} RETURNING 1),
+     ${feed("CASE WHEN old.size IS NULL THEN 1 ELSE 0 END", "octet_length($5::bytea) + 8 - coalesce(old.size, 0)", "ctr LEFT JOIN old ON true")}
+   ${tail}`;
+    }
+    return `WITH old AS (SELECT ${rowSize("e")} AS size FROM entries e WHERE e.ns = ${nsSeq} AND e.key = $5::bytea),
+     ${counterPart("1", exists, "")},
+     w AS (INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
            SELECT ${nsSeq}, $5, $6::bytea, $7::int2, ${vs}, $8::int8, $9::text FROM ctr
-         ${PUT_ON_CONFLICT} RETURNING 1)`
-        : kind === "sum"
-          ? `w AS (INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
-           SELECT ${nsSeq}, $5, $6::bytea, 2, ${vs}, NULL, NULL FROM ctr
-         ${SUM_ON_CONFLICT} RETURNING 1)`
-          : `w AS (DELETE FROM entries e USING ctr WHERE e.ns = ${nsSeq} AND e.key = $5 RETURNING 1)`;
-    const sumCheck = kind === "sum" ? `AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.ns = ${nsSeq} AND e.key = $5::bytea AND ${NOT_U64})` : "";
-    return `WITH ${counterPart("1", "EXISTS (SELECT 1 FROM namespaces WHERE id = $1::text)", sumCheck)},
-     ${write},
-     feed AS (INSERT INTO changes (vs, ns, keys, at) SELECT ctr.base + 1, $1, $2::bytea, $4::int8 FROM ctr RETURNING 1)
-   SELECT base, pg_notify('${CHANGE_CHANNEL}', (base + 1)::text) FROM ctr`;
+         ${PUT_ON_CONFLICT} RETURNING 1),
+     ${feed("CASE WHEN old.size IS NULL THEN 1 ELSE 0 END", "octet_length($5::bytea) + octet_length($6::bytea) + coalesce(octet_length($9::text), 0) - coalesce(old.size, 0)", "ctr LEFT JOIN old ON true")}
+   ${tail}`;
   });
 }
 
@@ -206,16 +244,17 @@ function oneWriteStatement(kind: "put" | "sum" | "del"): { name: string; text: s
  *
  * The catch is the snapshot: at READ COMMITTED a statement's snapshot is taken when it starts, before it
  * waits for the lock, so it could miss a commit that landed meanwhile (a row inserted then would escape
- * `del`; a namespace deleted then would still be found). So `ctr` updates the counter only if its row is
+ * `del`; a namespace deleted then would still be found; a sum would add to a stale value). So `ctr`
+ * updates the counter only if its row is
  * still the version the snapshot saw (`xmin`: when the lock was waited for, PostgreSQL re-checks the
  * condition on the newest version, which another commit made). Every commit that changes entries,
  * namespaces or the feed updates that row, and settings changes rewrite it too (`putSetting`), so when it
  * is unchanged the snapshot holds everything a snapshot taken after the lock would. Otherwise (or when
- * the store has a keyring now, or a namespace is missing) `ctr` is empty, nothing is written, no row comes
- * back, and the batch goes the two-trip way.
+ * the store has a keyring now, a namespace is missing, or a summed key holds a live value that is not a
+ * KvU64) `ctr` is empty, nothing is written, no row comes back, and the batch goes the two-trip way.
  *
- * A part with nothing to do is left out (an empty INSERT or DELETE would still run its statement-level stats trigger). Parameters:
- * the count, the namespace ids, TX_SETTINGS, now, the feed rows (n, ns, keys), then each part's columns.
+ * A part with nothing to do is left out. Parameters: the count, the namespace ids, TX_SETTINGS, now, the
+ * feed rows (n, ns, keys), then each part's columns (a sum's operand also as an int8).
  */
 function oneTripStatement(puts: boolean, sums: boolean, dels: boolean): { name: string; text: string } {
   return oneTripNamed(`okv_one_trip_${puts ? "p" : ""}${sums ? "s" : ""}${dels ? "d" : ""}`, () => oneTripText(puts, sums, dels));
@@ -223,38 +262,51 @@ function oneTripStatement(puts: boolean, sums: boolean, dels: boolean): { name: 
 
 function oneTripText(puts: boolean, sums: boolean, dels: boolean): string {
   let n = 7;
-  const params = (...types: string[]) => types.map((t) => `$${++n}::${t}[]`).join(", ");
+  const param = (type: string) => `$${++n}::${type}[]`;
+  const reads: string[] = [];
   const parts: string[] = [];
+  // What the writes add to and take from the counters: new rows as the upserts return them, old ones as
+  // `old_*` read them before (and `del` returns them).
+  const stats: string[] = [];
   let sumCheck = "";
   if (puts) {
+    const [ns, key, value, encoding, num, expiresAt, metadata] = ["text", "bytea", "bytea", "int2", "int8", "int8", "text"].map(param);
+    // The namespace as a scalar: a primary-key lookup on both columns per key, whatever the generic plan
+    // thinks of the table (joined to `ns`, a plan made while the table was small probed on key alone).
+    reads.push(`old_p AS (SELECT o.ns, o.size FROM unnest(${ns}, ${key}) AS k(ns, key),
+       LATERAL (SELECT e.ns, ${rowSize("e")} AS size FROM entries e WHERE e.ns = (SELECT seq FROM ns WHERE id = k.ns) AND e.key = k.key) o)`);
     parts.push(`up AS (
        INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
        SELECT ns.seq, u.key, u.value, u.encoding, ${versionstampAt("u.n")}, u.expires_at, u.metadata
-         FROM ctr, unnest(${params("text", "bytea", "bytea", "int2", "int8", "int8", "text")}) AS u(ns, key, value, encoding, n, expires_at, metadata)
+         FROM ctr, unnest(${ns}, ${key}, ${value}, ${encoding}, ${num}, ${expiresAt}, ${metadata}) AS u(ns, key, value, encoding, n, expires_at, metadata)
          JOIN ns ON ns.id = u.ns
        ${PUT_ON_CONFLICT}
-       RETURNING 1)`);
+       RETURNING ns, ${rowSize("entries")} AS size)`);
+    stats.push("SELECT ns, 1, size FROM up", "SELECT ns, -1, -size FROM old_p, ctr");
   }
   if (sums) {
-    const [nsP, keyP] = [`$${n + 1}::text[]`, `$${n + 2}::bytea[]`];
-    // No summed key may hold a live value that is not a KvU64 (else nothing is written: two trips).
-    sumCheck = `AND NOT EXISTS (SELECT 1 FROM unnest(${nsP}, ${keyP}) AS s(ns, key),
-                -- LATERAL and the namespace as a scalar: one primary-key lookup per key, whatever the plan.
-                LATERAL (SELECT 1 FROM entries e WHERE e.ns = (SELECT seq FROM namespaces WHERE id = s.ns) AND e.key = s.key AND ${NOT_U64}) bad)`;
+    const [ns, key, value, num, operand] = ["text", "bytea", "bytea", "int8", "int8"].map(param);
+    reads.push(`old_s AS (SELECT (SELECT seq FROM ns WHERE id = k.ns) AS ns, k.key, o.* FROM unnest(${ns}, ${key}, ${operand}) AS k(ns, key, operand),
+       LATERAL (${sumSource("e.ns = (SELECT seq FROM ns WHERE id = k.ns) AND e.key = k.key", "k.operand")}) o)`);
+    sumCheck = "AND NOT EXISTS (SELECT 1 FROM old_s WHERE not_u64)";
     parts.push(`sums AS (
        INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
-       SELECT ns.seq, u.key, u.value, 2, ${versionstampAt("u.n")}, NULL, NULL
-         FROM ctr, unnest(${params("text", "bytea", "bytea", "int8")}) AS u(ns, key, value, n) JOIN ns ON ns.id = u.ns
-       ${SUM_ON_CONFLICT}
-       RETURNING 1)`);
+       SELECT ns.seq, u.key, coalesce(o.summed, u.value), 2, ${versionstampAt("u.n")}, NULL, NULL
+         FROM ctr, unnest(${ns}, ${key}, ${value}, ${num}) AS u(ns, key, value, n) JOIN ns ON ns.id = u.ns
+         LEFT JOIN old_s o ON o.ns = ns.seq AND o.key = u.key
+       ${PUT_ON_CONFLICT}
+       RETURNING ns, ${rowSize("entries")} AS size)`);
+    stats.push("SELECT ns, 1, size FROM sums", "SELECT ns, -1, -size FROM old_s, ctr");
   }
   if (dels) {
-    parts.push(`del AS (DELETE FROM entries e USING ctr, (SELECT ns.seq, d.key FROM unnest(${params("text", "bytea")}) AS d(ns, key) JOIN ns ON ns.id = d.ns) d
-       WHERE e.ns = d.seq AND e.key = d.key RETURNING 1)`);
+    const [ns, key] = ["text", "bytea"].map(param);
+    parts.push(`del AS (DELETE FROM entries e USING ctr, (SELECT ns.seq, d.key FROM unnest(${ns}, ${key}) AS d(ns, key) JOIN ns ON ns.id = d.ns) d
+       WHERE e.ns = d.seq AND e.key = d.key RETURNING e.ns, ${rowSize("e")} AS size)`);
+    stats.push("SELECT ns, -1, -size FROM del");
   }
-  return `WITH ${counterPart("$1", "(SELECT count(*) FROM namespaces WHERE id = ANY($2::text[])) = cardinality($2::text[])", sumCheck)},
-     ns AS (SELECT id, seq FROM namespaces WHERE id = ANY($2::text[])),
-     ${[...parts, `feed AS (INSERT INTO changes (vs, ns, keys, at) SELECT ctr.base + f.n, f.ns, f.keys, $4 FROM ctr, unnest($5::int8[], $6::text[], $7::bytea[]) AS f(n, ns, keys) RETURNING 1)`].join(",\n     ")}
+  return `WITH ns AS (SELECT id, seq FROM namespaces WHERE id = ANY($2::text[])),
+     ${[...reads, counterPart("$1", "(SELECT count(*) FROM ns) = cardinality($2::text[])", sumCheck)].join(",\n     ")},
+     ${[...parts, ...(stats.length ? [`st AS (${addStats(stats.join(" UNION ALL "))})`] : []), `feed AS (INSERT INTO changes (vs, ns, keys, at) SELECT ctr.base + f.n, f.ns, f.keys, $4 FROM ctr, unnest($5::int8[], $6::text[], $7::bytea[]) AS f(n, ns, keys) RETURNING 1)`].join(",\n     ")}
    SELECT base, pg_notify('${CHANGE_CHANNEL}', (base + $1)::text) FROM ctr`;
 }
 
@@ -307,14 +359,31 @@ export class PostgresBackend implements Backend {
       await this.#query((pool) => pool.query("DELETE FROM analytics_storage WHERE hour < $1", [before]));
     },
     allNamespaceStats: async () => {
-      const r = await this.#query((pool) => pool.query("SELECT n.id, s.keys, s.bytes FROM ns_stats s JOIN namespaces n ON n.seq = s.ns"));
+      const r = await this.#query((pool) =>
+        pool.query(
+          `SELECT n.id, coalesce(s.keys, 0) + coalesce(d.keys, 0) AS keys, coalesce(s.bytes, 0) + coalesce(d.bytes, 0) AS bytes
+             FROM namespaces n LEFT JOIN ns_stats s ON s.ns = n.seq
+             LEFT JOIN (SELECT ns, sum(dkeys) AS keys, sum(dbytes) AS bytes FROM changes WHERE ${UNFOLDED} GROUP BY ns) d ON d.ns = n.id`,
+        ),
+      );
       return new Map(r.rows.map((row) => [row.id as string, { keyCount: Number(row.keys), byteCount: Number(row.bytes) }]));
     },
   };
 
+  // ---- key and byte counters ----
+  // A namespace's counts are its `ns_stats` row plus the `dkeys`/`dbytes` of the feed rows not yet folded
+  // into it (those after `stats_through`: lone writes put their change there, see `oneWriteStatement`),
+  // read in one snapshot. `foldStats` moves the deltas into ns_stats before the feed is pruned.
+
   async namespaceStats(namespaceId: string): Promise<NamespaceStats> {
     const r = await this.#query((pool) =>
-      pool.query({ name: "okv_ns_stats", text: `SELECT keys, bytes FROM ns_stats WHERE ns = ${nsSeq}`, values: [namespaceId] }),
+      pool.query({
+        name: "okv_ns_stats",
+        text: `SELECT s.keys + coalesce(d.keys, 0) AS keys, s.bytes + coalesce(d.bytes, 0) AS bytes
+           FROM ns_stats s, (SELECT sum(dkeys) AS keys, sum(dbytes) AS bytes FROM changes WHERE ns = $1 AND ${UNFOLDED}) d
+           WHERE s.ns = ${nsSeq}`,
+        values: [namespaceId],
+      }),
     );
     return r.rows.length ? { keyCount: Number(r.rows[0].keys), byteCount: Number(r.rows[0].bytes) } : { keyCount: 0, byteCount: 0 };
   }
@@ -405,7 +474,7 @@ export class PostgresBackend implements Backend {
 
   async createNamespace(info: NamespaceInfo): Promise<NamespaceInfo> {
     try {
-      await this.#query((pool) => pool.query("INSERT INTO namespaces (id, title, created_at) VALUES ($1, $2, $3)", [info.id, info.title, info.createdAt]));
+      await this.#query((pool) => pool.query(SQL.createNamespace, [info.id, info.title, info.createdAt]));
     } catch (e) {
       if (isUniqueViolation(e)) throw new KvError("namespace_exists", "a namespace with this account ID and title already exists");
       throw e;
@@ -446,6 +515,9 @@ export class PostgresBackend implements Backend {
     return this.#transaction(async (tx) => {
       // The deletion is a commit of its own in the change feed (keys NULL), so followers drop the namespace.
       const counter = ((await tx.query(SQL.lockCounter)).rows[0].value as number) + 1;
+      // The feed's counter deltas are folded into ns_stats first: none of this namespace's may outlive it
+      // (a namespace created later with the same id would count them).
+      await foldStats(tx);
       const ns = await tx.query("DELETE FROM namespaces WHERE id = $1 RETURNING seq", [id]);
       if (ns.rows.length === 0) return false;
       const seq = ns.rows[0].seq as number;
@@ -596,7 +668,7 @@ export class PostgresBackend implements Backend {
         const kind = puts.length ? "put" : sums.length ? "sum" : "del";
         const values: unknown[] = [s!.nsId, packKeys(feed[0]!.keys), TX_SETTINGS, now, s!.key];
         if (kind === "put") values.push(s!.entry!.data, encodingCode(s!.entry!), s!.entry!.expiresAt, s!.entry!.metadata);
-        if (kind === "sum") values.push(s!.entry!.data);
+        if (kind === "sum") values.push(s!.entry!.data, u64AsInt8(s!.entry!.data));
         r = await pools.writer.query({ ...oneWriteStatement(kind), values });
       } else {
         const values: unknown[] = [feed.length, nsIds, TX_SETTINGS, now, feed.map((f) => f.vs), feed.map((f) => f.ns), feed.map((f) => packKeys(f.keys))];
@@ -611,7 +683,15 @@ export class PostgresBackend implements Backend {
             puts.map((s) => s.entry!.metadata),
           );
         }
-        if (sums.length > 0) values.push(sums.map((s) => s.nsId), sums.map((s) => s.key), sums.map((s) => s.entry!.data), sums.map((s) => plainCounter(s.entry!.versionstamp)));
+        if (sums.length > 0) {
+          values.push(
+            sums.map((s) => s.nsId),
+            sums.map((s) => s.key),
+            sums.map((s) => s.entry!.data),
+            sums.map((s) => plainCounter(s.entry!.versionstamp)),
+            sums.map((s) => u64AsInt8(s.entry!.data)),
+          );
+        }
         if (dels.length > 0) values.push(dels.map((s) => s.nsId), dels.map((s) => s.key));
         r = await pools.writer.query({ ...oneTripStatement(puts.length > 0, sums.length > 0, dels.length > 0), values });
       }
@@ -736,9 +816,11 @@ export class PostgresBackend implements Backend {
       if (!(await tx.query("SELECT pg_try_advisory_xact_lock($1, hashtext(current_schema())) AS ok", [PURGE_LOCK])).rows[0].ok) return [];
       let counter = (await tx.query(SQL.lockCounter)).rows[0].value as number;
       const gone = await tx.query(
-        `DELETE FROM entries e USING namespaces n
-           WHERE n.seq = e.ns AND (e.ns, e.key) IN (SELECT ns, key FROM entries WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2)
-           RETURNING n.id AS nsid, e.key`,
+        `WITH gone AS (DELETE FROM entries e USING namespaces n
+             WHERE n.seq = e.ns AND (e.ns, e.key) IN (SELECT ns, key FROM entries WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2)
+             RETURNING n.id AS nsid, e.ns, e.key, ${rowSize("e")} AS size),
+           st AS (${addStats("SELECT ns, -1, -size FROM gone")})
+         SELECT nsid, key FROM gone`,
         [now, limit],
       );
       if (gone.rows.length === 0) return [];
@@ -816,12 +898,16 @@ export class PostgresBackend implements Backend {
     return this.#transaction(async (tx) => {
       const out: boolean[] = [];
       for (const r of items) {
+        // The entry's size before (its versionstamp pins the version: a newer one is left alone) and after.
         const u = await tx.query(
-          `UPDATE entries SET value = $3, encoding = (encoding & ~${SEALED}::int2) | $4::int2, metadata = $5
-             WHERE ns = ${nsSeq} AND key = $2 AND versionstamp = $6`,
+          `WITH old AS (SELECT ${rowSize("e")} AS size FROM entries e WHERE e.ns = ${nsSeq} AND e.key = $2 AND e.versionstamp = $6),
+             u AS (UPDATE entries SET value = $3, encoding = (encoding & ~${SEALED}::int2) | $4::int2, metadata = $5
+               WHERE ns = ${nsSeq} AND key = $2 AND versionstamp = $6 RETURNING ns, ${rowSize("entries")} AS size),
+             st AS (${addStats("SELECT ns, 0, size FROM u UNION ALL SELECT u.ns, 0, -old.size FROM old, u")})
+           SELECT count(*)::int4 AS n FROM u`,
           [namespaceId, r.key, r.data, r.sealed ? SEALED : 0, r.metadata, r.versionstamp],
         );
-        out.push(u.rowCount === 1);
+        out.push(u.rows[0].n === 1);
       }
       return out;
     });
@@ -925,7 +1011,7 @@ export class PostgresBackend implements Backend {
             await tx.query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [r.name, r.value]);
             break;
           case "namespace": {
-            const ns = await tx.query("INSERT INTO namespaces (id, title, created_at) VALUES ($1, $2, $3) RETURNING seq", [
+            const ns = await tx.query(SQL.createNamespace, [
               r.namespace.id,
               r.namespace.title,
               r.namespace.createdAt,
@@ -989,10 +1075,14 @@ export class PostgresBackend implements Backend {
   }
 
   async pruneChanges(olderThan: number, keepWrites: number): Promise<number> {
+    // Every feed row about to go has its counter deltas in ns_stats first. The fold is a transaction of
+    // its own: the ns_stats rows it updates stay locked (writers wait for them) only until it commits,
+    // not while the feed is pruned.
+    const latest = await this.#transaction(foldStats);
     return this.#transaction(async (tx) => {
-      const latest = (await tx.query("SELECT value FROM openkv_meta WHERE name = 'versionstamp'")).rows[0].value as number;
       const byAge = await tx.query("SELECT max(vs) AS vs FROM (SELECT vs, at FROM changes ORDER BY vs LIMIT 10000) h WHERE at < $1", [olderThan]);
-      const through = Math.max((byAge.rows[0].vs as number | null) ?? 0, latest - keepWrites);
+      // Not past the fold, even if another node's clock put a newer row's time in the past.
+      const through = Math.min(latest, Math.max((byAge.rows[0].vs as number | null) ?? 0, latest - keepWrites));
       if (through <= 0) return 0;
       const d = await tx.query("DELETE FROM changes WHERE vs <= $1", [through]);
       await tx.query("UPDATE openkv_meta SET value = greatest(value, $1) WHERE name = 'changes_pruned_through'", [through]);
@@ -1012,6 +1102,29 @@ export class PostgresBackend implements Backend {
   async close(): Promise<void> {
     await this.connector.close();
   }
+}
+
+/** The feed rows whose counter deltas are not in ns_stats yet. */
+const UNFOLDED = "vs > (SELECT value FROM openkv_meta WHERE name = 'stats_through')";
+
+/**
+ * Folds the counter deltas of the feed rows after `stats_through` into ns_stats, in `tx`, and returns the
+ * counter it folded through (the latest commit). The `stats_through` row's lock makes nodes fold one at a
+ * time; the next statement's snapshot (READ COMMITTED) then sees every commit up to the counter it reads
+ * — commits are serialized on the counter and each writes its feed rows — and none after it.
+ */
+async function foldStats(tx: PoolClient): Promise<number> {
+  const through = (await tx.query("SELECT value FROM openkv_meta WHERE name = 'stats_through' FOR UPDATE")).rows[0].value as number;
+  const r = await tx.query(
+    `WITH upto AS (SELECT value FROM openkv_meta WHERE name = 'versionstamp'),
+       d AS (SELECT n.seq, sum(c.dkeys) AS k, sum(c.dbytes) AS b FROM changes c JOIN namespaces n ON n.id = c.ns
+              WHERE c.vs > $1 AND c.vs <= (SELECT value FROM upto) AND (c.dkeys <> 0 OR c.dbytes <> 0) GROUP BY n.seq),
+       st AS (${addStats("SELECT seq, k, b FROM d")}),
+       t AS (UPDATE openkv_meta SET value = (SELECT value FROM upto) WHERE name = 'stats_through')
+     SELECT value FROM upto`,
+    [through],
+  );
+  return r.rows[0].value as number;
 }
 
 function toNamespace(r: Row): NamespaceInfo {
@@ -1087,6 +1200,11 @@ function oneTripSums(batch: readonly BatchItem[]): Set<string> | null {
 }
 
 const NO_SETTINGS = new Map<string, string>();
+
+/** A KvU64's 8 little-endian bytes as the int8 (decimal text) with the same 64 bits, for SQL arithmetic. */
+function u64AsInt8(data: Uint8Array): string {
+  return new DataView(data.buffer, data.byteOffset, 8).getBigInt64(0, true).toString();
+}
 
 /** The (namespace, key) pairs a batch's checks and read-modify-write mutations need, deduplicated. */
 function prefetchKeys(batch: readonly BatchItem[]): { ids: string[]; keys: Uint8Array[] } {
