@@ -260,6 +260,16 @@ for (const store of STORES) {
         paths?.expect(`group ${round}`, { "one-trip": 1 });
       }
       assert.deepEqual((await engine.get(a, k("u", 2)))!.data, u64Bytes(2n + 3n), "the second group added to the first one's sums");
+      // Deletes of keys that exist, with sums and sets in flight beside them.
+      const before = [await scan(backend, a), await scan(backend, b)];
+      const deletes = [a, b].flatMap((ns, n) =>
+        Array.from({ length: 17 }, (_, j) => engine.atomic(ns, write(j < 10 ? [del(k("s", j))] : j < 14 ? [del(k("t", j - 10)), set(k("w", j), bytes(j))] : [sum(k("u", j * 4 + 2 - n), u64(1n))]))),
+      );
+      for (const r of await Promise.all(deletes)) ok(r);
+      const after = [await scan(backend, a), await scan(backend, b)];
+      assert.ok(after[0]!.keyCount < before[0]!.keyCount && after[1]!.keyCount < before[1]!.keyCount, "existing keys were deleted in both namespaces");
+      await expectCounters(backend, "a group deleting existing keys");
+      paths?.expect("a group deleting existing keys", { "one-trip": 1 });
       // Sums on the same key in one batch, among sets and deletes of it: the two-trip batch.
       // Per namespace: sum, sum, sum, set (bytes), delete, and again.
       const same = Array.from({ length: 100 }, (_, i) =>
@@ -282,8 +292,10 @@ for (const store of STORES) {
       assert.deepEqual(failed, { ok: false, failedChecks: [0] });
       await expectCounters(backend, "a check that failed");
       ok(await engine.atomic(a, write([set(k("c"), bytes(41), { metadata: METADATA[0]! })], { checks: [{ key: k("c"), versionstamp: vs }] })));
-      ok(await engine.atomic(b, write([set(k("c"), bytes(7))], { checks: [{ key: k("c"), versionstamp: null }] })));
+      const bc = ok(await engine.atomic(b, write([set(k("c"), bytes(7))], { checks: [{ key: k("c"), versionstamp: null }] })));
       await expectCounters(backend, "checked overwrites");
+      ok(await engine.atomic(b, write([del(k("c")), set(k("d"), bytes(70))], { checks: [{ key: k("c"), versionstamp: bc }] })));
+      await expectCounters(backend, "a checked delete");
       ok(await engine.atomic(a, write([{ type: "min", key: k("n"), value: u64(30n) }])));
       ok(await engine.atomic(a, write([{ type: "max", key: k("n"), value: u64(50n) }])));
       ok(await engine.atomic(b, write([{ type: "min", key: k("n"), value: u64(2n) }, { type: "max", key: k("o"), value: u64(9n) }])));
@@ -504,7 +516,8 @@ for (const store of STORES) {
     const { engine, backend, clock, a, b } = await setup(store);
     try {
       for (let i = 0; i < 5; i++) {
-        ok(await engine.atomic(i % 2 ? a : b, write([set(k("p", i), bytes(10 * i), { metadata: METADATA[i]! }), del(k("p", i - 1))])));
+        // Each write deletes the key written two steps before, in the same namespace.
+        ok(await engine.atomic(i % 2 ? a : b, write([set(k("p", i), bytes(10 * i), { metadata: METADATA[i]! }), del(k("p", i - 2))])));
         const stats = [await backend.namespaceStats(a), await backend.namespaceStats(b)];
         assert.ok((await backend.pruneChanges(clock.now() + 3_600_000, 0)) > 0, "the feed was pruned");
         assert.deepEqual([await backend.namespaceStats(a), await backend.namespaceStats(b)], stats);
