@@ -306,7 +306,7 @@ for (const store of STORES) {
       await expectCounters(backend, "V8-number sums");
       ok(await engine.atomic(b, write([set(k("s"), v8("not a number"), { metadata: METADATA[2]! })])));
       const before = [await scan(backend, a), await scan(backend, b)];
-      paths?.expect("before the failing sums", { "two-trips": undefined, "one-write": 1 }, false);
+      paths?.expect("checks, min/max, V8 sums (two trips); the string (one statement)", { "two-trips": 11, "one-write": 1 });
       // A bad sum fails its own write alone: the write beside it in the same batch commits.
       const [bad, good] = await Promise.all([
         attempt(engine.atomic(b, write([set(k("beside"), bytes(5)), sum(k("s"), u64(1n))]))),
@@ -316,7 +316,8 @@ for (const store of STORES) {
       assert.ok(bad instanceof KvError && badLone instanceof KvError, "both sums onto a string failed");
       ok(good);
       assert.equal(await engine.get(b, k("beside")), null, "nothing of the failed write was applied");
-      assert.deepEqual([await scan(backend, a), await scan(backend, b)], [{ ...before[0]!, keyCount: before[0]!.keyCount + 1, byteCount: before[0]!.byteCount + k("good").byteLength + 5 }, before[1]]);
+      const good1 = { keyCount: before[0]!.keyCount + 1, byteCount: before[0]!.byteCount + k("good").byteLength + 5 };
+      assert.deepEqual([await scan(backend, a), await scan(backend, b)], [good1, before[1]], "only the good write changed anything");
       await expectCounters(backend, "failed sums");
       // The one-statement try found the string and wrote nothing; the batch went again in two trips (and
       // the lone sum after it straight away).
@@ -336,7 +337,7 @@ for (const store of STORES) {
       paths?.expect("a big value alone", { "one-write": 2 });
       ok(await engine.atomic(b, write([set(k("big"), bytes(BIG + 5000, 3)), set(k("small"), bytes(12)), set(k("big2"), bytes(BIG * 2)), del(k("gone"))])));
       await expectCounters(backend, "big values in one atomic with small writes and a delete");
-      paths?.expect("big values with small writes", { "one-trip": 0, "two-trips": 1, "big-value": 2 }, false);
+      paths?.expect("big values with small writes", { "two-trips": 1, "big-value": 2 });
       ok(await engine.atomic(a, write([set(k("big"), bytes(5))])));
       await expectCounters(backend, "a big value overwritten by a small one");
       ok(await engine.atomic(a, write([set(k("big"), bytes(BIG + 1, 4), { metadata: METADATA[3]! })])));
@@ -428,19 +429,19 @@ for (const store of STORES) {
       ok(await plain.atomic(b, write([set(k("m"), v8("other"), { metadata: METADATA[3]! })])));
       clock.advance(100); // "exp" is expired, not purged: it is re-sealed like the others
       await expectCounters(backend, "plaintext");
-      const plainStats = await backend.namespaceStats(a);
 
       engine = await Engine.open(backend, { clock, ...NO_TIMER, encryptionKey: randomBytes(32) });
       ok(await engine.atomic(a, write([set(k("sealed"), v8("new"), { metadata: METADATA[2]! })])));
       ok(await engine.atomic(a, write([sum(k("n"), u64(1n))])));
       ok(await engine.atomic(b, write([set(k("m2"), bytes(9)), del(k("m"))])));
       await expectCounters(backend, "new writes sealed");
+      const unsealed = await backend.namespaceStats(a);
 
       const first = await rotateKeys(engine);
-      assert.ok(first.finished && first.sealedInPlace >= 3, `plaintext rows sealed in place (${first.sealedInPlace})`);
+      assert.ok(first.finished && first.sealedInPlace === 3, `m, big and exp sealed in place (${first.sealedInPlace})`);
       await expectCounters(backend, "after sealing in place");
       const sealed = await backend.namespaceStats(a);
-      assert.ok(sealed.byteCount > plainStats.byteCount + 3 * 16, `sealing grew the bytes (${plainStats.byteCount} → ${sealed.byteCount})`);
+      assert.ok(sealed.byteCount > unsealed.byteCount + 3 * 16, `sealing in place grew the bytes (${unsealed.byteCount} → ${sealed.byteCount})`);
 
       const second = await rotateKeys(engine);
       assert.ok(second.finished && second.resealed >= 6 && second.sealedInPlace === 0, `every row re-sealed under the next data key (${second.resealed})`);
