@@ -207,29 +207,32 @@ const counterPart = (count: string, namespacesExist: string, sumCheck: string) =
 function oneWriteStatement(kind: "put" | "sum" | "del"): { name: string; text: string } {
   return oneTripNamed(`okv_one_write_${kind}`, () => {
     const vs = versionstampAt("1");
-    const exists = `EXISTS (SELECT 1 FROM namespaces WHERE id = $1::text)`;
+    // The namespace looked up once (the CTE is read three times, so it is materialized).
+    const ns = `ns AS (SELECT seq FROM namespaces WHERE id = $1::text)`;
+    const seq = "(SELECT seq FROM ns)";
+    const exists = "EXISTS (SELECT 1 FROM ns)";
     const feed = (dkeys: string, dbytes: string, from: string) => `feed AS (INSERT INTO changes (vs, ns, keys, at, dkeys, dbytes)
        SELECT ctr.base + 1, $1, $2::bytea, $4::int8, ${dkeys}, ${dbytes} FROM ${from} RETURNING 1)`;
     const tail = `SELECT base, pg_notify('${CHANGE_CHANNEL}', (base + 1)::text) FROM ctr`;
     if (kind === "del") {
-      return `WITH ${counterPart("1", exists, "")},
-     w AS (DELETE FROM entries e USING ctr WHERE e.ns = ${nsSeq} AND e.key = $5 RETURNING ${rowSize("e")} AS size),
+      return `WITH ${ns}, ${counterPart("1", exists, "")},
+     w AS (DELETE FROM entries e USING ctr WHERE e.ns = ${seq} AND e.key = $5 RETURNING ${rowSize("e")} AS size),
      ${feed("CASE WHEN w.size IS NULL THEN 0 ELSE -1 END", "-coalesce(w.size, 0)", "ctr LEFT JOIN w ON true")}
    ${tail}`;
     }
     if (kind === "sum") {
-      return `WITH old AS (${sumSource(`e.ns = ${nsSeq} AND e.key = $5::bytea`, "$7::int8")}),
+      return `WITH ${ns}, old AS (${sumSource(`e.ns = ${seq} AND e.key = $5::bytea`, "$7::int8")}),
      ${counterPart("1", exists, "AND NOT EXISTS (SELECT 1 FROM old WHERE not_u64)")},
      w AS (INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
-           SELECT ${nsSeq}, $5, coalesce((SELECT summed FROM old), $6::bytea), 2, ${vs}, NULL, NULL FROM ctr
+           SELECT ${seq}, $5, coalesce((SELECT summed FROM old), $6::bytea), 2, ${vs}, NULL, NULL FROM ctr
          ${PUT_ON_CONFLICT} RETURNING 1),
      ${feed("CASE WHEN old.size IS NULL THEN 1 ELSE 0 END", "octet_length($5::bytea) + 8 - coalesce(old.size, 0)", "ctr LEFT JOIN old ON true")}
    ${tail}`;
     }
-    return `WITH old AS (SELECT ${rowSize("e")} AS size FROM entries e WHERE e.ns = ${nsSeq} AND e.key = $5::bytea),
+    return `WITH ${ns}, old AS (SELECT ${rowSize("e")} AS size FROM entries e WHERE e.ns = ${seq} AND e.key = $5::bytea),
      ${counterPart("1", exists, "")},
      w AS (INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
-           SELECT ${nsSeq}, $5, $6::bytea, $7::int2, ${vs}, $8::int8, $9::text FROM ctr
+           SELECT ${seq}, $5, $6::bytea, $7::int2, ${vs}, $8::int8, $9::text FROM ctr
          ${PUT_ON_CONFLICT} RETURNING 1),
      ${feed("CASE WHEN old.size IS NULL THEN 1 ELSE 0 END", "octet_length($5::bytea) + octet_length($6::bytea) + coalesce(octet_length($9::text), 0) - coalesce(old.size, 0)", "ctr LEFT JOIN old ON true")}
    ${tail}`;
