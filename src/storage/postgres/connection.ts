@@ -106,6 +106,8 @@ const DISCOVERY_MS = 15_000;
 export class PgConnector {
   readonly target: PgTarget;
   #current: Promise<PrimaryPools> | null = null;
+  /** What `#current` resolved to, while it is current: a commit can take it without awaiting. */
+  #settled: PrimaryPools | null = null;
   #closed = false;
   #poolSize: number;
   #discoveryMs: number;
@@ -120,15 +122,30 @@ export class PgConnector {
   /** The pools of the writable host, discovered on first use and again after `lost()`. */
   primary(): Promise<PrimaryPools> {
     if (this.#closed) return Promise.reject(new Error("The PostgreSQL store is closed"));
-    this.#current ??= this.#discover().catch((e) => {
-      this.#current = null;
-      throw e;
-    });
+    if (!this.#current) {
+      const current: Promise<PrimaryPools> = this.#discover().then(
+        (p) => {
+          if (this.#current === current) this.#settled = p;
+          return p;
+        },
+        (e) => {
+          if (this.#current === current) this.#current = null;
+          throw e;
+        },
+      );
+      this.#current = current;
+    }
     return this.#current;
+  }
+
+  /** The writable host's pools if they are known and not lost, else null (then `primary()` finds them). */
+  get settled(): PrimaryPools | null {
+    return this.#settled;
   }
 
   /** Forgets the current primary (its connections are closed); the next `primary()` looks again. */
   lost(pools?: PrimaryPools): void {
+    if (!pools || this.#settled === pools) this.#settled = null;
     const current = this.#current;
     if (!current) return;
     void current.then(
@@ -242,6 +259,7 @@ export class PgConnector {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#settled = null;
     for (const stop of this.#listeners) stop();
     this.#listeners.clear();
     const current = this.#current;

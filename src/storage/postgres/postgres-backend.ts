@@ -332,6 +332,8 @@ export class PostgresBackend implements Backend {
   readonly kind = "postgres" as const;
   readonly connector: PgConnector;
   #ready: Promise<void> | null = null;
+  /** `#ready` has resolved: the schema is current in this process. */
+  #migrated = false;
   /** Batches that skip the one-statement try (`commit`), after one found another node's commit in its way. */
   #twoTripsAhead = 0;
   readonly analytics: AnalyticsStore = {
@@ -411,10 +413,13 @@ export class PostgresBackend implements Backend {
     } catch (e) {
       throw unavailable(this.display, e);
     }
-    this.#ready ??= this.#migrate(pools.pool).catch((e) => {
-      this.#ready = null;
-      throw e;
-    });
+    this.#ready ??= this.#migrate(pools.pool).then(
+      () => void (this.#migrated = true),
+      (e) => {
+        this.#ready = null;
+        throw e;
+      },
+    );
     await this.#ready;
     return pools;
   }
@@ -574,7 +579,9 @@ export class PostgresBackend implements Backend {
   // ---- the write path ----
 
   async commit(batch: readonly BatchItem[], now: number): Promise<(AppliedWrite | KvError)[]> {
-    const pools = await this.#pools();
+    // Known pools without a wait: a lone write's time before its statement is sent is time the server
+    // spends going to sleep and waking again (measured: 20 µs of JS there cost 26 µs a write).
+    const pools = (this.#migrated ? this.connector.settled : null) ?? (await this.#pools());
     const sums = this.#twoTripsAhead > 0 ? null : oneTripSums(batch);
     if (this.#twoTripsAhead > 0) this.#twoTripsAhead--;
     if (sums !== null) {
@@ -662,7 +669,6 @@ export class PostgresBackend implements Backend {
       else if (!single && s.entry.data.byteLength > BIG_VALUE_BYTES) return null;
       else puts.push(s);
     }
-    const nsIds = [...new Set(batch.map((b) => b.namespaceId))];
     let r: QueryResult;
     try {
       if (single) {
@@ -674,6 +680,7 @@ export class PostgresBackend implements Backend {
         if (kind === "sum") values.push(s!.entry!.data, u64AsInt8(s!.entry!.data));
         r = await pools.writer.query({ ...oneWriteStatement(kind), values });
       } else {
+        const nsIds = [...new Set(batch.map((b) => b.namespaceId))];
         const values: unknown[] = [feed.length, nsIds, TX_SETTINGS, now, feed.map((f) => f.vs), feed.map((f) => f.ns), feed.map((f) => packKeys(f.keys))];
         if (puts.length > 0) {
           values.push(
