@@ -87,7 +87,9 @@ function table(rates: Record<string, Record<string, number>>, names: readonly st
 const cluster = flags.cluster ? await startCluster() : await startPostgres({ fsync: true });
 const dir = mkdtempSync(join(tmpdir(), "openkv-bench-pg-"));
 try {
-  const rawUrl = await cluster.createDatabase("bench_raw");
+  // The raw driver takes one host (node-postgres reads no multi-host URL): the primary's.
+  await cluster.createDatabase("bench_raw");
+  const rawUrl = cluster.primary.url.replace(/\/[^/]*$/, "/bench_raw");
   const okvUrl = await cluster.createDatabase("bench_openkv");
   console.log(`PostgreSQL ${flags.cluster ? "primary + 2 quorum standbys" : "single server"}, fsync on; ${SECONDS} s per row.\n`);
 
