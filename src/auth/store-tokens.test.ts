@@ -155,7 +155,8 @@ test("unknown secrets share one read per 50 ms, each read started after the miss
   const started = performance.now();
   assert.deepEqual(await node.recheck(token), { kind: "token", ...record });
   assert.equal(reads, 2);
-  assert.ok(performance.now() - started < 2000);
+  // Bounded by the 50 ms spacing, not by some longer wait (10 s: room for a stalled machine).
+  assert.ok(performance.now() - started < 10_000);
 });
 
 test("servers starting together agree on one account id and one admin token, generated once", async () => {

@@ -61,10 +61,11 @@ test("a connection that never sends a byte does not hold up close", async () => 
   const silent = tcp(port, "127.0.0.1");
   await new Promise((r) => silent.once("connect", r));
   const closedByServer = new Promise((r) => silent.once("close", r));
+  // A grace period far longer than any machine's stall: closing within half of it did not wait for it.
   const started = performance.now();
-  await listener.close(5000);
+  await listener.close(60_000);
   await closedByServer;
-  assert.ok(performance.now() - started < 2000, "closed without waiting for the grace period");
+  assert.ok(performance.now() - started < 30_000, "closed without waiting for the grace period");
 });
 
 /** net.core.somaxconn, the kernel's cap on any listen backlog (Linux); null elsewhere. */
