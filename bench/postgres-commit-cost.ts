@@ -11,9 +11,10 @@
  *   3. the same statement on OpenKV's own tables, + the key and byte counters' change on the feed row
  *      (the key's old row read in the statement, as OpenKV's lone write keeps them)
  *   4. OpenKV `set` (the whole path: Kv API, validation, group commit, the snapshot check, the above)
- *   5. two round trips, the shape of a write that checks (vs line 2): BEGIN, the counter's lock and the
+ *   5. two round trips, the shape of a write that reads (min, max, a V8 sum, checks in a batch; vs line 2): BEGIN, the counter's lock and the
  *      batch's read; then the write, feed row, counter update, NOTIFY and COMMIT
- *   6. OpenKV `set` with a check (the whole path, two trips)
+ *   6. OpenKV `set` with a check (the whole path: a lone write's checks are made in its one statement;
+ *      vs 4)
  *
  * Options: --seconds N (turns of 100 ms per line, default 3)
  */
@@ -98,7 +99,7 @@ try {
     },
     { name: "4. OpenKV set (the whole path)", base: 2, one: (i) => kv.set(["set", i], v) },
     {
-      name: "5. two trips, as a write with a check (vs 2)",
+      name: "5. two trips, as a write that reads (vs 2)",
       base: 1,
       one: async (i) => {
         const locked = c5.query(lock) as unknown as Promise<pg.QueryResult[]>;
@@ -108,7 +109,7 @@ try {
         await Promise.all([c5.query({ name: "f", text: fullWrite, values: [1, key(i), value, vs(counter), counter, Date.now()] }), c5.query("COMMIT")]);
       },
     },
-    { name: "6. OpenKV set with a check (the whole path)", base: 4, one: (i) => kv.atomic().check({ key: ["absent"], versionstamp: null }).set(["set", i], v).commit() },
+    { name: "6. OpenKV set with a check (the whole path)", base: 3, one: (i) => kv.atomic().check({ key: ["absent"], versionstamp: null }).set(["set", i], v).commit() },
   ];
 
   for (const s of steps) for (let i = 0; i < 200; i++) await s.one(i); // warm up: plans prepared, pages cached

@@ -235,7 +235,7 @@ async function countWriterQueries(b: PostgresBackend): Promise<{ n: number }> {
   return seen;
 }
 
-test("a write that reads nothing commits in one statement (one round trip); one that checks takes the lock first", async () => {
+test("a write that reads nothing commits in one statement (one round trip); so does a lone write with checks; checks in a batch take the lock first", async () => {
   const b = new PostgresBackend(await freshStoreUrl());
   try {
     await b.createNamespace(NS);
@@ -251,11 +251,32 @@ test("a write that reads nothing commits in one statement (one round trip); one 
     assert.deepEqual(feed.changes.map((c) => c.versionstamp), [vs(a1), vs(a2)]);
     assert.deepEqual(feed.latest, vs(a2));
 
+    const checked = (key: string, checks: { key: string; versionstamp: Uint8Array | null }[], item = setItem(key)) => ({
+      ...item,
+      write: { ...item.write, checks: checks.map((c) => ({ key: Buffer.from(c.key), versionstamp: c.versionstamp })) },
+    });
+    const counter = async () => (await b.changes(versionstampFromCounter(0n), 100)).latest;
     sent.n = 0;
-    const checked = { ...setItem("c"), write: { ...setItem("c").write, checks: [{ key: Buffer.from("c"), versionstamp: null }] } };
-    const [c] = await b.commit([checked], 5);
+    const [c] = await b.commit([checked("c", [{ key: "c", versionstamp: null }])], 5);
     assert.equal(counterFromVersionstamp(vs(c)), counterFromVersionstamp(vs(a2)) + 1n);
-    assert.equal(sent.n, 4); // BEGIN + lock, the read, the write, COMMIT
+    assert.equal(sent.n, 1);
+    // Failing checks: reported by index, in one statement; nothing written, no versionstamp used.
+    sent.n = 0;
+    const [failed] = await b.commit([checked("c", [{ key: "a", versionstamp: vs(a1) }, { key: "c", versionstamp: null }, { key: "a", versionstamp: vs(a2) }], setItem("c", "new"))], 5);
+    assert.deepEqual(failed, { result: { ok: false, failedChecks: [1, 2] }, changed: [] });
+    assert.equal(sent.n, 1);
+    assert.deepEqual(await counter(), vs(c));
+    const [[still]] = await b.read(NS.id, [{ start: Buffer.from("c"), end: Buffer.from("c\0"), limit: 1, reverse: false }], 5);
+    assert.equal(Buffer.from(still!.data).toString(), "v");
+    // A check on an entry that has expired finds it absent, as executeAtomic does.
+    await b.commit([{ namespaceId: NS.id, write: { checks: [], mutations: [{ type: "set", key: Buffer.from("e"), value: { encoding: "bytes", data: Buffer.from("x") }, expiresAt: 10 }], enqueues: [] } }], 5);
+    const [expired] = await b.commit([checked("f", [{ key: "e", versionstamp: null }])], 20);
+    assert.ok(!(expired instanceof KvError) && expired.result.ok);
+    // Checks in a batch of more than one write: the two trips (BEGIN + lock, the read, the write, COMMIT).
+    sent.n = 0;
+    const [d1, d2] = await b.commit([checked("d", [{ key: "d", versionstamp: null }]), setItem("d2")], 5);
+    assert.ok(!(d1 instanceof KvError) && d1.result.ok && !(d2 instanceof KvError) && d2.result.ok);
+    assert.equal(sent.n, 4);
   } finally {
     await b.close();
   }
@@ -296,6 +317,39 @@ for (const [other, batch] of [
     }
   });
 }
+
+test("a lone checked write whose statement waited for the counter while another session inserted the checked key fails its check (it goes again in two trips)", async () => {
+  const url = await freshStoreUrl();
+  const b = new PostgresBackend(url);
+  const x = new pg.Client({ connectionString: url, application_name: "other" });
+  await x.connect();
+  try {
+    await b.createNamespace(NS);
+    await b.commit([setItem("before")], 5);
+    await x.query("BEGIN");
+    await x.query("UPDATE openkv_meta SET value = value + 1 WHERE name = 'versionstamp'");
+    await x.query(
+      "INSERT INTO entries (ns, key, value, encoding, versionstamp) SELECT seq, $1, $2, 3, '\\x00000000000000630000'::bytea FROM namespaces WHERE id = $3",
+      [Buffer.from("k"), Buffer.from("theirs"), NS.id],
+    );
+    const sent = await countWriterQueries(b);
+    // Its snapshot has no "k", so the check passes there; then it waits for x's lock on the counter.
+    const mine = b.commit([{ ...setItem("k", "mine"), write: { ...setItem("k", "mine").write, checks: [{ key: Buffer.from("k"), versionstamp: null }] } }], 5);
+    const deadline = Date.now() + 10_000;
+    while ((await x.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'openkv' AND wait_event_type = 'Lock'")).rows[0].n !== 1) {
+      assert.ok(Date.now() < deadline, "the checked write never waited for the counter's lock");
+    }
+    await x.query("COMMIT");
+    const [r] = await mine;
+    assert.deepEqual(r, { result: { ok: false, failedChecks: [0] }, changed: [] });
+    assert.equal(sent.n, 1 + 3, "one statement that wrote nothing, then BEGIN + lock, the read and COMMIT (nothing to write)");
+    const [[k]] = await b.read(NS.id, [{ start: Buffer.from("k"), end: Buffer.from("k\0"), limit: 1, reverse: false }], 5);
+    assert.equal(Buffer.from(k!.data).toString(), "theirs");
+  } finally {
+    await x.end();
+    await b.close();
+  }
+});
 
 test("a KvU64 sum commits in one statement, added by the server: absent or expired takes the operand, 2^64 wraps; a non-U64 value still fails the write alone", async () => {
   const b = new PostgresBackend(await freshStoreUrl());

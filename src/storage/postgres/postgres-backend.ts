@@ -186,14 +186,51 @@ function oneTripNamed(name: string, build: () => string): { name: string; text: 
 const versionstampAt = (n: string) => `int8send(ctr.base + ${n}) || '\\x0000'::bytea`;
 
 /** The one-statement commit's first part: the counter, bumped by `count` only if the snapshot is fresh (above). */
-const counterPart = (count: string, namespacesExist: string, sumCheck: string) => `ctr AS (
+const counterPart = (count: string, namespacesExist: string, sumCheck: string, checks: Checks | null = null) =>
+  checks === null
+    ? `ctr AS (
        UPDATE openkv_meta m SET value = m.value + ${count}
          FROM (SELECT xmin AS seen FROM openkv_meta WHERE name = 'versionstamp') s
         WHERE m.name = 'versionstamp' AND m.xmin = s.seen
           AND NOT EXISTS (SELECT 1 FROM settings WHERE name = ANY($3::text[]))
           AND ${namespacesExist}
           ${sumCheck}
+       RETURNING m.value - ${count} AS base)`
+    : // With checks, a fresh snapshot whose checks fail must be told from a stale one: `lk` locks the
+      // counter's row if the snapshot is fresh (the same test, re-checked on the newest version after a
+      // wait), `chk` reads the checked entries, and `ctr` bumps the counter only if none failed.
+      // (Each checked key's entry as a scalar subquery: a primary-key lookup per key, never a join the
+      // generic plan could turn into a scan of the namespace.)
+      `chk AS (SELECT array_agg((c.i - 1)::int4 ORDER BY c.i) FILTER (WHERE (SELECT e.versionstamp FROM entries e
+             WHERE e.ns = ${checks.ns} AND e.key = c.key AND (e.expires_at IS NULL OR e.expires_at > $4)) IS DISTINCT FROM c.vs) AS failed
+         FROM unnest(${checks.keys}, ${checks.versionstamps}) WITH ORDINALITY AS c(key, vs, i)),
+     lk AS (SELECT 1 FROM openkv_meta m
+        WHERE m.name = 'versionstamp' AND m.xmin = (SELECT xmin FROM openkv_meta WHERE name = 'versionstamp')
+          AND NOT EXISTS (SELECT 1 FROM settings WHERE name = ANY($3::text[]))
+          AND ${namespacesExist}
+          ${sumCheck}
+        FOR UPDATE),
+     ctr AS (UPDATE openkv_meta m SET value = m.value + ${count} FROM lk, chk
+        WHERE m.name = 'versionstamp' AND chk.failed IS NULL
        RETURNING m.value - ${count} AS base)`;
+
+/** A lone write's checks in the one-statement commit: its namespace's seq and the array parameters of the checked keys and versionstamps (NULL: absent). */
+interface Checks {
+  ns: string;
+  keys: string;
+  versionstamps: string;
+}
+
+/**
+ * The one-statement commit's result row: the counter's value before it (`base`) and, with checks, the
+ * indices of those that failed (then nothing was written and `base` is NULL); with no row, the
+ * snapshot was stale. `count`: the versionstamps the statement numbers.
+ */
+const resultPart = (count: string, checks: Checks | null) =>
+  checks === null
+    ? `SELECT base, pg_notify('${CHANGE_CHANNEL}', (base + ${count})::text) FROM ctr`
+    : `SELECT c.base, chk.failed, CASE WHEN c.base IS NOT NULL THEN pg_notify('${CHANGE_CHANNEL}', (c.base + ${count})::text) END AS rang
+       FROM lk CROSS JOIN chk LEFT JOIN ctr c ON true`;
 /**
  * The one-statement commit of a batch of exactly one write of one key (a lone `set`, `delete` or `sum`,
  * the common case one at a time): the same statement with scalar parameters — no arrays to build and
@@ -204,8 +241,8 @@ const counterPart = (count: string, namespacesExist: string, sumCheck: string) =
  * Parameters: the namespace id, the feed row's keys, TX_SETTINGS, now, the key, then the put's value,
  * encoding, expiry and metadata, or the sum's operand as a KvU64 and as an int8.
  */
-function oneWriteStatement(kind: "put" | "sum" | "del"): { name: string; text: string } {
-  return oneTripNamed(`okv_one_write_${kind}`, () => {
+function oneWriteStatement(kind: "put" | "sum" | "del", checked: boolean): { name: string; text: string } {
+  return oneTripNamed(`okv_one_write_${kind}${checked ? "_checked" : ""}`, () => {
     const vs = versionstampAt("1");
     // The namespace looked up once (the CTE is read three times, so it is materialized).
     const ns = `ns AS (SELECT seq FROM namespaces WHERE id = $1::text)`;
@@ -213,16 +250,20 @@ function oneWriteStatement(kind: "put" | "sum" | "del"): { name: string; text: s
     const exists = "EXISTS (SELECT 1 FROM ns)";
     const feed = (dkeys: string, dbytes: string, from: string) => `feed AS (INSERT INTO changes (vs, ns, keys, at, dkeys, dbytes)
        SELECT ctr.base + 1, $1, $2::bytea, $4::int8, ${dkeys}, ${dbytes} FROM ${from} RETURNING 1)`;
-    const tail = `SELECT base, pg_notify('${CHANGE_CHANNEL}', (base + 1)::text) FROM ctr`;
+    // The checks' two arrays follow the kind's own parameters.
+    const first = { put: 10, sum: 8, del: 6 }[kind];
+    const checks: Checks | null = checked ? { ns: seq, keys: `$${first}::bytea[]`, versionstamps: `$${first + 1}::bytea[]` } : null;
+    const counter = (sumCheck: string) => counterPart("1", exists, sumCheck, checks);
+    const tail = resultPart("1", checks);
     if (kind === "del") {
-      return `WITH ${ns}, ${counterPart("1", exists, "")},
+      return `WITH ${ns}, ${counter("")},
      w AS (DELETE FROM entries e USING ctr WHERE e.ns = ${seq} AND e.key = $5 RETURNING ${rowSize("e")} AS size),
      ${feed("CASE WHEN w.size IS NULL THEN 0 ELSE -1 END", "-coalesce(w.size, 0)", "ctr LEFT JOIN w ON true")}
    ${tail}`;
     }
     if (kind === "sum") {
       return `WITH ${ns}, old AS (${sumSource(`e.ns = ${seq} AND e.key = $5::bytea`, "$7::int8")}),
-     ${counterPart("1", exists, "AND NOT EXISTS (SELECT 1 FROM old WHERE not_u64)")},
+     ${counter("AND NOT EXISTS (SELECT 1 FROM old WHERE not_u64)")},
      w AS (INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
            SELECT ${seq}, $5, coalesce((SELECT summed FROM old), $6::bytea), 2, ${vs}, NULL, NULL FROM ctr
          ${PUT_ON_CONFLICT} RETURNING 1),
@@ -230,7 +271,7 @@ function oneWriteStatement(kind: "put" | "sum" | "del"): { name: string; text: s
    ${tail}`;
     }
     return `WITH ${ns}, old AS (SELECT ${rowSize("e")} AS size FROM entries e WHERE e.ns = ${seq} AND e.key = $5::bytea),
-     ${counterPart("1", exists, "")},
+     ${counter("")},
      w AS (INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
            SELECT ${seq}, $5, $6::bytea, $7::int2, ${vs}, $8::int8, $9::text FROM ctr
          ${PUT_ON_CONFLICT} RETURNING 1),
@@ -259,11 +300,11 @@ function oneWriteStatement(kind: "put" | "sum" | "del"): { name: string; text: s
  * A part with nothing to do is left out. Parameters: the count, the namespace ids, TX_SETTINGS, now, the
  * feed rows (n, ns, keys), then each part's columns (a sum's operand also as an int8).
  */
-function oneTripStatement(puts: boolean, sums: boolean, dels: boolean): { name: string; text: string } {
-  return oneTripNamed(`okv_one_trip_${puts ? "p" : ""}${sums ? "s" : ""}${dels ? "d" : ""}`, () => oneTripText(puts, sums, dels));
+function oneTripStatement(puts: boolean, sums: boolean, dels: boolean, checked: boolean): { name: string; text: string } {
+  return oneTripNamed(`okv_one_trip_${puts ? "p" : ""}${sums ? "s" : ""}${dels ? "d" : ""}${checked ? "_checked" : ""}`, () => oneTripText(puts, sums, dels, checked));
 }
 
-function oneTripText(puts: boolean, sums: boolean, dels: boolean): string {
+function oneTripText(puts: boolean, sums: boolean, dels: boolean, checked: boolean): string {
   let n = 7;
   const param = (type: string) => `$${++n}::${type}[]`;
   const reads: string[] = [];
@@ -307,10 +348,12 @@ function oneTripText(puts: boolean, sums: boolean, dels: boolean): string {
        WHERE e.ns = d.seq AND e.key = d.key RETURNING e.ns, ${rowSize("e")} AS size)`);
     stats.push("SELECT ns, -1, -size FROM del");
   }
+  // Checks come with a batch of one write, so of one namespace; their arrays are the last parameters.
+  const checks: Checks | null = checked ? { ns: "(SELECT seq FROM ns)", keys: `$${n + 1}::bytea[]`, versionstamps: `$${n + 2}::bytea[]` } : null;
   return `WITH ns AS (SELECT id, seq FROM namespaces WHERE id = ANY($2::text[])),
-     ${[...reads, counterPart("$1", "(SELECT count(*) FROM ns) = cardinality($2::text[])", sumCheck)].join(",\n     ")},
+     ${[...reads, counterPart("$1", "(SELECT count(*) FROM ns) = cardinality($2::text[])", sumCheck, checks)].join(",\n     ")},
      ${[...parts, ...(stats.length ? [`st AS (${addStats(stats.join(" UNION ALL "))})`] : []), `feed AS (INSERT INTO changes (vs, ns, keys, at) SELECT ctr.base + f.n, f.ns, f.keys, $4 FROM ctr, unnest($5::int8[], $6::text[], $7::bytea[]) AS f(n, ns, keys) RETURNING 1)`].join(",\n     ")}
-   SELECT base, pg_notify('${CHANGE_CHANNEL}', (base + $1)::text) FROM ctr`;
+   ${resultPart("$1", checks)}`;
 }
 
 /** One write of a batch after executeAtomic: what it stores, folded into the batch per key. */
@@ -654,9 +697,12 @@ export class PostgresBackend implements Backend {
    * does the batch (and reports that sum's error).
    */
   async #commitOneTrip(pools: PrimaryPools, batch: readonly BatchItem[], now: number, sumIds: Set<string>): Promise<(AppliedWrite | KvError)[] | null> {
+    // A lone write's checks are the statement's to make (on the empty state below they could not pass).
+    const checks = batch.length === 1 ? batch[0]!.write.checks : [];
+    const unchecked = checks.length > 0 ? [{ ...batch[0]!, write: { ...batch[0]!.write, checks: [] } }] : batch;
     // Versionstamps relative to the counter as the statement will find it: 1, 2, … in batch order. On
     // an empty state a sum stages its operand: the statement adds it to the stored value, if any.
-    const { results, staged, feed } = this.#apply(batch, now, 0, () => 0, NO_SETTINGS, new Map());
+    const { results, staged, feed } = this.#apply(unchecked, now, 0, () => 0, NO_SETTINGS, new Map());
     if (feed.length === 0) return results;
     const puts: Staged[] = [];
     const dels: Staged[] = [];
@@ -678,7 +724,8 @@ export class PostgresBackend implements Backend {
         const values: unknown[] = [s!.nsId, packKeys(feed[0]!.keys), TX_SETTINGS, now, s!.key];
         if (kind === "put") values.push(s!.entry!.data, encodingCode(s!.entry!), s!.entry!.expiresAt, s!.entry!.metadata);
         if (kind === "sum") values.push(s!.entry!.data, u64AsInt8(s!.entry!.data));
-        r = await pools.writer.query({ ...oneWriteStatement(kind), values });
+        if (checks.length > 0) values.push(checks.map((c) => c.key), checks.map((c) => c.versionstamp));
+        r = await pools.writer.query({ ...oneWriteStatement(kind, checks.length > 0), values });
       } else {
         const nsIds = [...new Set(batch.map((b) => b.namespaceId))];
         const values: unknown[] = [feed.length, nsIds, TX_SETTINGS, now, feed.map((f) => f.vs), feed.map((f) => f.ns), feed.map((f) => packKeys(f.keys))];
@@ -703,7 +750,8 @@ export class PostgresBackend implements Backend {
           );
         }
         if (dels.length > 0) values.push(dels.map((s) => s.nsId), dels.map((s) => s.key));
-        r = await pools.writer.query({ ...oneTripStatement(puts.length > 0, sums.length > 0, dels.length > 0), values });
+        if (checks.length > 0) values.push(checks.map((c) => c.key), checks.map((c) => c.versionstamp));
+        r = await pools.writer.query({ ...oneTripStatement(puts.length > 0, sums.length > 0, dels.length > 0, checks.length > 0), values });
       }
     } catch (e) {
       if (isConnectionLoss(e)) {
@@ -715,7 +763,9 @@ export class PostgresBackend implements Backend {
       throw e;
     }
     if (r.rows.length === 0) return null;
-    const base = r.rows[0].base as number;
+    const row = r.rows[0]!;
+    if (row.failed != null) return [{ result: { ok: false, failedChecks: row.failed as number[] }, changed: [] }];
+    const base = row.base as number;
     return results.map((a) => {
       if (a instanceof KvError || !a.result.ok) return a;
       return { result: { ok: true, versionstamp: versionstampFromNumber(base + plainCounter(a.result.versionstamp)!) }, changed: a.changed };
@@ -1182,7 +1232,7 @@ function* bySize(entries: readonly Entry[], bytes: number): Generator<Entry[]> {
 }
 
 /**
- * Whether the batch can be committed in one statement (`oneTripStatement`): no checks, no queue work, a store
+ * Whether the batch can be committed in one statement (`oneTripStatement`): no checks but a lone write's, no queue work, a store
  * this process knows as unencrypted (sealing needs the keyring as the transaction sees it, and a sealed
  * counter cannot be added in SQL), and only sets, deletes and KvU64 sums — a sum's key touched by no other
  * mutation of the batch, so the statement can add to the stored value itself. Returns the sums' keys
@@ -1192,7 +1242,8 @@ function oneTripSums(batch: readonly BatchItem[]): Set<string> | null {
   const sums = new Set<string>();
   const others = new Set<string>();
   for (const { namespaceId, write, sealer, consumeMessage } of batch) {
-    if (write.checks.length > 0 || write.enqueues.length > 0 || consumeMessage !== undefined || sealer?.encrypted) return null;
+    // Checks only on a lone write: the statement answers for the whole batch at once.
+    if ((write.checks.length > 0 && batch.length > 1) || write.enqueues.length > 0 || consumeMessage !== undefined || sealer?.encrypted) return null;
     for (const m of write.mutations) {
       const id = `${namespaceId}:${keyId(m.key)}`;
       if (m.type === "sum") {
