@@ -282,43 +282,18 @@ test("a write that reads nothing commits in one statement (one round trip); so d
   }
 });
 
-for (const [other, batch] of [
-  ["commits a write (the counter moves)", [deleteItem("k")]],
-  ["changes a setting (the counter row is rewritten, its value kept)", [deleteItem("k")]],
-  ["commits a write (the counter moves), the delete in a batch of two", [deleteItem("k"), deleteItem("k2")]],
-] as const) {
-  test(`a one-statement delete that waited for the counter while another session ${other} still deletes the row it inserted`, async () => {
-    const url = await freshStoreUrl();
-    const b = new PostgresBackend(url);
-    const x = new pg.Client({ connectionString: url, application_name: "other" });
-    await x.connect();
-    try {
-      await b.createNamespace(NS);
-      await b.commit([setItem("before")], 5);
-      await x.query("BEGIN");
-      await x.query(other.startsWith("commits") ? "UPDATE openkv_meta SET value = value + 1 WHERE name = 'versionstamp'" : "UPDATE openkv_meta SET value = value WHERE name = 'versionstamp'");
-      await x.query(
-        "INSERT INTO entries (ns, key, value, encoding, versionstamp) SELECT seq, $1, $2, 3, '\\x00000000000000630000'::bytea FROM namespaces WHERE id = $3",
-        [Buffer.from("k"), Buffer.from("late"), NS.id],
-      );
-      // The delete's statement starts (its snapshot has no "k") and waits for x's lock on the counter.
-      const deleted = b.commit([...batch], 5);
-      const deadline = Date.now() + 10_000;
-      while ((await x.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'openkv' AND wait_event_type = 'Lock'")).rows[0].n !== 1) {
-        assert.ok(Date.now() < deadline, "the delete never waited for the counter's lock");
-      }
-      await x.query("COMMIT");
-      for (const r of await deleted) assert.equal((r as { result: { ok: boolean } }).result.ok, true);
-      const [[left]] = await b.read(NS.id, [{ start: Buffer.from("k"), end: Buffer.from("k\0"), limit: 1, reverse: false }], 5);
-      assert.equal(left, undefined);
-    } finally {
-      await x.end();
-      await b.close();
-    }
-  });
-}
-
-test("a lone checked write whose statement waited for the counter while another session inserted the checked key fails its check (it goes again in two trips)", async () => {
+/**
+ * Another session takes the counter's row (moving the counter, or rewriting the row as a settings change
+ * does) and inserts "k" (`value`) without committing; then `start` begins a write on a fresh store
+ * (namespace NS, one entry written), whose statement takes its snapshot — without "k" — and waits for that
+ * lock; then the other session commits. `check` gets what the write returned.
+ */
+async function withLateInsert<T>(
+  value: string,
+  moveCounter: boolean,
+  start: (b: PostgresBackend) => Promise<T>,
+  check: (b: PostgresBackend, result: T) => Promise<void>,
+): Promise<void> {
   const url = await freshStoreUrl();
   const b = new PostgresBackend(url);
   const x = new pg.Client({ connectionString: url, application_name: "other" });
@@ -327,28 +302,60 @@ test("a lone checked write whose statement waited for the counter while another 
     await b.createNamespace(NS);
     await b.commit([setItem("before")], 5);
     await x.query("BEGIN");
-    await x.query("UPDATE openkv_meta SET value = value + 1 WHERE name = 'versionstamp'");
+    await x.query(moveCounter ? "UPDATE openkv_meta SET value = value + 1 WHERE name = 'versionstamp'" : "UPDATE openkv_meta SET value = value WHERE name = 'versionstamp'");
     await x.query(
       "INSERT INTO entries (ns, key, value, encoding, versionstamp) SELECT seq, $1, $2, 3, '\\x00000000000000630000'::bytea FROM namespaces WHERE id = $3",
-      [Buffer.from("k"), Buffer.from("theirs"), NS.id],
+      [Buffer.from("k"), Buffer.from(value), NS.id],
     );
-    const sent = await countWriterQueries(b);
-    // Its snapshot has no "k", so the check passes there; then it waits for x's lock on the counter.
-    const mine = b.commit([{ ...setItem("k", "mine"), write: { ...setItem("k", "mine").write, checks: [{ key: Buffer.from("k"), versionstamp: null }] } }], 5);
+    const result = start(b);
     const deadline = Date.now() + 10_000;
     while ((await x.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'openkv' AND wait_event_type = 'Lock'")).rows[0].n !== 1) {
-      assert.ok(Date.now() < deadline, "the checked write never waited for the counter's lock");
+      assert.ok(Date.now() < deadline, "the write never waited for the counter's lock");
     }
     await x.query("COMMIT");
-    const [r] = await mine;
-    assert.deepEqual(r, { result: { ok: false, failedChecks: [0] }, changed: [] });
-    assert.equal(sent.n, 1 + 3, "one statement that wrote nothing, then BEGIN + lock, the read and COMMIT (nothing to write)");
-    const [[k]] = await b.read(NS.id, [{ start: Buffer.from("k"), end: Buffer.from("k\0"), limit: 1, reverse: false }], 5);
-    assert.equal(Buffer.from(k!.data).toString(), "theirs");
+    await check(b, await result);
   } finally {
     await x.end();
     await b.close();
   }
+}
+
+const readK = async (b: PostgresBackend) => (await b.read(NS.id, [{ start: Buffer.from("k"), end: Buffer.from("k\0"), limit: 1, reverse: false }], 5))[0]![0];
+
+for (const [other, batch] of [
+  ["commits a write (the counter moves)", [deleteItem("k")]],
+  ["changes a setting (the counter row is rewritten, its value kept)", [deleteItem("k")]],
+  ["commits a write (the counter moves), the delete in a batch of two", [deleteItem("k"), deleteItem("k2")]],
+] as const) {
+  test(`a one-statement delete that waited for the counter while another session ${other} still deletes the row it inserted`, async () => {
+    await withLateInsert(
+      "late",
+      other.startsWith("commits"),
+      (b) => b.commit([...batch], 5),
+      async (b, results) => {
+        for (const r of results) assert.equal((r as { result: { ok: boolean } }).result.ok, true);
+        assert.equal(await readK(b), undefined);
+      },
+    );
+  });
+}
+
+test("a lone checked write whose statement waited for the counter while another session inserted the checked key fails its check (it goes again in two trips)", async () => {
+  let sent = { n: 0 };
+  await withLateInsert(
+    "theirs",
+    true,
+    async (b) => {
+      sent = await countWriterQueries(b);
+      // Its snapshot has no "k", so the check passes there.
+      return b.commit([{ ...setItem("k", "mine"), write: { ...setItem("k", "mine").write, checks: [{ key: Buffer.from("k"), versionstamp: null }] } }], 5);
+    },
+    async (b, [r]) => {
+      assert.deepEqual(r, { result: { ok: false, failedChecks: [0] }, changed: [] });
+      assert.equal(sent.n, 1 + 3, "one statement that wrote nothing, then BEGIN + lock, the read and COMMIT (nothing to write)");
+      assert.equal(Buffer.from((await readK(b))!.data).toString(), "theirs");
+    },
+  );
 });
 
 test("a KvU64 sum commits in one statement, added by the server: absent or expired takes the operand, 2^64 wraps; a non-U64 value still fails the write alone", async () => {
