@@ -13,6 +13,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { openKv } from "../src/api/deno/index.ts";
 import { openNamespace } from "../src/api/workers/index.ts";
+import { u64Bytes } from "../src/core/atomic.ts";
 import { KvError } from "../src/core/errors.ts";
 import { STORE_ID_SETTING } from "../src/core/store-id.ts";
 import { PostgresBackend } from "../src/storage/index.ts";
@@ -358,23 +359,21 @@ test("a lone checked write whose statement waited for the counter while another 
   );
 });
 
+/** A batch item in NS of `mutations`, no checks. */
+const item = (mutations: unknown[]) => ({ namespaceId: NS.id, write: { checks: [], mutations, enqueues: [] } }) as Parameters<PostgresBackend["commit"]>[0][number];
+/** A KvU64 sum of `n` on `key`. */
+const sum = (key: string, n: bigint) => ({ type: "sum", key: Buffer.from(key), value: { encoding: "le64", data: u64Bytes(n) } });
+
 test("a KvU64 sum commits in one statement, added by the server: absent or expired takes the operand, 2^64 wraps; a non-U64 value still fails the write alone", async () => {
   const b = new PostgresBackend(await freshStoreUrl());
-  const le = (n: bigint) => {
-    const out = Buffer.alloc(8);
-    out.writeBigUInt64LE(n);
-    return out;
-  };
-  const item = (mutations: unknown[]) => ({ namespaceId: NS.id, write: { checks: [], mutations, enqueues: [] } }) as Parameters<PostgresBackend["commit"]>[0][number];
-  const sum = (key: string, n: bigint) => ({ type: "sum", key: Buffer.from(key), value: { encoding: "le64", data: le(n) } });
   const value = async (key: string, now = 5) => {
     const [[e]] = await b.read(NS.id, [{ start: Buffer.from(key), end: Buffer.from(key + "\0"), limit: 1, reverse: false }], now);
     return e && { n: Buffer.from(e.data).readBigUInt64LE(), encoding: e.encoding, expiresAt: e.expiresAt, metadata: e.metadata, versionstamp: e.versionstamp };
   };
   try {
     await b.createNamespace(NS);
-    await b.commit([item([{ type: "set", key: Buffer.from("big"), value: { encoding: "le64", data: le(2n ** 64n - 2n) } }])], 5);
-    await b.commit([item([{ type: "set", key: Buffer.from("old"), value: { encoding: "le64", data: le(40n) }, expiresAt: 10, metadata: "m" }])], 5);
+    await b.commit([item([{ type: "set", key: Buffer.from("big"), value: { encoding: "le64", data: u64Bytes(2n ** 64n - 2n) } }])], 5);
+    await b.commit([item([{ type: "set", key: Buffer.from("old"), value: { encoding: "le64", data: u64Bytes(40n) }, expiresAt: 10, metadata: "m" }])], 5);
     await b.commit([item([{ type: "set", key: Buffer.from("text"), value: { encoding: "bytes", data: Buffer.from("hi") } }])], 5);
     const sent = await countWriterQueries(b);
     const [r] = await b.commit([item([sum("big", 5n), sum("new", 7n), sum("old", 1n), { type: "set", key: Buffer.from("other"), value: { encoding: "bytes", data: Buffer.from("x") } }])], 20);
@@ -413,25 +412,18 @@ test("a KvU64 sum commits in one statement, added by the server: absent or expir
 
 test("KvU64 sums added by the server match BigInt arithmetic mod 2^64: carries across the halves, the top bit, lone and batched", async () => {
   const b = new PostgresBackend(await freshStoreUrl());
-  const le = (n: bigint) => {
-    const out = Buffer.alloc(8);
-    out.writeBigUInt64LE(n);
-    return out;
-  };
   const M = 2n ** 64n;
   // Values on every boundary the two 32-bit halves and the sign bit of int8 have, and seeded randoms.
   const edges = [0n, 1n, 2n ** 31n - 1n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 63n - 1n, 2n ** 63n, M - 2n ** 32n, M - 1n];
   let seed = 0x9e3779b97f4a7c15n;
   const random = () => (seed = (seed * 6364136223846793005n + 1442695040888963407n) % M);
   const operands = [...edges, ...Array.from({ length: 30 }, random)];
-  const item = (mutations: unknown[]) => ({ namespaceId: NS.id, write: { checks: [], mutations, enqueues: [] } }) as Parameters<PostgresBackend["commit"]>[0][number];
-  const sum = (key: string, n: bigint) => ({ type: "sum", key: Buffer.from(key), value: { encoding: "le64", data: le(n) } });
   try {
     await b.createNamespace(NS);
     const sent = await countWriterQueries(b);
     const expected = new Map<string, bigint>();
     for (const [i, start] of edges.entries()) {
-      await b.commit([item([{ type: "set", key: Buffer.from(`k${i}`), value: { encoding: "le64", data: le(start) } }])], 5);
+      await b.commit([item([{ type: "set", key: Buffer.from(`k${i}`), value: { encoding: "le64", data: u64Bytes(start) } }])], 5);
       expected.set(`k${i}`, start);
     }
     let commits = edges.length;
