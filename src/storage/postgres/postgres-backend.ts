@@ -185,16 +185,23 @@ function oneTripNamed(name: string, build: () => string): { name: string; text: 
 /** The versionstamp of the write numbered `n` after the counter's value before the statement (`ctr.base`). */
 const versionstampAt = (n: string) => `int8send(ctr.base + ${n}) || '\\x0000'::bytea`;
 
+/**
+ * What the one-statement commit needs of the counter's row `m` to write (`seen`: the row's `xmin` in the
+ * statement's snapshot): still that version, no keyring in the store, every namespace there, no summed
+ * key holding a live value that is not a KvU64.
+ */
+const writable = (seen: string, namespacesExist: string, sumCheck: string) => `m.name = 'versionstamp' AND m.xmin = ${seen}
+          AND NOT EXISTS (SELECT 1 FROM settings WHERE name = ANY($3::text[]))
+          AND ${namespacesExist}
+          ${sumCheck}`;
+
 /** The one-statement commit's first part: the counter, bumped by `count` only if the snapshot is fresh (above). */
 const counterPart = (count: string, namespacesExist: string, sumCheck: string, checks: Checks | null = null) =>
   checks === null
     ? `ctr AS (
        UPDATE openkv_meta m SET value = m.value + ${count}
          FROM (SELECT xmin AS seen FROM openkv_meta WHERE name = 'versionstamp') s
-        WHERE m.name = 'versionstamp' AND m.xmin = s.seen
-          AND NOT EXISTS (SELECT 1 FROM settings WHERE name = ANY($3::text[]))
-          AND ${namespacesExist}
-          ${sumCheck}
+        WHERE ${writable("s.seen", namespacesExist, sumCheck)}
        RETURNING m.value - ${count} AS base)`
     : // With checks, a fresh snapshot whose checks fail must be told from a stale one: `lk` locks the
       // counter's row if the snapshot is fresh (the same test, re-checked on the newest version after a
@@ -205,10 +212,7 @@ const counterPart = (count: string, namespacesExist: string, sumCheck: string, c
              WHERE e.ns = ${checks.ns} AND e.key = c.key AND (e.expires_at IS NULL OR e.expires_at > $4)) IS DISTINCT FROM c.vs) AS failed
          FROM unnest(${checks.keys}, ${checks.versionstamps}) WITH ORDINALITY AS c(key, vs, i)),
      lk AS (SELECT 1 FROM openkv_meta m
-        WHERE m.name = 'versionstamp' AND m.xmin = (SELECT xmin FROM openkv_meta WHERE name = 'versionstamp')
-          AND NOT EXISTS (SELECT 1 FROM settings WHERE name = ANY($3::text[]))
-          AND ${namespacesExist}
-          ${sumCheck}
+        WHERE ${writable("(SELECT xmin FROM openkv_meta WHERE name = 'versionstamp')", namespacesExist, sumCheck)}
         FOR UPDATE),
      ctr AS (UPDATE openkv_meta m SET value = m.value + ${count} FROM lk, chk
         WHERE m.name = 'versionstamp' AND chk.failed IS NULL
