@@ -114,10 +114,14 @@ const PUT_ON_CONFLICT = `ON CONFLICT (ns, key) DO UPDATE SET value = excluded.va
 const UPSERT_ARRAYS = `INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
        SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::int2[], $5::bytea[], $6::int8[], $7::text[])
        ${PUT_ON_CONFLICT}`;
-/** The stored size of each entry named by the arrays `ns` (seqs) and `keys` that exists, read in the statement's snapshot. */
-const oldSizes = (ns: string, keys: string) => `SELECT k.ns, o.size FROM unnest(${ns}, ${keys}) AS k(ns, key),
+/**
+ * The namespace seq and stored size of each entry named by the arrays `ns` and `keys` that exists, read in
+ * the statement's snapshot. `seq` turns an element of `ns` (`k.ns`) into the namespace's seq: the
+ * element itself when `ns` holds seqs.
+ */
+const oldSizes = (ns: string, keys: string, seq = "k.ns") => `SELECT o.ns, o.size FROM unnest(${ns}, ${keys}) AS k(ns, key),
        -- LATERAL: one primary-key lookup per key, whatever the (generic) plan thinks of the table.
-       LATERAL (SELECT ${rowSize("e")} AS size FROM entries e WHERE e.ns = k.ns AND e.key = k.key) o`;
+       LATERAL (SELECT e.ns, ${rowSize("e")} AS size FROM entries e WHERE e.ns = ${seq} AND e.key = k.key) o`;
 
 const SQL = {
   pointGet: `SELECT ${entryCols} FROM entries WHERE ns = ${nsSeq} AND key = $2 AND ${live("$3")}`,
@@ -321,8 +325,7 @@ function oneTripText(puts: boolean, sums: boolean, dels: boolean, checked: boole
     const [ns, key, value, encoding, num, expiresAt, metadata] = ["text", "bytea", "bytea", "int2", "int8", "int8", "text"].map(param);
     // The namespace as a scalar: a primary-key lookup on both columns per key, whatever the generic plan
     // thinks of the table (joined to `ns`, a plan made while the table was small probed on key alone).
-    reads.push(`old_p AS (SELECT o.ns, o.size FROM unnest(${ns}, ${key}) AS k(ns, key),
-       LATERAL (SELECT e.ns, ${rowSize("e")} AS size FROM entries e WHERE e.ns = (SELECT seq FROM ns WHERE id = k.ns) AND e.key = k.key) o)`);
+    reads.push(`old_p AS (${oldSizes(ns, key, "(SELECT seq FROM ns WHERE id = k.ns)")})`);
     parts.push(`up AS (
        INSERT INTO entries (ns, key, value, encoding, versionstamp, expires_at, metadata)
        SELECT ns.seq, u.key, u.value, u.encoding, ${versionstampAt("u.n")}, u.expires_at, u.metadata
