@@ -722,44 +722,47 @@ export class PostgresBackend implements Backend {
       else if (!single && s.entry.data.byteLength > BIG_VALUE_BYTES) return null;
       else puts.push(s);
     }
+    let statement: { name: string; text: string };
+    let values: unknown[];
+    if (single) {
+      // One write of one key: the scalar form.
+      const [s] = [...puts, ...sums, ...dels];
+      const kind = puts.length ? "put" : sums.length ? "sum" : "del";
+      statement = oneWriteStatement(kind, checks.length > 0);
+      values = [s!.nsId, packKeys(feed[0]!.keys), TX_SETTINGS, now, s!.key];
+      if (kind === "put") values.push(s!.entry!.data, encodingCode(s!.entry!), s!.entry!.expiresAt, s!.entry!.metadata);
+      if (kind === "sum") values.push(s!.entry!.data, u64AsInt8(s!.entry!.data));
+    } else {
+      statement = oneTripStatement(puts.length > 0, sums.length > 0, dels.length > 0, checks.length > 0);
+      const nsIds = [...new Set(batch.map((b) => b.namespaceId))];
+      values = [feed.length, nsIds, TX_SETTINGS, now, feed.map((f) => f.vs), feed.map((f) => f.ns), feed.map((f) => packKeys(f.keys))];
+      if (puts.length > 0) {
+        values.push(
+          puts.map((s) => s.nsId),
+          puts.map((s) => s.key),
+          puts.map((s) => s.entry!.data),
+          puts.map((s) => encodingCode(s.entry!)),
+          puts.map((s) => plainCounter(s.entry!.versionstamp)),
+          puts.map((s) => s.entry!.expiresAt),
+          puts.map((s) => s.entry!.metadata),
+        );
+      }
+      if (sums.length > 0) {
+        values.push(
+          sums.map((s) => s.nsId),
+          sums.map((s) => s.key),
+          sums.map((s) => s.entry!.data),
+          sums.map((s) => plainCounter(s.entry!.versionstamp)),
+          sums.map((s) => u64AsInt8(s.entry!.data)),
+        );
+      }
+      if (dels.length > 0) values.push(dels.map((s) => s.nsId), dels.map((s) => s.key));
+    }
+    // Both forms take the checks' arrays last.
+    if (checks.length > 0) values.push(checks.map((c) => c.key), checks.map((c) => c.versionstamp));
     let r: QueryResult;
     try {
-      if (single) {
-        // One write of one key: the scalar form.
-        const [s] = [...puts, ...sums, ...dels];
-        const kind = puts.length ? "put" : sums.length ? "sum" : "del";
-        const values: unknown[] = [s!.nsId, packKeys(feed[0]!.keys), TX_SETTINGS, now, s!.key];
-        if (kind === "put") values.push(s!.entry!.data, encodingCode(s!.entry!), s!.entry!.expiresAt, s!.entry!.metadata);
-        if (kind === "sum") values.push(s!.entry!.data, u64AsInt8(s!.entry!.data));
-        if (checks.length > 0) values.push(checks.map((c) => c.key), checks.map((c) => c.versionstamp));
-        r = await pools.writer.query({ ...oneWriteStatement(kind, checks.length > 0), values });
-      } else {
-        const nsIds = [...new Set(batch.map((b) => b.namespaceId))];
-        const values: unknown[] = [feed.length, nsIds, TX_SETTINGS, now, feed.map((f) => f.vs), feed.map((f) => f.ns), feed.map((f) => packKeys(f.keys))];
-        if (puts.length > 0) {
-          values.push(
-            puts.map((s) => s.nsId),
-            puts.map((s) => s.key),
-            puts.map((s) => s.entry!.data),
-            puts.map((s) => encodingCode(s.entry!)),
-            puts.map((s) => plainCounter(s.entry!.versionstamp)),
-            puts.map((s) => s.entry!.expiresAt),
-            puts.map((s) => s.entry!.metadata),
-          );
-        }
-        if (sums.length > 0) {
-          values.push(
-            sums.map((s) => s.nsId),
-            sums.map((s) => s.key),
-            sums.map((s) => s.entry!.data),
-            sums.map((s) => plainCounter(s.entry!.versionstamp)),
-            sums.map((s) => u64AsInt8(s.entry!.data)),
-          );
-        }
-        if (dels.length > 0) values.push(dels.map((s) => s.nsId), dels.map((s) => s.key));
-        if (checks.length > 0) values.push(checks.map((c) => c.key), checks.map((c) => c.versionstamp));
-        r = await pools.writer.query({ ...oneTripStatement(puts.length > 0, sums.length > 0, dels.length > 0, checks.length > 0), values });
-      }
+      r = await pools.writer.query({ ...statement, values });
     } catch (e) {
       if (isConnectionLoss(e)) {
         this.connector.lost(pools);
