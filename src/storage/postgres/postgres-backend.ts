@@ -2,7 +2,7 @@
  * PostgreSQL as the store: many OpenKV nodes share one database (and its synchronous standbys).
  *
  * The write path. A node's group commit is one transaction. When no write of the batch needs to read
- * anything back (sets, deletes and KvU64 sums on an unencrypted store, no checks, no queue work) it is
+ * anything back (sets, deletes and KvU64 sums on an unencrypted store, no queue work, checks only on a lone write) it is
  * one autocommitted statement, one round trip (`oneTripStatement`, `oneWriteStatement`: the counter, the
  * writes, the feed rows and the doorbell as CTEs). Otherwise it is two pipelined round trips:
  *   1. BEGIN · lock the commit counter (`SELECT … FOR UPDATE`, the first statement) · the batch's
@@ -290,7 +290,7 @@ function oneWriteStatement(kind: "put" | "sum" | "del", checked: boolean): { nam
 
 /**
  * The one-statement commit: a batch that reads nothing back to JS (`oneTripSums`: sets, deletes and KvU64
- * sums, no checks), whole, in one autocommitted statement — one round trip instead of two. `ctr` takes the counter's row lock, and every other part
+ * sums; checks only on a lone write), whole, in one autocommitted statement — one round trip instead of two. `ctr` takes the counter's row lock, and every other part
  * uses its row (the versionstamps are `base + n`), so the lock comes before any entry's: writers still
  * lock in one order, and it is held through COMMIT and the standby wait, so counter order = commit order.
  *
@@ -698,7 +698,8 @@ export class PostgresBackend implements Backend {
   /**
    * A batch of sets, deletes and KvU64 sums (`oneTripSums`) in one autocommitted statement, one round
    * trip: the counter, the writes, the feed rows and the doorbell, versionstamps computed in SQL from the
-   * counter (`oneTripStatement`). Null when the statement found its snapshot stale (another commit landed
+   * counter (`oneTripStatement`); a lone write's checks are made there too, and failing ones come back
+   * as its result with nothing written. Null when the statement found its snapshot stale (another commit landed
    * between the statement's start and its lock on the counter), the store encrypted, a namespace missing
    * or a summed key holding something other than a KvU64: it wrote nothing then, and the two-trip path
    * does the batch (and reports that sum's error).
